@@ -1,0 +1,167 @@
+"""Face rigs: channel names, metric groups (EXP/JAW/POSE), neutral values and head rotation.
+
+Two rigs are built in:
+- `flame56`: the published DualTalk layout (EMOCA/DECA FLAME): 50 expression coefficients, jaw
+  rotation (axis-angle, 3) and head rotation (axis-angle, 3).
+- `arkit52`: Apple's 52 ARKit blendshapes in ARKit (Live Link Face) order, then head pitch, yaw and
+  roll in radians (55 channels). EXP = the 48 non-jaw blendshapes, JAW = the 4 jaw channels.
+
+Names coming from other tools (NVIDIA Audio2Face `EyeBlinkLeft`, Unreal Live Link `EyeBlinkLeft`,
+MediaPipe `eyeBlinkLeft`, VRM-style `eyeBlink_L`) are matched through `canonical_name`.
+
+Head rotation convention (REP-103 head frame: x forward out of the face, y to the face's left,
+z up): `headPitch` rotates about y (+ = chin down), `headYaw` about z (+ = turn to its left),
+`headRoll` about x (+ = tilt towards its right shoulder).
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+ARKIT_BLENDSHAPES: tuple[str, ...] = (
+    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
+    "eyeSquintLeft", "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight",
+    "eyeLookOutRight", "eyeLookUpRight", "eyeSquintRight", "eyeWideRight",
+    "jawForward", "jawLeft", "jawRight", "jawOpen",
+    "mouthClose", "mouthFunnel", "mouthPucker", "mouthLeft", "mouthRight",
+    "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
+    "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight",
+    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
+    "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight",
+    "mouthUpperUpLeft", "mouthUpperUpRight",
+    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight",
+    "tongueOut",
+)
+HEAD_POSE: tuple[str, ...] = ("headPitch", "headYaw", "headRoll")
+FLAME_NAMES: tuple[str, ...] = (
+    tuple(f"exp{i}" for i in range(50))
+    + ("jawRotX", "jawRotY", "jawRotZ", "headRotX", "headRotY", "headRotZ")
+)
+GROUPS: tuple[str, ...] = ("EXP", "JAW", "POSE")
+
+
+@dataclass(frozen=True)
+class Rig:
+    """A named channel layout with its metric groups; values are (..., dim) arrays."""
+
+    name: str
+    names: tuple[str, ...]
+    groups: dict[str, tuple[int, ...]] = field(hash=False)
+    neutral: tuple[float, ...]
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+    def group_index(self, group: str) -> np.ndarray:
+        """Channel indices of EXP, JAW or POSE (the paper's metric groups)."""
+        if group not in self.groups:
+            raise ValueError(f"rig {self.name!r}: unknown group {group!r}; expected one of {GROUPS}")
+        return np.asarray(self.groups[group], dtype=np.int64)
+
+    def neutral_array(self) -> np.ndarray:
+        return np.asarray(self.neutral, dtype=np.float32)
+
+    def head_quaternion(self, values: np.ndarray) -> np.ndarray:
+        """(..., dim) coefficients -> (..., 4) head rotation quaternion (x, y, z, w), REP-103."""
+        values = np.asarray(values, dtype=np.float64)
+        pose = values[..., list(self.groups["POSE"])]
+        if self.name == "flame56":
+            # FLAME camera frame (x to the face's left, y up, z out of the face) -> REP-103.
+            rotvec = pose[..., [2, 0, 1]]
+            return Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_quat().reshape(*pose.shape)
+        pitch, yaw, roll = pose[..., 0], pose[..., 1], pose[..., 2]
+        euler = np.stack([yaw, pitch, roll], axis=-1).reshape(-1, 3)
+        return Rotation.from_euler("ZYX", euler).as_quat().reshape(*pose.shape[:-1], 4)
+
+
+def _arkit() -> Rig:
+    names = ARKIT_BLENDSHAPES + HEAD_POSE
+    jaw = tuple(i for i, n in enumerate(names) if n.startswith("jaw"))
+    pose = tuple(range(len(ARKIT_BLENDSHAPES), len(names)))
+    exp = tuple(i for i in range(len(ARKIT_BLENDSHAPES)) if i not in jaw)
+    return Rig("arkit52", names, {"EXP": exp, "JAW": jaw, "POSE": pose}, (0.0,) * len(names))
+
+
+def _flame() -> Rig:
+    groups = {"EXP": tuple(range(50)), "JAW": (50, 51, 52), "POSE": (53, 54, 55)}
+    return Rig("flame56", FLAME_NAMES, groups, (0.0,) * 56)
+
+
+RIGS: dict[str, Rig] = {"arkit52": _arkit(), "flame56": _flame()}
+
+
+def get_rig(name: str) -> Rig:
+    """Look a rig up by name (`arkit52` or `flame56`)."""
+    if name not in RIGS:
+        raise ValueError(f"unknown rig {name!r}; expected one of {sorted(RIGS)}")
+    return RIGS[name]
+
+
+_SIDE_SUFFIX = re.compile(r"[_.\-\s]([lr])$", re.IGNORECASE)
+
+
+def canonical_name(name: str) -> str:
+    """Case-, separator- and side-spelling-insensitive key: `eyeBlink_L` -> `eyeblinkleft`."""
+    name = name.strip()
+    match = _SIDE_SUFFIX.search(name)
+    if match:
+        side = "left" if match.group(1).lower() == "l" else "right"
+        name = name[: match.start()] + side
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+@dataclass(frozen=True)
+class ChannelMap:
+    """How an incoming name list maps onto a rig: `source[i]` feeds rig channel i (-1 = missing)."""
+
+    source: np.ndarray
+    missing: tuple[str, ...]
+    unknown: tuple[str, ...]
+    duplicates: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=64)
+def map_names(rig_name: str, names: tuple[str, ...]) -> ChannelMap:
+    """Match `names` to the rig's channels; cached because a stream repeats one name list."""
+    rig = get_rig(rig_name)
+    index = {canonical_name(n): i for i, n in enumerate(rig.names)}
+    source = np.full(rig.dim, -1, dtype=np.int64)
+    unknown: list[str] = []
+    duplicates: list[str] = []
+    for j, raw in enumerate(names):
+        i = index.get(canonical_name(raw))
+        if i is None:
+            unknown.append(raw)
+        elif source[i] >= 0:
+            duplicates.append(raw)
+        else:
+            source[i] = j
+    missing = tuple(rig.names[i] for i in np.flatnonzero(source < 0))
+    return ChannelMap(source, missing, tuple(unknown), tuple(duplicates))
+
+
+def to_rig_order(
+    rig_name: str, names: list[str] | tuple[str, ...], values: np.ndarray
+) -> tuple[np.ndarray, ChannelMap]:
+    """(len(names),) or (T, len(names)) values -> (rig.dim,) or (T, rig.dim) in rig order.
+
+    Channels the source lacks get the rig's neutral value; the returned map says which.
+    """
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim not in (1, 2) or values.shape[-1] != len(names):
+        raise ValueError(
+            f"expected values of shape ({len(names)},) or (T, {len(names)}) to match "
+            f"{len(names)} names, got {values.shape}"
+        )
+    cmap = map_names(rig_name, tuple(names))
+    rig = get_rig(rig_name)
+    out = np.broadcast_to(rig.neutral_array(), values.shape[:-1] + (rig.dim,)).copy()
+    have = cmap.source >= 0
+    out[..., have] = values[..., cmap.source[have]]
+    return out, cmap

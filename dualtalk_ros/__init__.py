@@ -1,0 +1,1 @@
+"""DualTalk ROS 2 nodes and tools; thin wrappers around `dualtalk_core`."""
