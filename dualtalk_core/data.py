@@ -137,7 +137,8 @@ def load_clip(root: str | Path, split: str, clip: str, max_mismatch_frames: int 
     `max_mismatch_frames` (tracker and encoder rounding); more than that means misaligned files.
     """
     folder = _split_dir(root, split)
-    paths = {(s, ext): folder / f"{clip}_speaker{s}.{ext}" for s in (1, 2) for ext in ("wav", "npz")}
+    paths = {(s, ext): folder / f"{clip}_speaker{s}.{ext}"
+             for s in (1, 2) for ext in ("wav", "npz")}
     absent = [str(p) for p in paths.values() if not p.is_file()]
     if absent:
         raise ValueError(f"clip {clip!r}: missing {absent}; both speakers need a .wav and a .npz")
@@ -162,7 +163,7 @@ def load_clip(root: str | Path, split: str, clip: str, max_mismatch_frames: int 
 
 
 def window_bounds(frames: int, window_frames: int, overlap_frames: int) -> list[tuple[int, int]]:
-    """[start, end) frame ranges of step window-overlap covering all frames; the last may be short."""
+    """[start, end) ranges, step window - overlap, covering all frames; the last may be short."""
     step = window_frames - overlap_frames
     bounds = []
     start = 0

@@ -107,7 +107,8 @@ def test_overlap_and_collate_mask(tmp_path: Path) -> None:
     batch = data.collate_windows([ds[0], short])
     assert batch["self_audio"].shape == (2, 20 * 640) and batch["target"].shape == (2, 20, 55)
     assert batch["mask"].tolist() == [[True] * 20, [True] * 10 + [False] * 10]
-    assert torch.all(batch["target"][1, 10:] == 0) and torch.all(batch["self_audio"][1, 6400:] == 0)
+    assert torch.all(batch["target"][1, 10:] == 0)
+    assert torch.all(batch["self_audio"][1, 6400:] == 0)
 
 
 def test_small_mismatch_trimmed_large_rejected(tmp_path: Path) -> None:
