@@ -1,0 +1,258 @@
+"""Non-verbal behaviour of each person, much of it caused by the partner.
+
+Listening (caused by the partner, so a model that listens can predict it):
+- nods (headPitch dips) shortly after the partner's phrase ends, always with a backchannel;
+- smiles mirroring the partner's smiles `mirror_delay_s` later;
+- brow raises (browInnerUp, browOuterUp) right after the partner's questions;
+- blinks at the partner's turn ends.
+Speaking (caused by one's own voice): head pitch/roll following F0, head energy, brows on pitch
+peaks, smiles on some sentences, gaze aversion at turn starts, a blink at one's turn end.
+Both: random blinks and idle head sway (the unpredictable part).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dualtalk_core.rigs import get_rig
+from dualtalk_core.synth import shapes
+from dualtalk_core.synth.dialogue import Utterance
+
+_IDX = {n: i for i, n in enumerate(get_rig("arkit52").names)}
+Events = list[dict]
+
+
+@dataclass(frozen=True)
+class BehaviourConfig:
+    """Rules and their parameters; ranges are (low, high) drawn uniformly per event or person."""
+
+    nod_prob: float = 0.8                       # per partner phrase end, when not speaking
+    nod_delay_s: tuple[float, float] = (0.1, 0.3)
+    nod_amp_rad: tuple[float, float] = (0.07, 0.13)
+    nod_freq_hz: tuple[float, float] = (1.8, 2.8)
+    own_smile_prob: float = 0.3                 # per own sentence (0.85 for exclamations)
+    smile_amp: tuple[float, float] = (0.4, 0.8)
+    mirror_delay_s: tuple[float, float] = (0.35, 0.55)   # per listener and clip
+    mirror_gain: tuple[float, float] = (0.7, 1.0)
+    brow_delay_s: tuple[float, float] = (0.0, 0.2)       # after the question's voiced end
+    brow_amp: tuple[float, float] = (0.45, 0.75)
+    brow_hold_s: tuple[float, float] = (0.5, 0.9)
+    asker_brow_amp: tuple[float, float] = (0.2, 0.4)     # the asker's own raise, last 0.6 s
+    blink_rate_hz: tuple[float, float] = (0.2, 0.4)      # random blinks, per person
+    turn_end_blink_prob: float = 0.8
+    gaze_aversion_prob: float = 0.6             # per own turn start
+    head_f0_rad: tuple[float, float] = (0.03, 0.06)      # head pitch per F0 z-score
+    head_energy_rad: tuple[float, float] = (0.03, 0.06)  # head pitch per energy onset
+    idle_sway_rad: float = 0.02
+    expressiveness: tuple[float, float] = (0.75, 1.25)   # per person amplitude scale
+
+
+@dataclass(frozen=True)
+class Style:
+    """One person's draw of the per-person parameters for one clip."""
+
+    expressiveness: float
+    mirror_delay_s: float
+    mirror_gain: float
+    blink_rate_hz: float
+    head_f0_rad: float
+    head_energy_rad: float
+
+
+def draw_style(rng: np.random.Generator, cfg: BehaviourConfig) -> Style:
+    u = [rng.uniform(*r) for r in (cfg.expressiveness, cfg.mirror_delay_s, cfg.mirror_gain,
+                                   cfg.blink_rate_hz, cfg.head_f0_rad, cfg.head_energy_rad)]
+    return Style(*[float(x) for x in u])
+
+
+def plan_smiles(rng: np.random.Generator, utts: list[Utterance],
+                cfg: BehaviourConfig) -> None:
+    """Give some sentences an own smile (onset, offset, amplitude), set on `Utterance.smile`."""
+    for u in utts:
+        if u.kind != "sentence":
+            continue
+        prob = 0.85 if u.text.rstrip().endswith("!") else cfg.own_smile_prob
+        if rng.random() < prob:
+            dur = u.voiced_end_s - u.start_s
+            on = u.start_s + float(rng.uniform(0.0, 0.5)) * dur
+            u.smile = (on, u.voiced_end_s + float(rng.uniform(0.2, 0.8)),
+                       float(rng.uniform(*cfg.smile_amp)))
+
+
+def _speaking(u: list[Utterance], t: float) -> bool:
+    return any(x.kind == "sentence" and x.start_s <= t <= x.voiced_end_s for x in u)
+
+
+def _nods(t: np.ndarray, own: list[Utterance], partner: list[Utterance], sty: Style,
+          cfg: BehaviourConfig, rng: np.random.Generator, events: Events) -> np.ndarray:
+    """Listener nods after the partner's phrase ends (with own backchannels: always)."""
+    pitch = np.zeros_like(t)
+    bcs = [u.start_s for u in own if u.kind == "backchannel"]
+    for u in partner:
+        if u.kind != "sentence":
+            continue
+        for end in u.phrase_ends_s():
+            onset = end + float(rng.uniform(*cfg.nod_delay_s))
+            near_bc = [b for b in bcs if end < b < end + 0.6]
+            if _speaking(own, onset) or (not near_bc and rng.random() >= cfg.nod_prob):
+                continue
+            if near_bc:
+                onset = near_bc[0] - 0.05
+            amp = float(rng.uniform(*cfg.nod_amp_rad)) * sty.expressiveness
+            freq, cycles = float(rng.uniform(*cfg.nod_freq_hz)), int(rng.integers(1, 3))
+            pitch += shapes.nod(t, onset, amp, freq, cycles)
+            events.append({"type": "nod", "t": round(onset, 3), "cause_t": round(end, 3)})
+    return pitch
+
+
+def _smiles(t: np.ndarray, own: list[Utterance], partner: list[Utterance], sty: Style,
+            events: Events) -> np.ndarray:
+    """Own smiles plus the partner's own smiles mirrored `mirror_delay_s` later."""
+    smile = np.zeros_like(t)
+    for u in own:
+        if u.smile is not None:
+            on, off, amp = u.smile
+            smile = np.maximum(smile, amp * shapes.envelope(t, on, off, 0.25, 0.4))
+    for u in partner:
+        if u.smile is not None:
+            on, off, amp = u.smile
+            d = sty.mirror_delay_s
+            smile = np.maximum(smile, sty.mirror_gain * amp
+                               * shapes.envelope(t, on + d, off + d, 0.25, 0.4))
+            events.append({"type": "mirror_smile", "t": round(on + d, 3), "cause_t": round(on, 3)})
+    return smile
+
+
+def _brows(t: np.ndarray, own: list[Utterance], partner: list[Utterance], sty: Style,
+           cfg: BehaviourConfig, rng: np.random.Generator, events: Events) -> np.ndarray:
+    """Brow raise after each partner question; a smaller one while asking one's own."""
+    brow = np.zeros_like(t)
+    for u in own:
+        if u.question:
+            end = u.voiced_end_s
+            amp = float(rng.uniform(*cfg.asker_brow_amp))
+            brow = np.maximum(brow, amp * shapes.envelope(t, end - 0.6, end, 0.15, 0.3))
+    for u in partner:
+        if u.question:
+            end = u.voiced_end_s
+            on = end + float(rng.uniform(*cfg.brow_delay_s))
+            hold = float(rng.uniform(*cfg.brow_hold_s))
+            amp = float(rng.uniform(*cfg.brow_amp)) * min(sty.expressiveness, 1.2)
+            brow = np.maximum(brow, amp * shapes.envelope(t, on, on + hold, 0.15, 0.3))
+            events.append({"type": "brow_raise", "t": round(on, 3), "cause_t": round(end, 3)})
+    return brow
+
+
+def _turn_ends(utts: list[Utterance]) -> list[float]:
+    ends: dict[int, float] = {}
+    for u in utts:
+        if u.kind == "sentence":
+            ends[u.turn] = max(ends.get(u.turn, 0.0), u.voiced_end_s)
+    return sorted(ends.values())
+
+
+def _blinks(t: np.ndarray, own: list[Utterance], partner: list[Utterance], sty: Style,
+            cfg: BehaviourConfig, rng: np.random.Generator, events: Events) -> np.ndarray:
+    """Random blinks plus blinks just after own and partner turn ends."""
+    duration = float(t[-1])
+    times = list(np.cumsum(rng.exponential(1.0 / sty.blink_rate_hz, 64)))
+    for end in _turn_ends(own) + _turn_ends(partner):
+        if rng.random() < cfg.turn_end_blink_prob:
+            times.append(end + float(rng.uniform(0.05, 0.3)))
+            events.append({"type": "turn_end_blink", "t": round(times[-1], 3)})
+    out = np.zeros_like(t)
+    for onset in sorted(times):
+        if onset < duration:
+            out = np.maximum(out, shapes.blink(t, float(onset)))
+    return out
+
+
+def _gaze(t: np.ndarray, own: list[Utterance], cfg: BehaviourConfig,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Gaze (h = to own left, v = up; 0 = at the partner): small fixation jitter, and
+    aversion for 0.8-2 s at some own turn starts (thinking while starting to speak)."""
+    h, v = np.zeros_like(t), np.zeros_like(t)
+    k = 0.0
+    while k < t[-1]:
+        dur = float(rng.uniform(0.8, 3.0))
+        sel = (t >= k) & (t < k + dur)
+        h[sel], v[sel] = rng.normal(0.0, 0.06, 2)
+        k += dur
+    starts = {u.turn: u.start_s for u in reversed(own) if u.kind == "sentence"}
+    for start in sorted(starts.values()):
+        if rng.random() < cfg.gaze_aversion_prob:
+            on = start + float(rng.uniform(0.0, 0.4))
+            sel = (t >= on) & (t < on + float(rng.uniform(0.8, 2.0)))
+            ang = float(rng.uniform(0, 2 * np.pi))
+            mag = float(rng.uniform(0.3, 0.6))
+            h[sel], v[sel] = mag * np.cos(ang), mag * np.sin(ang) * 0.6
+    return shapes.smooth(h, 0.03), shapes.smooth(v, 0.03)
+
+
+def _speech_head(f0z: np.ndarray, energy_db: np.ndarray, sty: Style,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Own voice -> (pitch, roll, brow) on the sub-frame grid: head rises with F0 (negative
+    pitch = chin up), dips on loudness onsets, brows lift on pitch peaks."""
+    f0 = shapes.smooth(shapes.upsample(f0z.astype(np.float64)), 0.12)
+    loud = np.clip((energy_db.astype(np.float64) + 50.0) / 35.0, 0.0, 1.0)
+    onset = np.clip(np.diff(loud, prepend=loud[:1]), 0.0, None)
+    onset = shapes.smooth(shapes.upsample(onset), 0.08) * 4.0
+    pitch = sty.expressiveness * (-sty.head_f0_rad * f0 + sty.head_energy_rad * onset)
+    roll = 0.4 * sty.head_f0_rad * sty.expressiveness * f0
+    brow = 0.15 * sty.expressiveness * np.clip(f0, 0.0, None)
+    return pitch, roll, brow
+
+
+def _set_pair(out: np.ndarray, name: str, values: np.ndarray) -> None:
+    out[:, _IDX[name + "Left"]] += values
+    out[:, _IDX[name + "Right"]] += values
+
+
+def _eyes(out: np.ndarray, h: np.ndarray, v: np.ndarray, blink: np.ndarray,
+          smile: np.ndarray) -> None:
+    """Gaze and blinks -> eyeLook*/eyeBlink/eyeSquint channels (h > 0: to own left)."""
+    left, right = np.clip(h, 0, None), np.clip(-h, 0, None)
+    out[:, _IDX["eyeLookOutLeft"]] += left
+    out[:, _IDX["eyeLookInRight"]] += left
+    out[:, _IDX["eyeLookInLeft"]] += right
+    out[:, _IDX["eyeLookOutRight"]] += right
+    _set_pair(out, "eyeLookUp", np.clip(v, 0, None))
+    _set_pair(out, "eyeLookDown", np.clip(-v, 0, None) + 0.3 * blink)
+    _set_pair(out, "eyeBlink", blink)
+    _set_pair(out, "eyeSquint", 0.35 * smile)
+
+
+def person_behaviour(person: int, utts: list[Utterance], n_frames: int, f0z: np.ndarray,
+                     energy_db: np.ndarray, style: Style, cfg: BehaviourConfig,
+                     rng: np.random.Generator) -> tuple[np.ndarray, Events]:
+    """One person's non-verbal channels: (n_frames, 55) arkit52 values (mouth/jaw only for
+    smiles; visemes are added by the caller) and the list of caused events.
+
+    `f0z` and `energy_db` are (n_frames,) tracks of this person's own voice.
+    """
+    own = [u for u in utts if u.person == person]
+    partner = [u for u in utts if u.person != person]
+    t = shapes.grid(n_frames)
+    events: Events = []
+    nods = _nods(t, own, partner, style, cfg, rng, events)
+    smile = _smiles(t, own, partner, style, events)
+    brow = _brows(t, own, partner, style, cfg, rng, events)
+    blink = _blinks(t, own, partner, style, cfg, rng, events)
+    gaze_h, gaze_v = _gaze(t, own, cfg, rng)
+    s_pitch, s_roll, s_brow = _speech_head(f0z, energy_db, style)
+    sway = [shapes.ou_noise(rng, len(t), cfg.idle_sway_rad * style.expressiveness, 1.5)
+            for _ in range(3)]
+    out = np.zeros((len(t), len(_IDX)), np.float64)
+    out[:, _IDX["headPitch"]] = nods + s_pitch + sway[0]
+    out[:, _IDX["headYaw"]] = 0.25 * shapes.smooth(gaze_h, 0.15) + 2.0 * sway[1]
+    out[:, _IDX["headRoll"]] = s_roll + 0.5 * sway[2]
+    brow_total = brow + s_brow
+    out[:, _IDX["browInnerUp"]] = brow_total
+    _set_pair(out, "browOuterUp", 0.8 * brow_total)
+    _set_pair(out, "mouthSmile", smile)
+    _set_pair(out, "cheekSquint", 0.4 * smile)
+    _set_pair(out, "mouthDimple", 0.15 * smile)
+    _eyes(out, gaze_h, gaze_v, blink, smile)
+    frames = shapes.to_frames(out)  # (n_frames * SUB, 55) -> (n_frames, 55)
+    return frames.astype(np.float32), sorted(events, key=lambda e: e["t"])

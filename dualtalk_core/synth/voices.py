@@ -1,0 +1,47 @@
+"""Which espeak-ng voices each split may use.
+
+Speaker identity is the voice+variant combination (`en-gb-scotland+f2`); pitch, range and speed
+are drawn per clip on top. OOD clips use only combinations that train/test never use: every
+combination with a held-out accent or a held-out variant.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from dualtalk_core.synth.espeak import Voice
+
+# espeak-ng voice identifiers: `en` is British English (`en-gb` is not an identifier).
+IN_LANGUAGES: tuple[str, ...] = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp",
+                                 "en-gb-x-gbclan", "en-us-nyc")
+OOD_LANGUAGES: tuple[str, ...] = ("en-029", "en-gb-x-gbcwmd")
+IN_VARIANTS: tuple[str, ...] = ("m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f3", "f4")
+OOD_VARIANTS: tuple[str, ...] = ("m7", "m8", "f5")
+SPLITS: tuple[str, ...] = ("train", "test", "ood")
+
+
+def voice_pool(split: str) -> list[tuple[str, str]]:
+    """(language, variant) combinations allowed in `split` (train and test share one pool)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    every = itertools.product(IN_LANGUAGES + OOD_LANGUAGES, IN_VARIANTS + OOD_VARIANTS)
+    held_out = [(lang, var) for lang, var in every
+                if lang in OOD_LANGUAGES or var in OOD_VARIANTS]
+    if split == "ood":
+        return held_out
+    return list(itertools.product(IN_LANGUAGES, IN_VARIANTS))
+
+
+def draw_voices(rng: np.random.Generator, split: str) -> tuple[Voice, Voice]:
+    """Two people with different variants (so they sound like two people) from the pool."""
+    pool = voice_pool(split)
+    first = pool[rng.integers(len(pool))]
+    others = [c for c in pool if c[1] != first[1]]
+    second = others[rng.integers(len(others))]
+    return _with_prosody(rng, first), _with_prosody(rng, second)
+
+
+def _with_prosody(rng: np.random.Generator, combo: tuple[str, str]) -> Voice:
+    return Voice(language=combo[0], variant=combo[1], pitch=int(rng.integers(25, 76)),
+                 pitch_range=int(rng.integers(30, 86)), speed_wpm=int(rng.integers(140, 186)))
