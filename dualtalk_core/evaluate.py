@@ -1,0 +1,278 @@
+"""`dualtalk-eval`: the paper's Table 2 protocol on a corpus split, for the model and baselines.
+
+Every clip is scored in both directions (each speaker is the target once), with the published
+inference: one whole-clip `predict` call, no smoothing. Metrics are per clip and per group
+(dualtalk_core.metrics), then averaged over clip directions. Outputs in `--out`:
+`metrics.json` (raw means, counts), `per_clip.jsonl`, `table.md` (paper layout, scaled) and
+`plots/*.png` (channel trajectories of a few clips).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from sklearn.cluster import KMeans
+from tqdm import tqdm
+
+from dualtalk_core import baselines as base
+from dualtalk_core import metrics
+from dualtalk_core.data import list_clips, load_clip, load_motion
+from dualtalk_core.rigs import GROUPS, Rig, get_rig
+
+log = logging.getLogger(__name__)
+
+MODEL_KEY = "dualtalk"
+LABELS: dict[str, str] = {
+    MODEL_KEY: "DualTalk", "speaker_only": "Speaker only (partner zeroed)",
+    "random": "Random frames", "nearest_motion": "Nearest motion", "mirror": "Mirror partner",
+}
+TABLE_METRICS: tuple[str, ...] = ("FD", "P-FD", "MSE", "SID", "SID-DIM", "rPCC", "Var")
+GT_METRICS: tuple[str, ...] = ("SID", "SID-DIM", "Var")
+PLOT_CHANNELS: dict[str, tuple[str, ...]] = {
+    "arkit52": ("jawOpen", "mouthSmileLeft", "headPitch"),
+    "flame56": ("jawRotX", "exp0", "headRotX"),
+}
+# DIM fits its SID clusters on all ground-truth frames of the set; a seeded subset of this many
+# frames gives the same clusters to within k-means' own variation, at bounded cost.
+DIM_SID_MAX_FRAMES = 100_000
+
+
+def _directions(clip: Any) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(target speaker 1|2, self audio, partner audio, partner motion, gt motion) per direction."""
+    for me in (0, 1):
+        other = 1 - me
+        yield me + 1, clip.audio[me], clip.audio[other], clip.motion[other], clip.motion[me]
+
+
+def fit_dim_clusters(root: str | Path, split: str, clips: list[str], rig: Rig,
+                     seed: int = 0) -> tuple[dict[str, KMeans], int]:
+    """Per-group DIM-SID clusters on the split's ground-truth frames (both speakers)."""
+    motions = [load_motion(Path(root) / split / f"{c}_speaker{s}.npz")[0]
+               for c in clips for s in (1, 2)]
+    frames = np.concatenate(motions)
+    if len(frames) > DIM_SID_MAX_FRAMES:
+        keep = np.random.default_rng(seed).choice(len(frames), DIM_SID_MAX_FRAMES, replace=False)
+        frames = frames[np.sort(keep)]
+    clusters = {g: metrics.fit_clusters(frames[:, rig.group_index(g)], metrics.SID_K[g])
+                for g in GROUPS}
+    return clusters, len(frames)
+
+
+def build_methods(model: base.Predictor, rig: str, root: str | Path, with_baselines: bool,
+                  train_split: str = "train", max_train_clips: int | None = 500,
+                  seed: int = 0) -> dict[str, base.Predictor]:
+    """The model, plus (optionally) the ablation and the DIM baselines, in table order."""
+    methods: dict[str, base.Predictor] = {MODEL_KEY: model}
+    if not with_baselines:
+        return methods
+    methods["speaker_only"] = base.SpeakerOnly(model, rig)
+    if (Path(root) / train_split).is_dir():
+        pairs = base.load_train_motion(root, train_split, rig, max_train_clips, seed)
+        methods["random"] = base.RandomFrames(pairs, seed)
+        methods["nearest_motion"] = base.NearestMotion(pairs)
+    else:
+        log.warning("no %s split under %s: skipping the random and nearest-motion baselines",
+                    train_split, root)
+    methods["mirror"] = base.MirrorPartner()
+    return methods
+
+
+def _gt_row(gt: np.ndarray, rig: Rig, clusters: dict[str, KMeans]) -> dict[str, dict[str, float]]:
+    """Diversity of the ground truth itself (DIM's "GT" row): SID, DIM-SID and Var."""
+    out = {}
+    for g in GROUPS:
+        x, k = gt[:, rig.group_index(g)], metrics.SID_K[g]
+        out[g] = {"SID": metrics.sid(x, x, k), "SID-DIM": metrics.sid_dim(x, x, k, clusters[g]),
+                  "Var": metrics.var(x)}
+    return out
+
+
+def _mean_rows(rows: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
+    """Mean over clip directions per group and metric; NaN (undefined rPCC) rows are skipped."""
+    groups: dict[str, dict[str, float | None]] = {}
+    undefined: dict[str, dict[str, int]] = {}
+    for g in GROUPS:
+        groups[g], undefined[g] = {}, {}
+        for name in rows[0][g]:
+            values = np.array([r[g][name] for r in rows], dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            groups[g][name] = float(finite.mean()) if finite.size else None
+            undefined[g][name] = int(values.size - finite.size)
+    return {"n": len(rows), "groups": groups, "undefined": undefined}
+
+
+def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
+                   baselines: bool = True, max_clips: int | None = None,
+                   train_split: str = "train", max_train_clips: int | None = 500,
+                   seed: int = 0, progress: bool = True, rig: str | None = None) -> dict[str, Any]:
+    """Score `model` (and the baselines) on every clip of `split` in both directions.
+
+    Returns a JSON-ready dict: `methods[key]` = {label, n, groups: {EXP|JAW|POSE: {metric: mean}},
+    undefined (counts of NaN values left out of a mean)}, a `gt` row, `per_clip` rows and the
+    clip counts. `rig` defaults to `model.config.rig`.
+    """
+    rig_obj = get_rig(rig or model.config.rig)  # type: ignore[attr-defined]
+    clips = list_clips(root, split)[:max_clips]
+    if not clips:
+        raise ValueError(f"no clips in {Path(root) / split}; expected <clip>_speaker1.wav ...")
+    clusters, n_cluster_frames = fit_dim_clusters(root, split, clips, rig_obj, seed)
+    methods = build_methods(model, rig_obj.name, root, baselines, train_split,
+                            max_train_clips, seed)
+    rows: dict[str, list[dict[str, dict[str, float]]]] = {key: [] for key in methods}
+    gt_rows, per_clip, skipped = [], [], []
+    for name in tqdm(clips, desc=f"eval {split}", unit="clip", disable=not progress):
+        clip = load_clip(root, split, name)
+        if clip.rig != rig_obj.name:
+            raise ValueError(f"clip {name!r} uses rig {clip.rig!r}, the model {rig_obj.name!r}")
+        if clip.frames < max(metrics.SID_K.values()):
+            log.warning("clip %r: %d frames, fewer than SID needs; skipped", name, clip.frames)
+            skipped.append(name)
+            continue
+        for target, own_audio, other_audio, other_motion, gt in _directions(clip):
+            for key, method in methods.items():
+                pred = method.predict(own_audio, other_audio, other_motion)
+                row = metrics.evaluate_clip(pred, gt, other_motion, rig_obj, clusters)
+                rows[key].append(row)
+                per_clip.append({"clip": name, "target": target, "method": key, **row})
+            gt_rows.append(_gt_row(gt, rig_obj, clusters))
+    if not gt_rows:
+        raise ValueError(f"every clip of {Path(root) / split} was too short to score")
+    return {
+        "split": split, "data": str(root), "rig": rig_obj.name,
+        "n_clips": len(clips) - len(skipped), "n_directions": len(gt_rows), "skipped": skipped,
+        "dim_sid_cluster_frames": n_cluster_frames, "sid_k": metrics.SID_K,
+        "table_scale": metrics.TABLE_SCALE,
+        "methods": {k: {"label": LABELS.get(k, k), **_mean_rows(r)} for k, r in rows.items()},
+        "gt": {"label": "GT", **_mean_rows(gt_rows)},
+        "per_clip": per_clip,
+    }
+
+
+def _fmt_scale(scale: float) -> str:
+    return "x1" if scale == 1 else f"x1e{round(math.log10(scale))}"
+
+
+def _fmt_value(value: float | None, scale: float) -> str:
+    return "-" if value is None else f"{value * scale:.4g}"
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """Markdown table in the paper's Table 2 layout: metric-major columns, EXP/JAW/POSE each."""
+    head = ["Method"] + [f"{m} {g} {_fmt_scale(metrics.scale_for(m, g))}"
+                         for m in TABLE_METRICS for g in GROUPS]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    rows = list(results["methods"].values()) + [results["gt"]]
+    for row in rows:
+        cells = [row["label"]] + [
+            _fmt_value(row["groups"][g].get(m), metrics.scale_for(m, g))
+            for m in TABLE_METRICS for g in GROUPS]
+        lines.append("| " + " | ".join(cells) + " |")
+    note = (f"\n{results['n_directions']} clip directions ({results['n_clips']} clips) of split "
+            f"`{results['split']}`, rig `{results['rig']}`. Values are multiplied by the factor "
+            "in the header; FD, P-FD, MSE, rPCC: lower is better. SID = release variant (k-means "
+            "on the prediction), SID-DIM = DIM's (k-means on the split's ground truth).\n")
+    return "\n".join(lines) + "\n" + note
+
+
+def plot_clips(model: base.Predictor, root: str | Path, split: str, clips: list[str],
+               out_dir: str | Path, rig: str) -> list[Path]:
+    """One PNG per clip (speaker 1 as target): prediction vs ground truth of a few channels."""
+    import matplotlib
+    matplotlib.use("Agg")  # files only: no display on training boxes
+    import matplotlib.pyplot as plt
+
+    rig_obj = get_rig(rig)
+    channels = [c for c in PLOT_CHANNELS.get(rig, rig_obj.names[:3]) if c in rig_obj.names]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in clips:
+        clip = load_clip(root, split, name)
+        _, own_audio, other_audio, other_motion, gt = next(_directions(clip))
+        pred = model.predict(own_audio, other_audio, other_motion)
+        fig, axes = plt.subplots(len(channels), 1, figsize=(10, 2.2 * len(channels)),
+                                 sharex=True, squeeze=False)
+        for ax, channel in zip(axes[:, 0], channels):
+            i = rig_obj.names.index(channel)
+            t = np.arange(len(gt)) / 25.0  # 25 fps
+            ax.plot(t, gt[:, i], label="ground truth", color="black", linewidth=1.0)
+            ax.plot(t[: len(pred)], pred[: len(t), i], label="prediction", color="tab:red",
+                    linewidth=1.0)
+            ax.set_ylabel(channel)
+        axes[0, 0].legend(loc="upper right")
+        axes[0, 0].set_title(f"{split}/{name}, speaker 1")
+        axes[-1, 0].set_xlabel("time (s)")
+        fig.tight_layout()
+        path = out_dir / f"{name}_speaker1.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def write_outputs(results: dict[str, Any], out_dir: str | Path) -> None:
+    """metrics.json (without per-clip rows), per_clip.jsonl and table.md."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {k: v for k, v in results.items() if k != "per_clip"}
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with open(out_dir / "per_clip.jsonl", "w") as f:
+        for row in results.get("per_clip", []):
+            f.write(json.dumps(row) + "\n")
+    (out_dir / "table.md").write_text(format_table(results))
+
+
+def _load_model(path: str, device: str) -> Any:
+    # Imported here so that the metric helpers above load without building torch models.
+    from dualtalk_core.model import DualTalkModel
+
+    return DualTalkModel.load(path, device=device)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="dualtalk-eval", description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help="corpus root with train/, test/, ood/")
+    p.add_argument("--split", default="test", help="split folder to score (default: test)")
+    p.add_argument("--model", required=True, help="checkpoint folder or published DualTalk.pth")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--baselines", action="store_true",
+                   help="also score speaker-only, random, nearest-motion and mirror")
+    p.add_argument("--max-clips", type=int, default=None, help="score only the first N clips")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where the model runs (default: auto = CUDA when available)")
+    p.add_argument("--train-split", default="train", help="split the baselines draw from")
+    p.add_argument("--max-train-clips", type=int, default=500,
+                   help="seeded subset of train clips for the baselines (default: 500)")
+    p.add_argument("--plots", type=int, default=3, help="clips to plot (default: 3)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.max_clips is not None and args.max_clips < 1:
+        p.error("--max-clips must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        model = _load_model(args.model, args.device)
+        results = evaluate_model(model, args.data, args.split, args.baselines, args.max_clips,
+                                 args.train_split, args.max_train_clips, args.seed)
+        write_outputs(results, args.out)
+        clips = list_clips(args.data, args.split)[: min(args.plots, results["n_clips"])]
+        plot_clips(model, args.data, args.split, clips, Path(args.out) / "plots", results["rig"])
+    except (ValueError, FileNotFoundError) as exc:
+        log.error("%s", exc)
+        return 2
+    print(format_table(results))
+    print(f"wrote {args.out}/metrics.json, table.md, per_clip.jsonl and plots/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
