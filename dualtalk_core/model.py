@@ -1,0 +1,483 @@
+"""The DualTalk network: own audio + partner audio + partner motion -> own face motion.
+
+Four modules, as in the paper (CVPR 2025) and the authors' release:
+1. joint encoder: one audio encoder per speaker (wav2vec2 or log-mel), a shared projection to d,
+   and an MLP for the partner's motion;
+2. cross-modal temporal enhancer: partner audio attends to partner motion, then an LSTM;
+3. interaction module: concat(own audio, enhanced partner) -> 2d, Transformer encoder, attention;
+4. expressive synthesis: Transformer decoder, `h + 0.1 * Linear(h)` modulation, linear head.
+
+Two presets: `official` is exactly the published network (non-causal, wav2vec2-large x2, flame56);
+`lite` is the same four modules with a log-mel front end, small widths, a unidirectional LSTM and
+attention masks that bound the total lookahead, so it runs in real time on a CPU (arkit52 rig).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dualtalk_core import checkpoint
+from dualtalk_core.config import from_dict
+from dualtalk_core.features import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME, LogMel
+from dualtalk_core.rigs import get_rig
+
+log = logging.getLogger(__name__)
+
+FRAME_RATE_HZ = 25
+FRAME_MS = 1000 * SAMPLES_PER_FRAME / SAMPLE_RATE_HZ  # 40 ms
+MIN_WAV2VEC2_SAMPLES = 400  # receptive field of wav2vec2's CNN: shorter audio has no features
+
+
+@dataclass
+class ModelConfig:
+    """Everything that defines a DualTalk network; the defaults are the `lite` preset."""
+
+    rig: str = "arkit52"  # output channels: dualtalk_core.rigs
+    front_end: str = "logmel"  # "wav2vec2" (official) or "logmel" (lite)
+    feature_dim: int = 64  # d: audio and motion features; the interaction width is 2d
+    audio_hidden_dim: int = 128  # width of each audio encoder (wav2vec2: 1024)
+    n_heads: int = 4
+    ff_dim: int = 256  # feed-forward width of the interaction/synthesis transformers
+    n_interaction_layers: int = 3
+    n_decoder_layers: int = 1
+    lstm_layers: int = 2
+    lstm_bidirectional: bool = False
+    modulation_scale: float = 0.1  # h = dec + scale * Linear(dec)
+    lookahead_frames: int | None = 4  # frames of future context past the frame; None: unbounded
+    # log-mel front end (lite)
+    n_mels: int = 64
+    stft_window_ms: float = 25.0
+    stft_hop_ms: float = 10.0
+    audio_conv_kernel_frames: int = 5
+    # wav2vec2 front end (official)
+    wav2vec2_layers: int = 24
+    wav2vec2_heads: int = 16
+    wav2vec2_ff_dim: int = 4096
+    wav2vec2_path: str | None = None  # local Hugging Face folder with pretrained weights
+    # training and run time (not architecture: may differ between saving and loading)
+    dropout: float = 0.1
+    interaction_dropout: float = 0.5
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    cuda_autocast: str = "off"  # "bf16", "fp16" or "off"
+
+    def __post_init__(self) -> None:
+        get_rig(self.rig)  # raises ValueError naming the known rigs
+        choices = {"front_end": ("wav2vec2", "logmel"), "device": ("auto", "cpu", "cuda"),
+                   "cuda_autocast": ("bf16", "fp16", "off")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"ModelConfig.{name}={getattr(self, name)!r}; "
+                                 f"expected one of {allowed}")
+        if self.feature_dim % self.n_heads or self.feature_dim % 2:
+            raise ValueError(f"feature_dim={self.feature_dim} must be even and divisible by "
+                             f"n_heads={self.n_heads}")
+        if self.n_interaction_layers < 1 or self.n_decoder_layers < 1 or self.lstm_layers < 1:
+            raise ValueError("n_interaction_layers, n_decoder_layers and lstm_layers must be >= 1")
+        if self.lookahead_frames is not None:
+            if self.lookahead_frames < 0:
+                raise ValueError(f"lookahead_frames must be >= 0 or None, "
+                                 f"got {self.lookahead_frames}")
+            if self.front_end != "logmel" or self.lstm_bidirectional:
+                raise ValueError("a bounded lookahead_frames needs front_end='logmel' and "
+                                 "lstm_bidirectional=False (wav2vec2 and a BiLSTM see the "
+                                 "whole clip); use lookahead_frames=None")
+
+
+# Fields that may differ between a checkpoint's config and the model that loads it.
+RUNTIME_FIELDS = ("wav2vec2_path", "dropout", "interaction_dropout", "device", "cuda_autocast")
+ARCH_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig)
+                    if f.name not in RUNTIME_FIELDS)
+
+PRESETS: dict[str, ModelConfig] = {
+    "lite": ModelConfig(),
+    "official": ModelConfig(
+        rig="flame56", front_end="wav2vec2", feature_dim=256, audio_hidden_dim=1024,
+        ff_dim=2048, lstm_bidirectional=True, lookahead_frames=None, cuda_autocast="bf16"),
+}
+
+
+def num_frames(num_samples: int) -> int:
+    """Motion frames of a clip of `num_samples` 16 kHz samples: ceil(N / 640)."""
+    return math.ceil(num_samples / SAMPLES_PER_FRAME)
+
+
+def lookahead_plan(config: ModelConfig) -> dict[str, Any] | None:
+    """Frames of future context each layer may use (None: unbounded, the official network).
+
+    Lookahead adds up along a path through stacked layers, so the budget is split so that the
+    longest path (audio -> conv -> interaction layers) sums to exactly `lookahead_frames`; the
+    cross-attention, LSTM, self-attention and decoder are strictly causal.
+    """
+    if config.lookahead_frames is None:
+        return None
+    total = config.lookahead_frames
+    conv = min(total // 2, config.audio_conv_kernel_frames - 1)
+    rest, n = total - conv, config.n_interaction_layers
+    layers = [rest // n + (1 if i < rest % n else 0) for i in range(n)]
+    return {"audio_conv": conv, "interaction_layers": layers}
+
+
+def _future_mask(n_frames: int, lookahead: int | None, device: torch.device) -> Any:
+    """(T, T) additive mask, -inf where key j > query i + lookahead; None: no mask.
+
+    Float rather than bool: PyTorch's attention converts bool masks on every call.
+    """
+    if lookahead is None:
+        return None
+    mask = torch.full((n_frames, n_frames), float("-inf"), device=device)
+    return mask.triu(lookahead + 1)
+
+
+def build_wav2vec2(config: ModelConfig) -> nn.Module:
+    """wav2vec2-large-lv60-self (layer-norm CNN with bias, stable layer norm), random weights."""
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    w2v_config = Wav2Vec2Config(
+        hidden_size=config.audio_hidden_dim, num_hidden_layers=config.wav2vec2_layers,
+        num_attention_heads=config.wav2vec2_heads, intermediate_size=config.wav2vec2_ff_dim,
+        feat_extract_norm="layer", conv_bias=True, do_stable_layer_norm=True,
+        feat_proj_dropout=0.1, layerdrop=0.1, mask_time_prob=0.05, vocab_size=32)
+    return Wav2Vec2Model(w2v_config)
+
+
+def load_wav2vec2(path: str, config: ModelConfig) -> nn.Module:
+    """Pretrained wav2vec2 from a local Hugging Face folder (never the hub: no downloads)."""
+    from transformers import Wav2Vec2Model
+
+    folder = Path(path).expanduser()
+    weights = [folder / n for n in ("model.safetensors", "pytorch_model.bin")]
+    if not (folder / "config.json").is_file() or not any(w.is_file() for w in weights):
+        raise FileNotFoundError(
+            f"wav2vec2_path={str(folder)!r}: expected a local Hugging Face folder of "
+            "facebook/wav2vec2-large-960h-lv60-self containing config.json and "
+            "model.safetensors (or pytorch_model.bin); set wav2vec2_path=None for random weights")
+    model = Wav2Vec2Model.from_pretrained(str(folder), local_files_only=True)
+    got = (model.config.hidden_size, model.config.num_hidden_layers)
+    if got != (config.audio_hidden_dim, config.wav2vec2_layers):
+        raise ValueError(f"{folder}: wav2vec2 has (hidden, layers)={got}, the config expects "
+                         f"{(config.audio_hidden_dim, config.wav2vec2_layers)}")
+    return model
+
+
+class LogMelEncoder(nn.Module):
+    """Per-frame log-mel vectors -> audio features, with a short temporal convolution."""
+
+    def __init__(self, config: ModelConfig, in_dim: int) -> None:
+        super().__init__()
+        self.input = nn.Linear(in_dim, config.audio_hidden_dim)
+        self.conv = nn.Conv1d(config.audio_hidden_dim, config.audio_hidden_dim,
+                              config.audio_conv_kernel_frames)
+
+    def forward(self, mel: torch.Tensor, lookahead: int | None) -> torch.Tensor:
+        # (B, T, in_dim) -> (B, T, audio_hidden_dim); the conv sees `lookahead` future frames.
+        k = self.conv.kernel_size[0]
+        right = k // 2 if lookahead is None else lookahead
+        x = F.gelu(self.input(mel)).transpose(1, 2)
+        x = F.gelu(self.conv(F.pad(x, (k - 1 - right, right))))
+        return x.transpose(1, 2)
+
+
+class JointEncoder(nn.Module):
+    """Both speakers' audio and the partner's motion -> three (B, T, d) feature sequences."""
+
+    def __init__(self, config: ModelConfig, n_channels: int, load_pretrained: bool) -> None:
+        super().__init__()
+        d = config.feature_dim
+        if config.front_end == "wav2vec2":
+            pretrained = load_pretrained and config.wav2vec2_path
+            make = (lambda: load_wav2vec2(config.wav2vec2_path, config)) if pretrained \
+                else (lambda: build_wav2vec2(config))
+            self.audio_encoder1, self.audio_encoder2 = make(), make()
+            for enc in (self.audio_encoder1, self.audio_encoder2):
+                enc.freeze_feature_encoder()  # as in the release: only the CNN is frozen
+        else:
+            self.log_mel = LogMel(config.n_mels, config.stft_window_ms, config.stft_hop_ms)
+            self.audio_encoder1 = LogMelEncoder(config, self.log_mel.dim)
+            self.audio_encoder2 = LogMelEncoder(config, self.log_mel.dim)
+        self.audio_projection = nn.Linear(config.audio_hidden_dim, d)  # shared by both speakers
+        self.blendshape_encoder = nn.Sequential(
+            nn.Linear(n_channels, d // 2), nn.ReLU(), nn.Linear(d // 2, d), nn.ReLU())
+
+    def encode_audio(self, self_audio: torch.Tensor, partner_audio: torch.Tensor, n_frames: int,
+                     plan: dict[str, Any] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        # 2 x (B, N) -> 2 x (B, T, audio_hidden_dim)
+        if not hasattr(self, "log_mel"):
+            return (self._wav2vec2(self.audio_encoder1, self_audio, n_frames),
+                    self._wav2vec2(self.audio_encoder2, partner_audio, n_frames))
+        with torch.autocast(self_audio.device.type, enabled=False):  # FFT and logs in float32
+            # one call for both speakers: (2B, N) -> (2B, T, hops * n_mels)
+            mel = self.log_mel(torch.cat([self_audio, partner_audio]), n_frames)
+        lookahead = None if plan is None else plan["audio_conv"]
+        mel_own, mel_other = mel.chunk(2)
+        return self.audio_encoder1(mel_own, lookahead), self.audio_encoder2(mel_other, lookahead)
+
+    def _wav2vec2(self, w2v: Any, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+        # (B, N) -> (B, 512, ~N/320) CNN features, resampled to the frame rate *before* the
+        # projection and transformer (as in the release) -> (B, T, 1024)
+        x = w2v.feature_extractor(audio)
+        x = F.interpolate(x, size=n_frames, mode="linear", align_corners=True)
+        x, _ = w2v.feature_projection(x.transpose(1, 2))
+        if self.training and x.shape[1] > w2v.config.mask_time_length:
+            x = w2v._mask_hidden_states(x)  # SpecAugment, as Wav2Vec2Model.forward does
+        return w2v.encoder(x).last_hidden_state
+
+    def forward(self, self_audio: torch.Tensor, partner_audio: torch.Tensor,
+                partner_motion: torch.Tensor, plan: dict[str, Any] | None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # (B, N), (B, N), (B, T, C) -> 3 x (B, T, d)
+        own, other = self.encode_audio(self_audio, partner_audio, partner_motion.shape[1], plan)
+        return (self.audio_projection(own), self.audio_projection(other),
+                self.blendshape_encoder(partner_motion))
+
+
+class TemporalEnhancer(nn.Module):
+    """Partner audio attends to partner motion (aligns the two), then an LSTM over time."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d = config.feature_dim
+        self.cross_attention = nn.MultiheadAttention(d, config.n_heads, batch_first=True)
+        hidden = d // 2 if config.lstm_bidirectional else d  # output width d either way
+        self.temporal_lstm = nn.LSTM(d, hidden, config.lstm_layers, batch_first=True,
+                                     bidirectional=config.lstm_bidirectional)
+
+    def forward(self, audio: torch.Tensor, motion: torch.Tensor, mask: Any) -> torch.Tensor:
+        # (B, T, d) query, (B, T, d) key/value -> (B, T, d)
+        x, _ = self.cross_attention(audio, motion, motion, attn_mask=mask, need_weights=False)
+        x, _ = self.temporal_lstm(x)
+        return x
+
+
+class InteractionModule(nn.Module):
+    """Transformer encoder + self-attention over [own audio, enhanced partner] features."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        width = 2 * config.feature_dim
+        layer = nn.TransformerEncoderLayer(width, config.n_heads, config.ff_dim, config.dropout,
+                                           batch_first=True)
+        self.interaction_encoder = nn.TransformerEncoder(layer, config.n_interaction_layers,
+                                                         enable_nested_tensor=False)
+        self.self_attention = nn.MultiheadAttention(width, config.n_heads, batch_first=True)
+        self.dropout = nn.Dropout(config.interaction_dropout)
+
+    def forward(self, x: torch.Tensor, layer_masks: list[Any], mask: Any) -> torch.Tensor:
+        # (B, T, 2d) -> (B, T, 2d); layers run one by one because each has its own lookahead
+        for layer, layer_mask in zip(self.interaction_encoder.layers, layer_masks):
+            x = layer(x, src_mask=layer_mask)
+        x, _ = self.self_attention(x, x, x, attn_mask=mask, need_weights=False)
+        return self.dropout(x)
+
+
+class SynthesisModule(nn.Module):
+    """Transformer decoder (target = memory = features), modulation, linear head to the rig."""
+
+    def __init__(self, config: ModelConfig, n_channels: int) -> None:
+        super().__init__()
+        width = 2 * config.feature_dim
+        layer = nn.TransformerDecoderLayer(width, config.n_heads, config.ff_dim, config.dropout,
+                                           batch_first=True)
+        self.synthesis_decoder = nn.TransformerDecoder(layer, config.n_decoder_layers)
+        self.blendshape_predictor = nn.Linear(width, n_channels)
+        self.modulation_layer = nn.Linear(width, width)
+        self.modulation_scale = config.modulation_scale
+
+    def forward(self, x: torch.Tensor, mask: Any) -> torch.Tensor:
+        # (B, T, 2d) -> (B, T, C); no activation in the modulation, as in the release
+        h = self.synthesis_decoder(x, x, tgt_mask=mask, memory_mask=mask)
+        h = h + self.modulation_scale * self.modulation_layer(h)
+        return self.blendshape_predictor(h)
+
+
+class DualTalkModel(nn.Module):
+    """Own audio (B, N) + partner audio (B, N) + partner motion (B, T, C) -> own motion."""
+
+    def __init__(self, config: ModelConfig, load_pretrained: bool = True) -> None:
+        super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"expected a ModelConfig, got {type(config).__name__}")
+        self.config = config
+        self.n_channels = get_rig(config.rig).dim
+        self.plan = lookahead_plan(config)
+        self.joint_encoder = JointEncoder(config, self.n_channels, load_pretrained)
+        self.temporal_enhancer = TemporalEnhancer(config)
+        self.interaction_module = InteractionModule(config)
+        self.synthesis_module = SynthesisModule(config, self.n_channels)
+
+    # ---------------------------------------------------------------- construction and files
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> DualTalkModel:
+        """A new model of preset `name` ('official' or 'lite'), fields replaced by `overrides`."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+        model = cls(_replace(PRESETS[name], overrides))
+        return model.to(resolve_device(model.config.device))
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides: Any) -> DualTalkModel:
+        """Load a folder written by `save` (or its .safetensors file), or the published .pth.
+
+        A saved config's architecture fields are authoritative; `overrides` may change only
+        RUNTIME_FIELDS. A bare .pth carries no config: it is the `official` preset + overrides.
+        """
+        config_dict, state = checkpoint.read_checkpoint(path)
+        if config_dict is None:
+            config = _replace(PRESETS["official"], overrides)
+        else:
+            missing = [f for f in ARCH_FIELDS if f not in config_dict]
+            if missing:
+                raise ValueError(f"{path}: config lacks architecture field(s) {missing}")
+            saved = from_dict(ModelConfig, config_dict)
+            changed = [k for k in overrides
+                       if k in ARCH_FIELDS and overrides[k] != getattr(saved, k)]
+            if changed:
+                raise ValueError(f"cannot override architecture field(s) {changed} of {path}; "
+                                 f"only {RUNTIME_FIELDS} may differ")
+            config = _replace(saved, overrides)
+        model = cls(config, load_pretrained=False)
+        model._load_weights(state, path)
+        log.info("loaded %s (%s front end, rig %s)", path, config.front_end, config.rig)
+        return model.to(resolve_device(config.device))
+
+    def _load_weights(self, state: dict[str, torch.Tensor], path: Any) -> None:
+        own = self.state_dict()
+        state = checkpoint.match_weight_norm_spelling(state, own.keys())
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+        if missing or unexpected or wrong:
+            raise ValueError(
+                f"{path} does not match the {self.config.front_end} network "
+                f"(rig {self.config.rig}): missing keys {_head(missing)}, unexpected keys "
+                f"{_head(unexpected)}, shape mismatches {_head(wrong)}")
+        self.load_state_dict(state, strict=True)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write `model.safetensors` + `config.json` into `directory`; returns the folder."""
+        return checkpoint.write_checkpoint(directory, self.config, self.state_dict())
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def lookahead_ms(self) -> float | None:
+        """How far past a frame's start time its output may depend on audio (None: unbounded).
+
+        Frame k's own features reach the end of the frame (+1 frame); the longest masked path
+        adds `lookahead_frames`, so frame k depends on samples before 640 (k + 1 + F) only.
+        """
+        if self.plan is None:
+            return None
+        frames = self.plan["audio_conv"] + sum(self.plan["interaction_layers"])
+        return (frames + 1) * FRAME_MS
+
+    # ---------------------------------------------------------------- inference
+    def forward(self, self_audio: torch.Tensor, partner_audio: torch.Tensor,
+                partner_motion: torch.Tensor, n_frames: int | None = None) -> torch.Tensor:
+        """(B, N), (B, N), (B, T, C) -> (B, T, C), T = n_frames or ceil(N / 640)."""
+        self_audio, partner_audio, partner_motion = self._check_inputs(
+            self_audio, partner_audio, partner_motion, n_frames)
+        n = partner_motion.shape[1]
+        plan, dev = self.plan, partner_motion.device
+        layer_masks = [_future_mask(n, None if plan is None else r, dev)
+                       for r in (plan["interaction_layers"] if plan else
+                                 [None] * self.config.n_interaction_layers)]
+        causal = _future_mask(n, None if plan is None else 0, dev)
+        own, other, motion = self.joint_encoder(self_audio, partner_audio, partner_motion, plan)
+        enhanced = self.temporal_enhancer(other, motion, causal)  # (B, T, d)
+        x = self.interaction_module(torch.cat([own, enhanced], dim=-1), layer_masks, causal)
+        return self.synthesis_module(x, causal)  # (B, T, 2d) -> (B, T, C)
+
+    def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
+                partner_motion: np.ndarray) -> np.ndarray:
+        """(N,), (N,), (T, C) float arrays -> (T, C) float32, eval mode, no gradients."""
+        arrays = []
+        for name, value, ndim in (("self_audio", self_audio, 1),
+                                  ("partner_audio", partner_audio, 1),
+                                  ("partner_motion", partner_motion, 2)):
+            value = np.asarray(value)
+            if value.dtype.kind != "f" or value.ndim != ndim:
+                raise ValueError(f"{name}: expected a {ndim}-D float array, got "
+                                 f"{value.ndim}-D {value.dtype}")
+            arrays.append(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode(), self._autocast():
+                out = self(*(a.unsqueeze(0).to(self.device) for a in arrays))
+        finally:
+            self.train(was_training)
+        return out[0].float().cpu().numpy()
+
+    def _autocast(self) -> torch.autocast:
+        dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+        enabled = self.device.type == "cuda" and self.config.cuda_autocast in dtypes
+        return torch.autocast(self.device.type, dtype=dtypes.get(self.config.cuda_autocast),
+                              enabled=enabled)
+
+    def _check_inputs(self, self_audio: Any, partner_audio: Any, partner_motion: Any,
+                      n_frames: int | None) -> tuple[torch.Tensor, ...]:
+        """Shapes, dtypes and finiteness of forward's inputs; ValueError/TypeError naming them."""
+        named = {"self_audio": self_audio, "partner_audio": partner_audio,
+                 "partner_motion": partner_motion}
+        for name, value in named.items():
+            if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+                raise TypeError(f"{name}: expected a float torch.Tensor, got "
+                                f"{getattr(value, 'dtype', type(value).__name__)}")
+        if self_audio.dim() != 2 or self_audio.shape != partner_audio.shape:
+            raise ValueError(f"self_audio and partner_audio must both be (B, N), got "
+                             f"{tuple(self_audio.shape)} and {tuple(partner_audio.shape)}")
+        batch, n_samples = self_audio.shape
+        min_samples = MIN_WAV2VEC2_SAMPLES if self.config.front_end == "wav2vec2" else 1
+        if n_samples < min_samples:
+            raise ValueError(f"audio has {n_samples} samples; the {self.config.front_end} "
+                             f"front end needs at least {min_samples} (16 kHz)")
+        if n_frames is None:
+            n_frames = num_frames(n_samples)
+        elif isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
+            raise ValueError(f"n_frames must be a positive int or None, got {n_frames!r}")
+        expected = (batch, n_frames, self.n_channels)
+        if tuple(partner_motion.shape) != expected:
+            raise ValueError(
+                f"partner_motion: expected (B, T, C) = {expected} (T = ceil({n_samples} / 640) "
+                f"or n_frames; C = {self.n_channels} for rig {self.config.rig}), "
+                f"got {tuple(partner_motion.shape)}")
+        for name, value in named.items():
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{name} contains NaN or inf values")
+        dtype = self.joint_encoder.audio_projection.weight.dtype
+        return tuple(v.to(self.device, dtype) for v in named.values())
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but no CUDA GPU is available; use 'auto' or 'cpu'")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    return torch.device(device)
+
+
+def _replace(config: ModelConfig, overrides: dict[str, Any]) -> ModelConfig:
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(ModelConfig)})
+    if unknown:
+        raise ValueError(f"unknown ModelConfig field(s) {unknown}")
+    return dataclasses.replace(config, **overrides)
+
+
+def _head(keys: list[str], n: int = 8) -> str:
+    return "[]" if not keys else ", ".join(keys[:n]) + (f" ... ({len(keys)} in all)"
+                                                        if len(keys) > n else "")
