@@ -1,0 +1,321 @@
+"""PCM decoding and resampling to the core's 16 kHz mono float32.
+
+Whole clips are resampled with `scipy.signal.resample_poly`; live chunks go through
+`StreamResampler`, which evaluates the very same polyphase FIR sum incrementally. Feeding a clip
+to the streaming resampler in chunks of any size and flushing gives the whole-clip output (to
+float32 rounding), which is what lets the streaming engine reproduce offline results.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import firwin, resample_poly
+
+SAMPLE_RATE_HZ = 16_000
+MAX_RATE_HZ = 768_000  # the highest rate any common audio interface offers
+ENCODINGS = {"S16LE": np.dtype("<i2"), "F32LE": np.dtype("<f4")}
+_S16_SCALE = 32768.0  # full scale of signed 16-bit PCM
+
+
+def decode_pcm(data: bytes | bytearray | memoryview, encoding: str, channels: int) -> np.ndarray:
+    """Interleaved little-endian PCM bytes -> (N,) mono float32, full scale +-1.
+
+    Channels are averaged (a stereo microphone becomes one voice). Raises ValueError for an
+    unknown encoding, a non-positive channel count, a byte count that is not a whole number of
+    multi-channel samples, empty data or non-finite samples.
+    """
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown PCM encoding {encoding!r}; expected one of {sorted(ENCODINGS)}")
+    if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1:
+        raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
+    dtype = ENCODINGS[encoding]
+    step = dtype.itemsize * int(channels)
+    if len(data) % step:
+        raise ValueError(
+            f"{len(data)} bytes is not a whole number of {encoding} samples x {channels} "
+            f"channel(s) ({step} bytes each); the chunk is truncated or mislabelled"
+        )
+    samples = np.frombuffer(data, dtype=dtype).reshape(-1, int(channels))  # (N, channels)
+    return to_mono_float32(samples)
+
+
+def to_mono_float32(samples: np.ndarray) -> np.ndarray:
+    """(N,) or (N, channels) int16 / float array -> (N,) float32 mono, full scale +-1.
+
+    int16 is scaled by 1/32768; floats are taken as already at full scale +-1.
+    """
+    samples = np.asarray(samples)
+    if samples.dtype == np.int16:
+        samples = samples.astype(np.float32) / _S16_SCALE
+    elif not np.issubdtype(samples.dtype, np.floating):
+        raise TypeError(f"expected int16 or floating-point samples, got dtype {samples.dtype}")
+    if samples.ndim not in (1, 2) or (samples.ndim == 2 and samples.shape[1] < 1):
+        raise ValueError(f"expected samples of shape (N,) or (N, channels), got {samples.shape}")
+    if samples.shape[0] == 0:
+        raise ValueError("empty audio: expected at least one sample")
+    mono = samples.mean(axis=1) if samples.ndim == 2 else samples
+    mono = np.ascontiguousarray(mono, dtype=np.float32)
+    if not np.isfinite(mono).all():
+        bad = int(np.count_nonzero(~np.isfinite(mono)))
+        raise ValueError(f"audio has {bad} NaN/inf sample(s); the source is broken upstream")
+    return mono
+
+
+def check_rate(sample_rate: float) -> int:
+    """A positive whole number of Hz up to MAX_RATE_HZ, as int (ValueError otherwise)."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.number)):
+        raise TypeError(f"sample_rate must be a number of Hz, got {type(sample_rate).__name__}")
+    if not math.isfinite(sample_rate) or sample_rate <= 0 or sample_rate != int(sample_rate):
+        raise ValueError(f"sample_rate must be a positive whole number of Hz, got {sample_rate}")
+    if sample_rate > MAX_RATE_HZ:
+        raise ValueError(f"sample_rate {sample_rate} Hz is above the supported {MAX_RATE_HZ} Hz")
+    return int(sample_rate)
+
+
+@dataclass(frozen=True)
+class _Polyphase:
+    """The resample_poly FIR for one rate ratio, split into `up` phases of `taps` taps."""
+
+    up: int
+    down: int
+    half_len: int
+    phases: np.ndarray  # (up, taps): phases[p, k] = h[p + k * up] (0 past the filter's end)
+
+    @property
+    def taps(self) -> int:
+        return self.phases.shape[1]
+
+
+@functools.lru_cache(maxsize=16)
+def _polyphase(rate_hz: int) -> _Polyphase:
+    g = math.gcd(rate_hz, SAMPLE_RATE_HZ)
+    up, down = SAMPLE_RATE_HZ // g, rate_hz // g
+    # resample_poly's default design (its documented window and length), so both paths agree.
+    half_len = 10 * max(up, down)
+    h = firwin(2 * half_len + 1, 1.0 / max(up, down), window=("kaiser", 5.0)) * up
+    taps = -(-len(h) // up)
+    padded = np.zeros(taps * up)
+    padded[: len(h)] = h
+    return _Polyphase(up, down, half_len, padded.reshape(taps, up).T.copy())
+
+
+def resample_to_16k(audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Whole clip: (N,) mono at `sample_rate` -> (ceil(N * 16000 / rate),) float32 at 16 kHz."""
+    audio = to_mono_float32(audio)
+    rate = check_rate(sample_rate)
+    if rate == SAMPLE_RATE_HZ:
+        return audio.copy()
+    g = math.gcd(rate, SAMPLE_RATE_HZ)
+    out = resample_poly(audio.astype(np.float64), SAMPLE_RATE_HZ // g, rate // g)
+    return out.astype(np.float32)
+
+
+class StreamResampler:
+    """Chunk-by-chunk resampling to 16 kHz that equals `resample_to_16k` of the concatenation.
+
+    Output sample m is the FIR sum around input position m * down / up; it is emitted as soon as
+    the last input sample it needs has arrived (a delay of `delay_s`, under 1 ms for common
+    rates). `flush()` emits the rest as if the input ended there (zero padding, like the
+    whole-clip function). State: the last `taps` input samples and the count of outputs given.
+    """
+
+    def __init__(self, sample_rate: float) -> None:
+        self.rate_hz = check_rate(sample_rate)
+        self._poly = _polyphase(self.rate_hz) if self.rate_hz != SAMPLE_RATE_HZ else None
+        self.reset()
+
+    @property
+    def delay_s(self) -> float:
+        """How far the newest output lags the newest input (the FIR's half length)."""
+        if self._poly is None:
+            return 0.0
+        return self._poly.half_len / self._poly.up / self.rate_hz
+
+    def reset(self) -> None:
+        """Forget all input: the next sample starts a new clip."""
+        taps = self._poly.taps if self._poly else 0
+        self._history = np.zeros(taps, dtype=np.float64)  # zeros stand for "before the clip"
+        self._history_start = -taps  # absolute input index of _history[0]
+        self._n_in = 0
+        self._n_out = 0
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """(n,) mono float at the input rate -> (m,) float32 16 kHz samples now computable."""
+        chunk = to_mono_float32(chunk)
+        if self._poly is None:
+            self._n_in += len(chunk)
+            self._n_out += len(chunk)
+            return chunk.copy()
+        self._history = np.concatenate([self._history, chunk.astype(np.float64)])
+        self._n_in += len(chunk)
+        p = self._poly
+        # Output m needs input up to index floor((m * down + half_len) / up).
+        n_ready = (self._n_in * p.up - p.half_len - 1) // p.down + 1
+        return self._emit(max(n_ready, self._n_out))
+
+    def flush(self) -> np.ndarray:
+        """Emit every remaining output of the input so far (zeros after it); then reset."""
+        if self._poly is None:
+            self.reset()
+            return np.zeros(0, dtype=np.float32)
+        total = -(-self._n_in * self._poly.up // self._poly.down)  # ceil(n_in * up / down)
+        self._history = np.concatenate([self._history, np.zeros(self._poly.taps)])
+        out = self._emit(total)
+        self.reset()
+        return out
+
+    def _emit(self, n_ready: int) -> np.ndarray:
+        p = self._poly
+        assert p is not None
+        m = np.arange(self._n_out, n_ready, dtype=np.int64)  # (M,) output indices
+        pos = m * p.down + p.half_len
+        newest = pos // p.up - self._history_start  # (M,) index into _history
+        idx = newest[:, None] - np.arange(p.taps)[None, :]  # (M, taps)
+        out = np.einsum("mk,mk->m", self._history[idx], p.phases[pos % p.up])
+        self._n_out = n_ready
+        self._trim()
+        return out.astype(np.float32)
+
+    def _trim(self) -> None:
+        # Keep what the next output can still need: from its newest tap minus `taps`.
+        p = self._poly
+        assert p is not None
+        first_needed = (self._n_out * p.down + p.half_len) // p.up - p.taps + 1
+        drop = first_needed - self._history_start
+        if drop > 0:
+            self._history = self._history[drop:]
+            self._history_start += drop
+
+
+@dataclass
+class AudioInputStats:
+    """Counters of one audio input of the streaming engine (see `AudioTimeline.push`)."""
+
+    chunks: int = 0  # accepted, fully or after trimming an overlap
+    resampled_chunks: int = 0  # accepted chunks that were not at 16 kHz
+    duplicate_chunks: int = 0  # dropped: their time was already covered by received audio
+    out_of_order_chunks: int = 0  # dropped: stamped before an already accepted chunk
+    late_chunks: int = 0  # dropped: their time had been given up and filled with silence
+    trimmed_chunks: int = 0  # accepted after dropping a part that overlapped earlier audio
+    overflow_chunks: int = 0  # dropped: more than the buffer holds is waiting to be consumed
+    gaps_filled: int = 0  # times silence was inserted (a stamp jump or an input timeout)
+    gap_fill_s: float = 0.0  # seconds of silence inserted
+
+
+class AudioTimeline:
+    """One audio input placed on the stream's 16 kHz sample grid by its chunks' stamps.
+
+    Sample n of the grid is at `n / 16000` s after the stream's anchor. Chunks continuing the
+    previous one (stamp within `tolerance_s` of where it ended) go through one StreamResampler
+    without a seam; a later stamp inserts silence; an earlier one drops the overlap. Written
+    samples never change, so a frame computed from them stays valid. Memory: one preallocated
+    buffer of `capacity` samples; samples before `keep_from` (set by the engine) are reusable.
+    """
+
+    def __init__(self, capacity: int, tolerance_s: float) -> None:
+        self.capacity = int(capacity)
+        self.tolerance_s = float(tolerance_s)
+        self.stats = AudioInputStats()
+        self._buf = np.zeros(self.capacity, dtype=np.float32)
+        self.reset()
+
+    def reset(self, start: int = 0) -> None:
+        """Empty the timeline; the next sample written goes to grid index `start`."""
+        self.base = start  # grid index of _buf[0]
+        self.head = start  # grid index one past the last written sample
+        self.keep_from = start  # the engine still needs samples from here on
+        self._real_end = start  # end of the last received (not silence-filled) sample
+        self._resampler: StreamResampler | None = None
+        self._seg_t0_s = 0.0  # stamp of the current segment's first input sample
+        self._seg_n_in = 0  # input samples fed to the current segment
+        self._last_stamp_s = -math.inf
+        self._in_gap = False
+
+    def push(self, mono: np.ndarray, rate_hz: int, t_rel_s: float) -> None:
+        """Place a (n,) float32 chunk at `rate_hz` whose first sample is `t_rel_s` after anchor."""
+        if t_rel_s < self._last_stamp_s - self.tolerance_s:
+            self.stats.out_of_order_chunks += 1
+            return
+        expected_s = self._expected_s()
+        overlap_s = expected_s - t_rel_s
+        if overlap_s > self.tolerance_s:
+            skip = round(overlap_s * rate_hz)
+            if skip >= len(mono):
+                self._count_dropped(t_rel_s + len(mono) / rate_hz)
+                return
+            mono, self.stats.trimmed_chunks = mono[skip:], self.stats.trimmed_chunks + 1
+        elif overlap_s < -self.tolerance_s:
+            self.end_segment()
+            if not self.fill_to(round(t_rel_s * SAMPLE_RATE_HZ)):
+                self.stats.overflow_chunks += 1
+                return
+        if self._resampler is None or self._resampler.rate_hz != rate_hz:
+            self.end_segment()
+            self._resampler = StreamResampler(rate_hz)
+            self._seg_t0_s, self._seg_n_in = max(t_rel_s, expected_s), 0
+        if not self._write(self._resampler.process(mono)):
+            self.stats.overflow_chunks += 1
+            self._resampler = None  # the segment is broken: the next chunk starts a new one
+            return
+        self._seg_n_in += len(mono)
+        self._last_stamp_s = max(self._last_stamp_s, t_rel_s)
+        self._real_end, self._in_gap = self.head, False
+        self.stats.chunks += 1
+        self.stats.resampled_chunks += int(rate_hz != SAMPLE_RATE_HZ)
+
+    def _expected_s(self) -> float:
+        """Where the next chunk should start: the current segment's end, else the head."""
+        if self._resampler is not None:
+            return self._seg_t0_s + self._seg_n_in / self._resampler.rate_hz
+        return self.head / SAMPLE_RATE_HZ
+
+    def _count_dropped(self, end_s: float) -> None:
+        if end_s <= self._real_end / SAMPLE_RATE_HZ + self.tolerance_s:
+            self.stats.duplicate_chunks += 1
+        else:
+            self.stats.late_chunks += 1
+
+    def end_segment(self) -> None:
+        """The input stopped or jumped: write the resampler's pending tail (zero-padded)."""
+        if self._resampler is not None:
+            tail = self._resampler.flush()
+            self._resampler = None
+            if self._write(tail):
+                self._real_end = self.head
+
+    def fill_to(self, index: int) -> bool:
+        """Silence up to grid `index` (a gap); False when it does not fit in the buffer."""
+        if index <= self.head:
+            return True
+        n = index - self.head
+        if not self._write(np.zeros(n, dtype=np.float32)):
+            return False
+        self.stats.gaps_filled += int(not self._in_gap)
+        self.stats.gap_fill_s += n / SAMPLE_RATE_HZ
+        self._in_gap = True
+        return True
+
+    def read(self, start: int, end: int) -> np.ndarray:
+        """Grid samples [start, end) -> (end - start,) float32 copy."""
+        assert self.base <= start <= end <= self.head, (self.base, start, end, self.head)
+        return self._buf[start - self.base:end - self.base].copy()
+
+    def _write(self, samples: np.ndarray) -> bool:
+        end = self.head + len(samples)
+        if end - self.base > self.capacity:
+            self._compact()
+            if end - self.base > self.capacity:
+                return False
+        self._buf[self.head - self.base:end - self.base] = samples
+        self.head = end
+        return True
+
+    def _compact(self) -> None:
+        # Move [keep_from, head) to the buffer's start; older samples are no longer needed.
+        start = min(max(self.keep_from, self.base), self.head)
+        kept = self.head - start
+        self._buf[:kept] = self._buf[start - self.base:self.head - self.base]
+        self.base = start

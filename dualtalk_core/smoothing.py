@@ -1,0 +1,81 @@
+"""One-Euro filter (Casiez, Roussel and Vogel, CHI 2012) over all channels of a face frame.
+
+Why this filter: a fixed low-pass trades jitter for lag once for all motion; One-Euro lowers its
+cutoff while a channel is still (jitter removed) and raises it with the channel's speed (fast
+mouth openings stay sharp). Each channel adapts on its own speed; the state is explicit and
+`reset()` starts over, as the streaming engine does when its stream restarts.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class OneEuroConfig:
+    """One-Euro parameters; `enabled=False` passes frames through unchanged."""
+
+    enabled: bool = True
+    # 1.5 Hz when still: removes frame-to-frame jitter (12.5 Hz is the 25 fps Nyquist rate).
+    min_cutoff_hz: float = 1.5
+    # Cutoff grows by beta Hz per unit/s of speed: a 0->1 mouth opening in 0.1 s (10 units/s)
+    # gets 1.5 + 10 * 0.7 = 8.5 Hz, about 19 ms of lag.
+    beta: float = 0.7
+    # Cutoff of the speed estimate itself (the original paper's value).
+    d_cutoff_hz: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("min_cutoff_hz", "d_cutoff_hz"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"OneEuroConfig.{name} must be a positive number, got {value!r}")
+        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta)
+                and self.beta >= 0):
+            raise ValueError(f"OneEuroConfig.beta must be a number >= 0, got {self.beta!r}")
+
+
+def _alpha(cutoff_hz: np.ndarray | float, dt_s: float) -> np.ndarray | float:
+    """Smoothing factor of a first-order low-pass at `cutoff_hz` sampled every `dt_s`."""
+    tau_s = 1.0 / (2.0 * math.pi * cutoff_hz)
+    return 1.0 / (1.0 + tau_s / dt_s)
+
+
+class OneEuroFilter:
+    """(C,) value per call at increasing times -> (C,) filtered value, channels independent."""
+
+    def __init__(self, config: OneEuroConfig | None = None) -> None:
+        self.config = config if config is not None else OneEuroConfig()
+        if not isinstance(self.config, OneEuroConfig):
+            raise TypeError(f"expected OneEuroConfig, got {type(self.config).__name__}")
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past: the next value passes through unchanged and seeds the state."""
+        self._t_s: float | None = None
+        self._x: np.ndarray | None = None  # (C,) last filtered value
+        self._dx: np.ndarray | None = None  # (C,) last filtered speed, units/s
+
+    def __call__(self, values: np.ndarray, t_s: float) -> np.ndarray:
+        """Filter one frame `values` (C,) taken at time `t_s` (seconds, strictly increasing)."""
+        x = np.asarray(values, dtype=np.float64)
+        if x.ndim != 1:
+            raise ValueError(f"expected one frame of shape (C,), got {x.shape}")
+        if not self.config.enabled:
+            return x.astype(np.float32)
+        if self._x is None or self._t_s is None:
+            self._t_s, self._x, self._dx = float(t_s), x.copy(), np.zeros_like(x)
+            return x.astype(np.float32)
+        if x.shape != self._x.shape:
+            raise ValueError(f"frame has {x.shape[0]} channels, the filter holds {self._x.size}")
+        dt_s = float(t_s) - self._t_s
+        if not dt_s > 0:
+            raise ValueError(f"times must increase: got {t_s} after {self._t_s}")
+        cfg = self.config
+        dx = (x - self._x) / dt_s
+        self._dx = self._dx + _alpha(cfg.d_cutoff_hz, dt_s) * (dx - self._dx)
+        cutoff_hz = cfg.min_cutoff_hz + cfg.beta * np.abs(self._dx)  # (C,) per-channel cutoff
+        self._x = self._x + _alpha(cutoff_hz, dt_s) * (x - self._x)
+        self._t_s = float(t_s)
+        return self._x.astype(np.float32)
