@@ -158,7 +158,10 @@ def _fmt_scale(scale: float) -> str:
 
 
 def _fmt_value(value: float | None, scale: float) -> str:
-    return "-" if value is None else f"{value * scale:.4g}"
+    if value is None:
+        return "-"
+    # SID of a collapsed output is -log2(1 + 1e-6) ~ -1.4e-6 by the release's formula: show 0.
+    return "0" if abs(value * scale) < 1e-5 else f"{value * scale:.4g}"
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -181,7 +184,7 @@ def format_table(results: dict[str, Any]) -> str:
 
 def plot_clips(model: base.Predictor, root: str | Path, split: str, clips: list[str],
                out_dir: str | Path, rig: str) -> list[Path]:
-    """One PNG per clip (speaker 1 as target): prediction vs ground truth of a few channels."""
+    """One PNG per clip (speaker 1 as target): prediction, ground truth and partner channels."""
     import matplotlib
     matplotlib.use("Agg")  # files only: no display on training boxes
     import matplotlib.pyplot as plt
@@ -200,6 +203,7 @@ def plot_clips(model: base.Predictor, root: str | Path, split: str, clips: list[
         for ax, channel in zip(axes[:, 0], channels):
             i = rig_obj.names.index(channel)
             t = np.arange(len(gt)) / 25.0  # 25 fps
+            ax.plot(t, other_motion[:, i], label="partner", color="0.7", linewidth=0.8)
             ax.plot(t, gt[:, i], label="ground truth", color="black", linewidth=1.0)
             ax.plot(t[: len(pred)], pred[: len(t), i], label="prediction", color="tab:red",
                     linewidth=1.0)

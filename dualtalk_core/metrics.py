@@ -23,6 +23,7 @@ import numpy as np
 import scipy.linalg
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 from dualtalk_core.rigs import GROUPS, Rig, get_rig
 
@@ -44,6 +45,9 @@ MIN_FRAMES = 2
 # The release names only k and random_state; sklearn's default n_init ("auto" = one k-means++ run
 # since sklearn 1.4) is pinned here so a library upgrade cannot move the numbers.
 KMEANS_N_INIT = 1
+# Below this many frames k-means runs single-threaded: per-clip fits are so small that OpenMP
+# start-up and synchronisation cost more than they save (4-6x slower on a shared 2-core box).
+KMEANS_SINGLE_THREAD_FRAMES = 20_000
 # Relative size of an imaginary part of sqrtm that still counts as rounding noise.
 IMAG_TOL = 1e-3
 
@@ -143,7 +147,8 @@ def fit_clusters(frames: np.ndarray, k: int) -> KMeans:
     x = _prepare(min_frames=max(k, 1), frames=frames)[0]
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    with warnings.catch_warnings():
+    threads = 1 if len(x) < KMEANS_SINGLE_THREAD_FRAMES else None
+    with warnings.catch_warnings(), threadpool_limits(limits=threads):
         # Collapsed output (e.g. a constant prediction) has fewer distinct points than k;
         # the score is then simply low, which is what SID is meant to show.
         warnings.simplefilter("ignore", ConvergenceWarning)

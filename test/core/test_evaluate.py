@@ -10,6 +10,7 @@ import pytest
 from scipy.io import wavfile
 
 from dualtalk_core import baselines, evaluate
+from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import get_rig
 
 RIG = get_rig("arkit52")
@@ -138,8 +139,7 @@ def test_evaluate_model_scores_every_direction_and_method(corpus: Path) -> None:
 
 
 def test_cli_end_to_end_with_the_lite_model(corpus: Path, tmp_path: Path) -> None:
-    model_mod = pytest.importorskip("dualtalk_core.model")
-    model_dir = model_mod.DualTalkModel.from_preset("lite", device="cpu").save(tmp_path / "m")
+    model_dir = DualTalkModel.from_preset("lite", device="cpu").save(tmp_path / "m")
     out = tmp_path / "eval"
     rc = evaluate.main(["--data", str(corpus), "--model", str(model_dir), "--out", str(out),
                         "--baselines", "--max-clips", "1", "--device", "cpu", "--plots", "1"])
@@ -151,10 +151,10 @@ def test_cli_end_to_end_with_the_lite_model(corpus: Path, tmp_path: Path) -> Non
     assert "| DualTalk |" in (out / "table.md").read_text()
     assert (out / "plots" / "clip00_speaker1.png").stat().st_size > 1000
     assert len((out / "per_clip.jsonl").read_text().splitlines()) == 2 * 5
+    assert evaluate.main(["--data", str(corpus), "--model", str(model_dir), "--out", str(out),
+                          "--split", "nope", "--device", "cpu"]) == 2
 
 
-def test_cli_reports_a_missing_split(corpus: Path, tmp_path: Path) -> None:
-    pytest.importorskip("dualtalk_core.model")
-    model_dir = tmp_path / "none"
-    assert evaluate.main(["--data", str(corpus), "--model", str(model_dir),
+def test_cli_reports_a_missing_model(corpus: Path, tmp_path: Path) -> None:
+    assert evaluate.main(["--data", str(corpus), "--model", str(tmp_path / "none"),
                           "--out", str(tmp_path / "o")]) == 2
