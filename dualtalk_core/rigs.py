@@ -8,6 +8,9 @@ Two rigs are built in:
 
 Names coming from other tools (NVIDIA Audio2Face `EyeBlinkLeft`, Unreal Live Link `EyeBlinkLeft`,
 MediaPipe `eyeBlinkLeft`, VRM-style `eyeBlink_L`) are matched through `canonical_name`.
+FLAME channels also answer to the `FaceCoefficients.msg` spellings `jaw0..2` and `pose0..2`
+(pose = the FLAME global/head rotation). MediaPipe's `_neutral` score has no rig channel and is
+ignored rather than reported as unknown.
 
 Head rotation convention (REP-103 head frame: x forward out of the face, y to the face's left,
 z up): `headPitch` rotates about y (+ = chin down), `headYaw` about z (+ = turn to its left),
@@ -61,7 +64,8 @@ class Rig:
     def group_index(self, group: str) -> np.ndarray:
         """Channel indices of EXP, JAW or POSE (the paper's metric groups)."""
         if group not in self.groups:
-            raise ValueError(f"rig {self.name!r}: unknown group {group!r}; expected one of {GROUPS}")
+            raise ValueError(
+                f"rig {self.name!r}: unknown group {group!r}; expected one of {GROUPS}")
         return np.asarray(self.groups[group], dtype=np.int64)
 
     def neutral_array(self) -> np.ndarray:
@@ -74,7 +78,8 @@ class Rig:
         if self.name == "flame56":
             # FLAME camera frame (x to the face's left, y up, z out of the face) -> REP-103.
             rotvec = pose[..., [2, 0, 1]]
-            return Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_quat().reshape(*pose.shape)
+            quat = Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_quat()
+            return quat.reshape(*pose.shape[:-1], 4)
         pitch, yaw, roll = pose[..., 0], pose[..., 1], pose[..., 2]
         euler = np.stack([yaw, pitch, roll], axis=-1).reshape(-1, 3)
         return Rotation.from_euler("ZYX", euler).as_quat().reshape(*pose.shape[:-1], 4)
@@ -103,6 +108,15 @@ def get_rig(name: str) -> Rig:
     return RIGS[name]
 
 
+# Alternative spellings per rig: canonical alias -> rig channel name.
+ALIASES: dict[str, dict[str, str]] = {
+    "flame56": {
+        **{f"jaw{i}": f"jawRot{a}" for i, a in enumerate("XYZ")},
+        **{f"pose{i}": f"headRot{a}" for i, a in enumerate("XYZ")},
+    },
+}
+IGNORED: frozenset[str] = frozenset({"neutral"})  # MediaPipe `_neutral`: no channel to feed
+
 _SIDE_SUFFIX = re.compile(r"[_.\-\s]([lr])$", re.IGNORECASE)
 
 
@@ -118,12 +132,13 @@ def canonical_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class ChannelMap:
-    """How an incoming name list maps onto a rig: `source[i]` feeds rig channel i (-1 = missing)."""
+    """How incoming names map onto a rig: `source[i]` feeds rig channel i (-1 = missing)."""
 
     source: np.ndarray
     missing: tuple[str, ...]
     unknown: tuple[str, ...]
     duplicates: tuple[str, ...]
+    ignored: tuple[str, ...] = ()  # known non-channels such as MediaPipe `_neutral`
 
 
 @functools.lru_cache(maxsize=64)
@@ -131,19 +146,23 @@ def map_names(rig_name: str, names: tuple[str, ...]) -> ChannelMap:
     """Match `names` to the rig's channels; cached because a stream repeats one name list."""
     rig = get_rig(rig_name)
     index = {canonical_name(n): i for i, n in enumerate(rig.names)}
+    for alias, target in ALIASES.get(rig_name, {}).items():
+        index.setdefault(canonical_name(alias), rig.names.index(target))
     source = np.full(rig.dim, -1, dtype=np.int64)
     unknown: list[str] = []
     duplicates: list[str] = []
+    ignored: list[str] = []
     for j, raw in enumerate(names):
-        i = index.get(canonical_name(raw))
+        key = canonical_name(raw)
+        i = index.get(key)
         if i is None:
-            unknown.append(raw)
+            (ignored if key in IGNORED else unknown).append(raw)
         elif source[i] >= 0:
             duplicates.append(raw)
         else:
             source[i] = j
     missing = tuple(rig.names[i] for i in np.flatnonzero(source < 0))
-    return ChannelMap(source, missing, tuple(unknown), tuple(duplicates))
+    return ChannelMap(source, missing, tuple(unknown), tuple(duplicates), tuple(ignored))
 
 
 def to_rig_order(
