@@ -106,6 +106,22 @@ def _mean_rows(rows: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
     return {"n": len(rows), "groups": groups, "undefined": undefined}
 
 
+def _finite_or_none(row: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:
+    """NaN (an undefined rPCC) -> None, so the per-clip rows are strict JSON."""
+    return {g: {m: (v if math.isfinite(v) else None) for m, v in vals.items()}
+            for g, vals in row.items()}
+
+
+def _score_clip(clip: Any, methods: dict[str, base.Predictor], rig: Rig,
+                clusters: dict[str, KMeans]) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(target, method key or "gt", metrics) for both directions of one clip."""
+    for target, own_audio, other_audio, other_motion, gt in _directions(clip):
+        for key, method in methods.items():
+            pred = method.predict(own_audio, other_audio, other_motion)  # (T, C)
+            yield target, key, metrics.evaluate_clip(pred, gt, other_motion, rig, clusters)
+        yield target, "gt", _gt_row(gt, rig, clusters)
+
+
 def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
                    baselines: bool = True, max_clips: int | None = None,
                    train_split: str = "train", max_train_clips: int | None = 500,
@@ -116,6 +132,8 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
     undefined (counts of NaN values left out of a mean)}, a `gt` row, `per_clip` rows and the
     clip counts. `rig` defaults to `model.config.rig`.
     """
+    if max_clips is not None and max_clips < 1:
+        raise ValueError(f"max_clips must be >= 1 or None, got {max_clips}")
     rig_obj = get_rig(rig or model.config.rig)  # type: ignore[attr-defined]
     clips = list_clips(root, split)[:max_clips]
     if not clips:
@@ -123,8 +141,8 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
     clusters, n_cluster_frames = fit_dim_clusters(root, split, clips, rig_obj, seed)
     methods = build_methods(model, rig_obj.name, root, baselines, train_split,
                             max_train_clips, seed)
-    rows: dict[str, list[dict[str, dict[str, float]]]] = {key: [] for key in methods}
-    gt_rows, per_clip, skipped = [], [], []
+    rows: dict[str, list[dict[str, dict[str, float]]]] = {key: [] for key in [*methods, "gt"]}
+    per_clip, skipped = [], []
     for name in tqdm(clips, desc=f"eval {split}", unit="clip", disable=not progress):
         clip = load_clip(root, split, name)
         if clip.rig != rig_obj.name:
@@ -133,22 +151,20 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
             log.warning("clip %r: %d frames, fewer than SID needs; skipped", name, clip.frames)
             skipped.append(name)
             continue
-        for target, own_audio, other_audio, other_motion, gt in _directions(clip):
-            for key, method in methods.items():
-                pred = method.predict(own_audio, other_audio, other_motion)
-                row = metrics.evaluate_clip(pred, gt, other_motion, rig_obj, clusters)
-                rows[key].append(row)
-                per_clip.append({"clip": name, "target": target, "method": key, **row})
-            gt_rows.append(_gt_row(gt, rig_obj, clusters))
-    if not gt_rows:
+        for target, key, row in _score_clip(clip, methods, rig_obj, clusters):
+            rows[key].append(row)
+            if key != "gt":
+                per_clip.append({"clip": name, "target": target, "method": key,
+                                 **_finite_or_none(row)})
+    if not rows["gt"]:
         raise ValueError(f"every clip of {Path(root) / split} was too short to score")
     return {
         "split": split, "data": str(root), "rig": rig_obj.name,
-        "n_clips": len(clips) - len(skipped), "n_directions": len(gt_rows), "skipped": skipped,
-        "dim_sid_cluster_frames": n_cluster_frames, "sid_k": metrics.SID_K,
-        "table_scale": metrics.TABLE_SCALE,
-        "methods": {k: {"label": LABELS.get(k, k), **_mean_rows(r)} for k, r in rows.items()},
-        "gt": {"label": "GT", **_mean_rows(gt_rows)},
+        "n_clips": len(clips) - len(skipped), "n_directions": len(rows["gt"]),
+        "skipped": skipped, "dim_sid_cluster_frames": n_cluster_frames,
+        "sid_k": metrics.SID_K, "table_scale": metrics.TABLE_SCALE,
+        "methods": {k: {"label": LABELS.get(k, k), **_mean_rows(rows[k])} for k in methods},
+        "gt": {"label": "GT", **_mean_rows(rows["gt"])},
         "per_clip": per_clip,
     }
 
@@ -224,10 +240,10 @@ def write_outputs(results: dict[str, Any], out_dir: str | Path) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {k: v for k, v in results.items() if k != "per_clip"}
-    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     with open(out_dir / "per_clip.jsonl", "w") as f:
         for row in results.get("per_clip", []):
-            f.write(json.dumps(row) + "\n")
+            f.write(json.dumps(row, allow_nan=False) + "\n")
     (out_dir / "table.md").write_text(format_table(results))
 
 

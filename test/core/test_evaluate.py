@@ -58,6 +58,14 @@ class MirrorModel:
         return np.asarray(partner_motion, dtype=np.float32).copy()
 
 
+class ZeroModel(MirrorModel):
+    """A collapsed model: the neutral face whatever the input."""
+
+    def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
+                partner_motion: np.ndarray) -> np.ndarray:
+        return np.zeros_like(partner_motion, dtype=np.float32)
+
+
 class Recorder:
     """Records what it was called with; returns zeros of the model's shape."""
 
@@ -135,7 +143,18 @@ def test_evaluate_model_scores_every_direction_and_method(corpus: Path) -> None:
     table = evaluate.format_table(results)
     assert "| FD JAW x1e3 |" in table and "| rPCC EXP x1e2 |" in table
     assert "| Mirror partner |" in table and "| GT |" in table
-    json.dumps(results)  # JSON-ready
+    json.dumps(results, allow_nan=False)  # strict JSON
+
+
+def test_a_constant_prediction_leaves_rpcc_undefined(corpus: Path) -> None:
+    """Pearson of a constant block is undefined: left out of the mean and counted."""
+    results = evaluate.evaluate_model(ZeroModel(), corpus, "test", baselines=False, max_clips=1,
+                                      progress=False)
+    exp = results["methods"]["dualtalk"]
+    assert exp["groups"]["EXP"]["rPCC"] is None and exp["undefined"]["EXP"]["rPCC"] == 2
+    assert all(row["EXP"]["rPCC"] is None for row in results["per_clip"])
+    row = next(line for line in evaluate.format_table(results).splitlines() if "DualTalk" in line)
+    assert " - " in row and "e-06" not in row  # undefined shown as "-", collapsed SID as 0
 
 
 def test_cli_end_to_end_with_the_lite_model(corpus: Path, tmp_path: Path) -> None:
