@@ -126,6 +126,28 @@ def test_fd_matches_eigen_reference(d: int) -> None:
     assert metrics.fd(a, b) == pytest.approx(_ref_fd(a, b), rel=REL)
 
 
+def test_fd_regularises_a_non_finite_sqrtm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A non-finite sqrtm is retried with 1e-6 * I on both covariances; a tiny imaginary part
+    of the root is dropped."""
+    real_sqrtm = metrics.scipy.linalg.sqrtm
+    calls: list[np.ndarray] = []
+
+    def flaky_sqrtm(m: np.ndarray) -> np.ndarray:
+        calls.append(m)
+        if len(calls) == 1:
+            return np.full_like(m, np.nan)
+        return real_sqrtm(m) + 1e-12j
+
+    monkeypatch.setattr(metrics.scipy.linalg, "sqrtm", flaky_sqrtm)
+    rng = _rng(12)
+    a, b = _correlated(rng, 100, 3), _correlated(rng, 100, 3)
+    eye = 1e-6 * np.eye(3)
+    got = metrics.fd(a, b)
+    assert len(calls) == 2
+    np.testing.assert_allclose(calls[1], (_ref_cov(a) + eye) @ (_ref_cov(b) + eye), rtol=1e-9)
+    assert isinstance(got, float) and got == pytest.approx(_ref_fd(a, b), rel=REL)
+
+
 def test_pfd_matches_reference() -> None:
     rng = _rng(5)
     pred, gt, partner = (_correlated(rng, 200, 4) for _ in range(3))
