@@ -1,0 +1,71 @@
+"""Node parameters whose defaults live in one place: `config/dualtalk.yaml`.
+
+Each node declares exactly the parameters listed under its name in that file, with the file's
+values as defaults and a descriptor saying what the parameter does. A launch file or
+`--params-file` then only overrides; nothing is repeated in code.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+
+CONFIG_NAME = "dualtalk.yaml"
+
+
+def config_path() -> Path:
+    """The installed `share/dualtalk_ros/config/dualtalk.yaml`, else the source checkout's."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        installed = Path(get_package_share_directory("dualtalk_ros")) / "config" / CONFIG_NAME
+        if installed.is_file():
+            return installed
+    except (ImportError, LookupError, ValueError):
+        pass
+    source = Path(__file__).resolve().parents[1] / "config" / CONFIG_NAME
+    if source.is_file():
+        return source
+    raise FileNotFoundError(
+        f"{CONFIG_NAME} not found in share/dualtalk_ros/config nor at {source}; "
+        "reinstall the package (colcon build) or run from the source checkout"
+    )
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'stream': {'hop_ms': 40}} -> {'stream.hop_ms': 40} (ROS nested parameter names)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def defaults(node_name: str) -> dict[str, Any]:
+    """Flat default parameters of `node_name` from config/dualtalk.yaml."""
+    tree = yaml.safe_load(config_path().read_text()) or {}
+    if node_name not in tree or "ros__parameters" not in tree[node_name]:
+        raise KeyError(f"{config_path()} has no '{node_name}: ros__parameters:' section")
+    return flatten(tree[node_name]["ros__parameters"])
+
+
+def declare(node: Node, node_name: str, descriptions: dict[str, str]) -> dict[str, Any]:
+    """Declare every default parameter of `node_name` with its description; return the values."""
+    values: dict[str, Any] = {}
+    for name, default in defaults(node_name).items():
+        text = descriptions.get(name) or descriptions.get(name.split(".")[0], "")
+        param = node.declare_parameter(name, default, ParameterDescriptor(description=text))
+        values[name] = param.value
+    return values
+
+
+def section(values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The parameters under `prefix.`, with the prefix removed (for a core config dataclass)."""
+    start = prefix + "."
+    return {k[len(start):]: v for k, v in values.items() if k.startswith(start)}
