@@ -1,0 +1,423 @@
+"""Train a DualTalk model with the published recipe, on one device or many through torchrun.
+
+    dualtalk-train --config config/train_lite.yaml --data DATA --out OUT [--resume]
+    torchrun --nproc_per_node 4 -m dualtalk_core.train --config ... --data ... --out ...
+
+Recipe (reference/OFFICIAL_DUALTALK.md): loss = MSE(EXP) + MSE(JAW) + MSE(POSE) + MSE of first
+differences over all channels, on windows of 200 frames; Adam, StepLR every 50 epochs. Padded
+frames of a batch are masked out of every term (see `dualtalk_core.data` for the batch design).
+
+OUT/last and OUT/best are `model.save` folders (model.safetensors + config.json); OUT/last also
+holds train_state.safetensors (optimizer, scheduler, epoch) for --resume. OUT/tb holds TensorBoard
+logs, OUT/history.jsonl one line per epoch, OUT/train_config.yaml the config used.
+Under torchrun, `batch_size` is per process; only rank 0 logs and saves.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+from tqdm import tqdm
+
+from dualtalk_core import config as config_io
+from dualtalk_core.data import ConversationDataset, collate_windows
+from dualtalk_core.model import DualTalkModel
+from dualtalk_core.rigs import GROUPS, Rig, get_rig
+
+logger = logging.getLogger(__name__)
+
+STATE_NAME = "train_state.safetensors"
+PARTS = ("exp", "jaw", "pose", "velocity")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on besides the data and output folders; defaults = the paper's."""
+
+    model_preset: str = "lite"  # "lite" | "official"
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields
+    init_from: str | None = None  # fine-tune: a model folder or DualTalk.pth instead of a preset
+    train_split: str = "train"
+    val_split: str | None = "test"  # None: no validation, OUT/best is not written
+    window_frames: int = 200
+    overlap_frames: int = 0
+    batch_size: int = 32  # per process
+    epochs: int = 1000
+    lr: float = 1e-4
+    lr_step_epochs: int = 50
+    lr_gamma: float = 0.8
+    weight_exp: float = 1.0
+    weight_jaw: float = 1.0
+    weight_pose: float = 1.0
+    weight_velocity: float = 1.0
+    grad_clip_norm: float = 0.0  # 0 = off, as published
+    eval_every_epochs: int = 1  # validate and write OUT/last (and OUT/best) this often
+    log_every_steps: int = 10
+    num_workers: int = 0
+    cache_clips: bool = True
+    seed: int = 0
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    # DDP: None = True for the wav2vec2 front end, whose LayerDrop and SpecAugment leave some
+    # weights without a gradient in some steps, else False.
+    find_unused_parameters: bool | None = None
+    autocast_bf16: bool = False  # CUDA only; not in the published (float32) recipe
+
+    def __post_init__(self) -> None:
+        positive = ("window_frames", "batch_size", "epochs", "lr_step_epochs",
+                    "eval_every_epochs", "log_every_steps")
+        bad = [f"{n}={getattr(self, n)}" for n in positive if getattr(self, n) < 1]
+        if bad or self.lr <= 0 or self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"TrainConfig: expected positive {positive}, lr > 0 and device in "
+                             f"auto|cpu|cuda; got {bad}, lr={self.lr}, device={self.device!r}")
+
+
+@dataclass
+class TrainResult:
+    model: DualTalkModel  # the trained weights (the last epoch's), on every rank
+    history: list[dict[str, Any]]  # per epoch: epoch, lr, train {part: loss}, val or None
+    best_val_loss: float
+
+
+def motion_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, rig: Rig,
+                cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Weighted sum of masked MSE per EXP/JAW/POSE group and of velocity (first differences).
+
+    pred, target (B, T, C); mask (B, T) True on real frames. Each term is a mean over its valid
+    elements, so padding changes neither the scale nor the gradient of real frames.
+    """
+    frame_mask = mask.unsqueeze(-1).to(pred.dtype)  # (B, T, 1)
+    sq = (pred - target).square() * frame_mask
+    n_frames = frame_mask.sum().clamp(min=1)
+    parts = {}
+    for group in GROUPS:
+        idx = torch.as_tensor(rig.group_index(group), device=pred.device)
+        parts[group.lower()] = sq[..., idx].sum() / (n_frames * len(idx))
+    pair_mask = (mask[:, 1:] & mask[:, :-1]).unsqueeze(-1).to(pred.dtype)  # (B, T-1, 1)
+    dv = (pred.diff(dim=1) - target.diff(dim=1)).square() * pair_mask
+    parts["velocity"] = dv.sum() / (pair_mask.sum().clamp(min=1) * pred.shape[-1])
+    weights = {"exp": cfg.weight_exp, "jaw": cfg.weight_jaw, "pose": cfg.weight_pose,
+               "velocity": cfg.weight_velocity}
+    total = sum(weights[k] * parts[k] for k in PARTS)
+    return total, parts  # type: ignore[return-value]
+
+
+def _forward(model: nn.Module, batch: dict[str, Any], device: torch.device,
+             bf16: bool = False) -> torch.Tensor:
+    """(B, 640 T) audio x2 + (B, T, C) partner motion -> (B, T, C) float32 predicted motion."""
+    with torch.autocast(device.type, torch.bfloat16, enabled=bf16 and device.type == "cuda"):
+        pred = model(batch["self_audio"].to(device, non_blocking=True),
+                     batch["partner_audio"].to(device, non_blocking=True),
+                     batch["partner_motion"].to(device, non_blocking=True)).float()
+    if pred.shape != batch["target"].shape:
+        raise ValueError(f"model output {tuple(pred.shape)} does not match the target "
+                         f"{tuple(batch['target'].shape)}: expected (B, ceil(N/640), C)")
+    return pred
+
+
+def _init_distributed(device_name: str) -> tuple[int, int, torch.device, bool]:
+    """(rank, world size, device, whether we created the process group) from torchrun's env."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if device_name == "auto":
+        device_name = "cuda" if torch.cuda.is_available() else "cpu"
+    if device_name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available; use --device cpu")
+    device = torch.device("cuda", local_rank) if device_name == "cuda" else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    created = False
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        created = True
+    return rank, world, device, created
+
+
+def _build_model(cfg: TrainConfig, rig: str, resume_dir: Path | None) -> DualTalkModel:
+    """The model to train: the resumed one, a fine-tuning start, or a fresh preset."""
+    if resume_dir is not None:
+        model = DualTalkModel.load(resume_dir)
+    elif cfg.init_from:
+        model = DualTalkModel.load(cfg.init_from)
+    else:
+        model = DualTalkModel.from_preset(cfg.model_preset, **cfg.model_overrides)
+    if model.config.rig != rig:
+        raise ValueError(f"the model predicts rig {model.config.rig!r} but the data is {rig!r}; "
+                         f"set model_overrides: {{rig: {rig}}} in the training config")
+    return model
+
+
+def _loaders(cfg: TrainConfig, data_dir: Path, rank: int, world: int,
+             pin: bool) -> tuple[ConversationDataset, DataLoader, DataLoader | None]:
+    """Train loader (sharded and shuffled per epoch) and validation loader (sharded, in order)."""
+    def dataset(split: str, rig: str | None) -> ConversationDataset:
+        return ConversationDataset(data_dir, split, cfg.window_frames, cfg.overlap_frames,
+                                   rig=rig, cache=cfg.cache_clips)
+
+    def loader(ds: Any, sampler: Any = None) -> DataLoader:
+        return DataLoader(ds, cfg.batch_size, sampler=sampler, collate_fn=collate_windows,
+                          num_workers=cfg.num_workers, pin_memory=pin,
+                          persistent_workers=cfg.num_workers > 0)
+
+    train_ds = dataset(cfg.train_split, None)
+    # One sampler for 1 or N processes: its shuffle is seeded by (seed, epoch), so a resumed run
+    # sees the same batches as an uninterrupted one.
+    sampler = DistributedSampler(train_ds, world, rank, shuffle=True, seed=cfg.seed)
+    val = None
+    if cfg.val_split:
+        val_ds = dataset(cfg.val_split, train_ds.rig)
+        val = loader(Subset(val_ds, range(rank, len(val_ds), world)))  # no padding duplicates
+    return train_ds, loader(train_ds, sampler), val
+
+
+def _reduce(sums: torch.Tensor, world: int) -> torch.Tensor:
+    if world > 1:
+        dist.all_reduce(sums)
+    return sums
+
+
+def _accumulate(sums: torch.Tensor, loss: torch.Tensor, parts: dict[str, torch.Tensor],
+                mask: torch.Tensor) -> None:
+    """Add one batch's losses, weighted by its real frames, to [total, parts..., frames]."""
+    n = float(mask.sum())
+    values = [loss.item()] + [parts[k].item() for k in PARTS]
+    sums += torch.tensor([v * n for v in values] + [n], dtype=torch.float64)
+
+
+def _as_parts(sums: torch.Tensor) -> dict[str, float]:
+    """[total, exp, jaw, pose, velocity, weight] sums -> weighted means by name."""
+    means = (sums[:5] / sums[5].clamp(min=1)).tolist()
+    return dict(zip(("loss",) + PARTS, means))
+
+
+def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                rig: Rig, cfg: TrainConfig, device: torch.device, world: int,
+                step: int, writer: Any, epoch: int) -> tuple[dict[str, float], int]:
+    """One pass over the loader; returns frame-weighted mean losses (all ranks) and the step."""
+    model.train()
+    sums = torch.zeros(6, dtype=torch.float64)
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=writer is None)
+    for batch in bar:
+        pred = _forward(model, batch, device, cfg.autocast_bf16)
+        mask = batch["mask"].to(device)
+        loss, parts = motion_loss(pred, batch["target"].to(device), mask, rig, cfg)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip_norm > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
+        optimizer.step()
+        step += 1
+        _accumulate(sums, loss, parts, mask)
+        if writer is not None and step % cfg.log_every_steps == 0:
+            writer.add_scalar("train_step/loss", loss.item(), step)
+            bar.set_postfix(loss=f"{loss.item():.4g}")
+    return _as_parts(_reduce(sums, world)), step
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, rig: Rig, cfg: TrainConfig,
+             device: torch.device, world: int = 1) -> dict[str, float]:
+    """Frame-weighted mean validation losses over all ranks' shards."""
+    model.eval()
+    sums = torch.zeros(6, dtype=torch.float64)
+    for batch in loader:
+        mask = batch["mask"].to(device)
+        pred = _forward(model, batch, device, cfg.autocast_bf16)
+        loss, parts = motion_loss(pred, batch["target"].to(device), mask, rig, cfg)
+        _accumulate(sums, loss, parts, mask)
+    model.train()
+    return _as_parts(_reduce(sums, world))
+
+
+TrainState = tuple[torch.optim.Optimizer, Any, dict[str, Any]]  # optimizer, scheduler, meta
+
+
+def save_checkpoint(out_dir: Path, name: str, model: DualTalkModel,
+                    state: TrainState | None = None) -> None:
+    """Write OUT/<name> via a temporary folder, so a crash never leaves a half-written one."""
+    tmp, final = out_dir / f".{name}.tmp", out_dir / name
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(tmp)
+    if state is not None:
+        optimizer, scheduler, meta = state
+        tensors, metadata = _state_to_tensors(optimizer, scheduler, meta)
+        save_file(tensors, str(tmp / STATE_NAME), metadata=metadata)
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+
+
+def _state_to_tensors(optimizer: torch.optim.Optimizer, scheduler: Any,
+                      meta: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Optimizer tensors as `optim.<param>.<key>`; everything else as JSON metadata (no pickle)."""
+    opt = optimizer.state_dict()
+    tensors = {f"optim.{i}.{k}": (v if torch.is_tensor(v) else torch.tensor(v)).cpu().contiguous()
+               for i, st in opt["state"].items() for k, v in st.items()}
+    groups = [{k: g[k] for k in ("lr", "initial_lr") if k in g} for g in opt["param_groups"]]
+    metadata = {"meta": json.dumps(meta), "param_groups": json.dumps(groups),
+                "scheduler": json.dumps(scheduler.state_dict())}
+    return tensors, metadata
+
+
+def load_train_state(path: Path, optimizer: torch.optim.Optimizer,
+                     scheduler: Any) -> dict[str, Any]:
+    """Restore optimizer and scheduler from `save_checkpoint`'s file; returns its meta dict."""
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(path))
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        _, index, name = key.split(".", 2)
+        state.setdefault(int(index), {})[name] = value
+    current = optimizer.state_dict()
+    for group, saved in zip(current["param_groups"], json.loads(metadata["param_groups"])):
+        group.update(saved)
+    optimizer.load_state_dict({"state": state, "param_groups": current["param_groups"]})
+    scheduler.load_state_dict(json.loads(metadata["scheduler"]))
+    return json.loads(metadata["meta"])
+
+
+def train(cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path,
+          resume: bool = False) -> TrainResult:
+    """Run or resume training (under torchrun: on every rank); see the module docstring."""
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    last = out_dir / "last"
+    if resume and not (last / STATE_NAME).is_file():
+        raise ValueError(f"cannot resume: {last / STATE_NAME} not found; train without --resume")
+    if not resume and last.exists():
+        raise ValueError(f"{out_dir} already holds a run; pass --resume or choose another --out")
+    rank, world, device, created = _init_distributed(cfg.device)
+    try:
+        return _train(cfg, data_dir, out_dir, resume, rank, world, device)
+    finally:
+        if created:
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, data_dir: Path, out_dir: Path, resume: bool, rank: int,
+           world: int, device: torch.device) -> TrainResult:
+    main = rank == 0
+    train_ds, train_loader, val_loader = _loaders(cfg, data_dir, rank, world,
+                                                  pin=device.type == "cuda")
+    rig = get_rig(train_ds.rig)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    model = _build_model(cfg, train_ds.rig, out_dir / "last" if resume else None).to(device)
+    model.train()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_step_epochs, cfg.lr_gamma)
+    meta: dict[str, Any] = {"epoch": 0, "step": 0, "best_val_loss": math.inf}
+    if resume:
+        meta = load_train_state(out_dir / "last" / STATE_NAME, optimizer, scheduler)
+    net: nn.Module = model
+    if world > 1:
+        ids = None if device.type == "cpu" else [device.index]
+        unused = cfg.find_unused_parameters
+        if unused is None:
+            unused = model.config.front_end == "wav2vec2"
+        net = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
+    writer = None
+    if main:
+        from torch.utils.tensorboard import SummaryWriter  # imported late: slow, rank 0 only
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        config_io.save(cfg, out_dir / "train_config.yaml")
+        writer = SummaryWriter(str(out_dir / "tb"))
+        logger.info("training %s (%s, %d windows, %d parameters) on %s x%d from epoch %d",
+                    data_dir, rig.name, len(train_ds), sum(p.numel() for p in model.parameters()),
+                    device, world, meta["epoch"] + 1)
+    history = []
+    for epoch in range(meta["epoch"] + 1, cfg.epochs + 1):
+        # Randomness (dropout; numpy: wav2vec2's SpecAugment) seeded per (epoch, rank): a resumed
+        # run repeats an uninterrupted one exactly without saving RNG states.
+        torch.manual_seed(cfg.seed + 10_000 * epoch + rank)
+        np.random.seed((cfg.seed + 10_000 * epoch + rank) % 2**32)
+        train_loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+        lr = optimizer.param_groups[0]["lr"]
+        started = time.perf_counter()
+        train_parts, meta["step"] = train_epoch(net, train_loader, optimizer, rig, cfg, device,
+                                                world, meta["step"], writer, epoch)
+        scheduler.step()
+        record = {"epoch": epoch, "lr": lr, "seconds": round(time.perf_counter() - started, 3),
+                  "train": train_parts, "val": None}
+        due = epoch % cfg.eval_every_epochs == 0 or epoch == cfg.epochs
+        if due and val_loader is not None:
+            record["val"] = evaluate(model, val_loader, rig, cfg, device, world)
+        improved = record["val"] is not None and record["val"]["loss"] < meta["best_val_loss"]
+        if improved:
+            meta["best_val_loss"] = record["val"]["loss"]
+        meta["epoch"] = epoch
+        history.append(record)
+        if main:
+            _report(record, writer, out_dir, cfg.epochs, improved)
+            if improved:
+                save_checkpoint(out_dir, "best", model)
+            if due:
+                save_checkpoint(out_dir, "last", model, (optimizer, scheduler, meta))
+    if writer is not None:
+        writer.close()
+    if world > 1:
+        dist.barrier()  # no rank leaves (and tears the group down) before rank 0 has saved
+    return TrainResult(model, history, meta["best_val_loss"])
+
+
+def _report(record: dict[str, Any], writer: Any, out_dir: Path, epochs: int,
+            improved: bool) -> None:
+    """Rank 0: TensorBoard scalars, a history line and a log line for one epoch."""
+    epoch = record["epoch"]
+    writer.add_scalar("lr", record["lr"], epoch)
+    for split in ("train", "val"):
+        for name, value in (record[split] or {}).items():
+            writer.add_scalar(f"{split}/{name}", value, epoch)
+    writer.flush()
+    with open(out_dir / "history.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    val = record["val"]
+    logger.info("epoch %d/%d  lr %.3g  %.1f s  train %.5f%s", epoch, epochs, record["lr"],
+                record["seconds"], record["train"]["loss"],
+                f"  val {val['loss']:.5f}{'  (best)' if improved else ''}" if val else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`dualtalk-train`: parse the command line, load the YAML config, train."""
+    parser = argparse.ArgumentParser(prog="dualtalk-train", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", required=True, help="TrainConfig YAML file")
+    parser.add_argument("--data", required=True, help="DATA folder with train/ (and test/)")
+    parser.add_argument("--out", required=True, help="output folder (checkpoints, logs)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    parser.add_argument("--epochs", type=int, help="override the config's epochs")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override device")
+    args = parser.parse_args(argv)
+    quiet = int(os.environ.get("RANK", "0")) != 0
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    try:
+        cfg = config_io.load(TrainConfig, args.config)
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v}
+        cfg = dataclasses.replace(cfg, **overrides)
+        train(cfg, args.data, args.out, resume=args.resume)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
+    except KeyboardInterrupt:
+        logger.warning("interrupted; OUT/last holds the last saved epoch (use --resume)")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Trainer: masked recipe loss, a short lite run, exact resume, DDP on CPU with gloo, the CLI."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
+from scipy.io import wavfile
+
+from dualtalk_core import config as config_io
+from dualtalk_core.model import DualTalkModel
+from dualtalk_core.rigs import ARKIT_BLENDSHAPES, HEAD_POSE, get_rig
+from dualtalk_core.train import TrainConfig, main, motion_loss, train
+
+torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[2]
+NAMES = np.array(ARKIT_BLENDSHAPES + HEAD_POSE)
+
+
+def write_corpus(root: Path, clips: dict[str, list[tuple[str, int]]]) -> Path:
+    """ARKit-layout clips per split: {split: [(clip, frames)]}; jawOpen follows the audio level."""
+    for split, items in clips.items():
+        (root / split).mkdir(parents=True)
+        for c, (clip, frames) in enumerate(items):
+            rng = np.random.default_rng(c)
+            for spk in (1, 2):
+                level = np.clip(np.sin(np.arange(frames) / (4 + spk + c)), 0, None)
+                audio = rng.normal(size=(frames, 640)) * level[:, None] * 0.3
+                wavfile.write(root / split / f"{clip}_speaker{spk}.wav", 16000,
+                              (audio.ravel() * 32767).astype(np.int16))
+                coeffs = rng.normal(0.0, 0.05, size=(frames, 55)) + 0.2
+                coeffs[:, 17] = level  # jawOpen
+                np.savez(root / split / f"{clip}_speaker{spk}.npz",
+                         coeffs=coeffs.astype(np.float32), names=NAMES)
+    return root
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus"),
+                        {"train": [("a", 60), ("b", 45)], "test": [("c", 30)]})
+
+
+def tiny_config(**changes: object) -> TrainConfig:
+    base = TrainConfig(model_overrides={"feature_dim": 16, "audio_hidden_dim": 16, "ff_dim": 32,
+                                        "n_mels": 16, "n_interaction_layers": 1,
+                                        "lstm_layers": 1, "device": "cpu"},
+                       window_frames=25, batch_size=4, epochs=2, lr=3e-3, device="cpu",
+                       log_every_steps=1)
+    return dataclasses.replace(base, **changes)
+
+
+def test_loss_ignores_padding_and_weights_groups() -> None:
+    rig = get_rig("arkit52")
+    target = torch.randn(2, 6, 55)
+    pred = target.clone()
+    pred[1, 4:] += 100.0  # garbage on padded frames only
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, 4:] = False
+    loss, parts = motion_loss(pred, target, mask, rig, TrainConfig())
+    assert float(loss) == 0.0
+    pred = target + 0.1
+    pred[:, :, rig.group_index("JAW")] += 0.1  # jaw error 0.2, velocity error 0
+    cfg = TrainConfig(weight_jaw=2.0)
+    loss, parts = motion_loss(pred, target, mask, rig, cfg)
+    assert parts["exp"].item() == pytest.approx(0.01)
+    assert parts["jaw"].item() == pytest.approx(0.04)
+    assert parts["velocity"].item() == pytest.approx(0.0, abs=1e-10)
+    assert loss.item() == pytest.approx(0.01 + 2 * 0.04 + 0.01)
+
+
+def test_short_lite_run_lowers_loss_and_writes_checkpoints(corpus: Path, tmp_path: Path) -> None:
+    result = train(tiny_config(epochs=4), corpus, tmp_path / "out")
+    losses = [r["train"]["loss"] for r in result.history]
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert result.history[-1]["val"]["loss"] < result.history[0]["val"]["loss"]
+    for name in ("best", "last"):
+        model = DualTalkModel.load(tmp_path / "out" / name)
+        assert model.config.rig == "arkit52" and model.config.feature_dim == 16
+    assert len((tmp_path / "out" / "history.jsonl").read_text().splitlines()) == 4
+    assert list((tmp_path / "out" / "tb").glob("events.out.tfevents.*"))
+    with pytest.raises(ValueError, match="--resume"):
+        train(tiny_config(), corpus, tmp_path / "out")
+
+
+def test_resume_repeats_an_uninterrupted_run(corpus: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(lr_step_epochs=1, lr_gamma=0.5)
+    with pytest.raises(ValueError, match="cannot resume"):
+        train(cfg, corpus, tmp_path / "b", resume=True)
+    full = train(cfg, corpus, tmp_path / "a")
+    first = train(dataclasses.replace(cfg, epochs=1), corpus, tmp_path / "b")
+    resumed = train(cfg, corpus, tmp_path / "b", resume=True)
+    assert [r["epoch"] for r in first.history + resumed.history] == [1, 2]
+    assert resumed.history[0]["lr"] == pytest.approx(cfg.lr * 0.5)  # scheduler state restored
+    for key, value in full.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ddp_worker(rank: int, port: int, corpus: str, out: str) -> None:
+    """One torchrun-like process: env rendezvous, train, save this rank's final weights."""
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      LOCAL_RANK=str(rank), WORLD_SIZE="2")
+    result = train(tiny_config(epochs=1, batch_size=2), corpus, out)
+    weights = {k: v.contiguous() for k, v in result.model.state_dict().items()}
+    save_file(weights, str(Path(out).parent / f"rank{rank}.safetensors"))
+
+
+@pytest.mark.timeout(180)
+def test_ddp_two_cpu_processes_agree(corpus: Path, tmp_path: Path) -> None:
+    # fork, not spawn: spawn re-imports torch in each child (~20 s on 2 shared cores).
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    mp.start_processes(_ddp_worker, args=(_free_port(), str(corpus), str(tmp_path / "out")),
+                       nprocs=2, start_method=method)
+    ranks = [load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1)]
+    saved = load_file(str(tmp_path / "out" / "last" / "model.safetensors"))
+    for key, value in saved.items():
+        assert torch.equal(value, ranks[0][key]) and torch.equal(value, ranks[1][key]), key
+    history = [json.loads(line) for line in (tmp_path / "out" / "history.jsonl").open()]
+    assert [r["epoch"] for r in history] == [1]  # rank 0 only writes
+
+
+def test_cli_and_shipped_config(corpus: Path, tmp_path: Path) -> None:
+    shipped = config_io.load(TrainConfig, REPO / "config" / "train_lite.yaml")
+    assert shipped.model_preset == "lite"
+    cfg_path = tmp_path / "tiny.yaml"
+    config_io.save(tiny_config(epochs=5), cfg_path)
+    args = ["--config", str(cfg_path), "--data", str(corpus), "--out", str(tmp_path / "o")]
+    assert main(args + ["--epochs", "1"]) == 0
+    assert main(args + ["--epochs", "2", "--resume"]) == 0
+    history = [json.loads(line) for line in (tmp_path / "o" / "history.jsonl").open()]
+    assert [r["epoch"] for r in history] == [1, 2]
+    with pytest.raises(SystemExit):
+        main(["--config", str(cfg_path), "--data", str(tmp_path / "none"),
+              "--out", str(tmp_path / "x")])
