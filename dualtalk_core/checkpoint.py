@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,11 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors of a pickled state dict, possibly nested under 'state_dict' or 'model'."""
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # weights_only refused a non-tensor object
+        raise ValueError(f"{path}: refusing to unpickle anything but tensors and containers "
+                         f"({err})") from err
     for wrapper in ("state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
             data = data[wrapper]

@@ -13,6 +13,7 @@ attention masks that bound the total lookahead, so it runs in real time on a CPU
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -82,6 +83,14 @@ class ModelConfig:
                              f"n_heads={self.n_heads}")
         if self.n_interaction_layers < 1 or self.n_decoder_layers < 1 or self.lstm_layers < 1:
             raise ValueError("n_interaction_layers, n_decoder_layers and lstm_layers must be >= 1")
+        hop = self.stft_hop_ms * SAMPLE_RATE_HZ / 1000
+        if self.front_end == "logmel" and (hop < 1 or hop != round(hop)
+                                           or SAMPLES_PER_FRAME % round(hop)
+                                           or self.stft_window_ms < self.stft_hop_ms
+                                           or self.audio_conv_kernel_frames < 1):
+            raise ValueError(f"stft_hop_ms={self.stft_hop_ms} must split the 40 ms frame into "
+                             f"whole hops, stft_window_ms={self.stft_window_ms} must not be "
+                             "shorter, and audio_conv_kernel_frames must be >= 1")
         if self.lookahead_frames is not None:
             if self.lookahead_frames < 0:
                 raise ValueError(f"lookahead_frames must be >= 0 or None, "
@@ -343,12 +352,16 @@ class DualTalkModel(nn.Module):
                 raise ValueError(f"cannot override architecture field(s) {changed} of {path}; "
                                  f"only {RUNTIME_FIELDS} may differ")
             config = _replace(saved, overrides)
-        model = cls(config, load_pretrained=False)
-        model._load_weights(state, path)
+        # wav2vec2 weights are built on the meta device (no memory, no random init: ~20 s for
+        # the official network) and then take the checkpoint's tensors (assign=True).
+        on_meta = config.front_end == "wav2vec2"
+        with torch.device("meta") if on_meta else contextlib.nullcontext():
+            model = cls(config, load_pretrained=False)
+        model._load_weights(state, path, assign=on_meta)
         log.info("loaded %s (%s front end, rig %s)", path, config.front_end, config.rig)
         return model.to(resolve_device(config.device))
 
-    def _load_weights(self, state: dict[str, torch.Tensor], path: Any) -> None:
+    def _load_weights(self, state: dict[str, torch.Tensor], path: Any, assign: bool) -> None:
         own = self.state_dict()
         state = checkpoint.match_weight_norm_spelling(state, own.keys())
         missing = sorted(set(own) - set(state))
@@ -359,7 +372,8 @@ class DualTalkModel(nn.Module):
                 f"{path} does not match the {self.config.front_end} network "
                 f"(rig {self.config.rig}): missing keys {_head(missing)}, unexpected keys "
                 f"{_head(unexpected)}, shape mismatches {_head(wrong)}")
-        self.load_state_dict(state, strict=True)
+        state = {k: v.to(own[k].dtype) for k, v in state.items()}  # e.g. a half-precision file
+        self.load_state_dict(state, strict=True, assign=assign)
 
     def save(self, directory: str | Path) -> Path:
         """Write `model.safetensors` + `config.json` into `directory`; returns the folder."""
