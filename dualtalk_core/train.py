@@ -316,29 +316,17 @@ def _train(cfg: TrainConfig, data_dir: Path, out_dir: Path, resume: bool, rank: 
     train_ds, train_loader, val_loader = _loaders(cfg, data_dir, rank, world,
                                                   pin=device.type == "cuda")
     rig = get_rig(train_ds.rig)
-    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    model = _build_model(cfg, train_ds.rig, out_dir / "last" if resume else None).to(device)
-    model.train()
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_step_epochs, cfg.lr_gamma)
-    meta: dict[str, Any] = {"epoch": 0, "step": 0, "best_val_loss": math.inf}
-    if resume:
-        meta = load_train_state(out_dir / "last" / STATE_NAME, optimizer, scheduler)
+    model, optimizer, scheduler, meta = _setup(cfg, rig.name, out_dir, resume, device)
     net: nn.Module = model
     if world > 1:
-        ids = None if device.type == "cpu" else [device.index]
         unused = cfg.find_unused_parameters
         if unused is None:
             unused = model.config.front_end == "wav2vec2"
-        net = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
-    writer = None
+        net = DistributedDataParallel(model, device_ids=None if device.type == "cpu"
+                                      else [device.index], find_unused_parameters=unused)
+    writer = _open_logs(cfg, out_dir, meta["epoch"]) if main else None
     if main:
-        from torch.utils.tensorboard import SummaryWriter  # imported late: slow, rank 0 only
-
-        out_dir.mkdir(parents=True, exist_ok=True)
-        config_io.save(cfg, out_dir / "train_config.yaml")
-        writer = SummaryWriter(str(out_dir / "tb"))
-        logger.info("training %s (%s, %d windows, %d parameters) on %s x%d from epoch %d",
+        logger.info("training on %s (%s, %d windows, %d parameters), %s x%d, from epoch %d",
                     data_dir, rig.name, len(train_ds), sum(p.numel() for p in model.parameters()),
                     device, world, meta["epoch"] + 1)
     history = []
@@ -348,8 +336,7 @@ def _train(cfg: TrainConfig, data_dir: Path, out_dir: Path, resume: bool, rank: 
         torch.manual_seed(cfg.seed + 10_000 * epoch + rank)
         np.random.seed((cfg.seed + 10_000 * epoch + rank) % 2**32)
         train_loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
-        lr = optimizer.param_groups[0]["lr"]
-        started = time.perf_counter()
+        lr, started = optimizer.param_groups[0]["lr"], time.perf_counter()
         train_parts, meta["step"] = train_epoch(net, train_loader, optimizer, rig, cfg, device,
                                                 world, meta["step"], writer, epoch)
         scheduler.step()
@@ -359,9 +346,8 @@ def _train(cfg: TrainConfig, data_dir: Path, out_dir: Path, resume: bool, rank: 
         if due and val_loader is not None:
             record["val"] = evaluate(model, val_loader, rig, cfg, device, world)
         improved = record["val"] is not None and record["val"]["loss"] < meta["best_val_loss"]
-        if improved:
-            meta["best_val_loss"] = record["val"]["loss"]
-        meta["epoch"] = epoch
+        meta.update(epoch=epoch, best_val_loss=record["val"]["loss"] if improved
+                    else meta["best_val_loss"])
         history.append(record)
         if main:
             _report(record, writer, out_dir, cfg.epochs, improved)
@@ -374,6 +360,36 @@ def _train(cfg: TrainConfig, data_dir: Path, out_dir: Path, resume: bool, rank: 
     if world > 1:
         dist.barrier()  # no rank leaves (and tears the group down) before rank 0 has saved
     return TrainResult(model, history, meta["best_val_loss"])
+
+
+def _setup(cfg: TrainConfig, rig: str, out_dir: Path, resume: bool,
+           device: torch.device) -> tuple[DualTalkModel, torch.optim.Optimizer, Any, dict]:
+    """Model, Adam, StepLR and the run's meta (epoch, step, best_val_loss), fresh or resumed."""
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    model = _build_model(cfg, rig, out_dir / "last" if resume else None).to(device)
+    model.train()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_step_epochs, cfg.lr_gamma)
+    meta: dict[str, Any] = {"epoch": 0, "step": 0, "best_val_loss": math.inf}
+    if resume:
+        meta = load_train_state(out_dir / "last" / STATE_NAME, optimizer, scheduler)
+        if meta["epoch"] >= cfg.epochs:
+            logger.warning("resumed at epoch %d, which is already >= epochs=%d: nothing to do "
+                           "(raise --epochs)", meta["epoch"], cfg.epochs)
+    return model, optimizer, scheduler, meta
+
+
+def _open_logs(cfg: TrainConfig, out_dir: Path, epoch: int) -> Any:
+    """Rank 0: the output folder, the config used, history cut to `epoch`, a SummaryWriter."""
+    from torch.utils.tensorboard import SummaryWriter  # imported late: slow, rank 0 only
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_io.save(cfg, out_dir / "train_config.yaml")
+    history = out_dir / "history.jsonl"
+    if history.exists():  # epochs run after the last checkpoint are run again: drop their lines
+        lines = [ln for ln in history.read_text().splitlines() if json.loads(ln)["epoch"] <= epoch]
+        history.write_text("".join(ln + "\n" for ln in lines))
+    return SummaryWriter(str(out_dir / "tb"))
 
 
 def _report(record: dict[str, Any], writer: Any, out_dir: Path, epochs: int,
