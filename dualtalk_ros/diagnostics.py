@@ -1,0 +1,89 @@
+"""Node health: counters, log-once problem reports and the /diagnostics status with thresholds."""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.time import Time
+
+INPUTS = ("self_audio", "partner_audio", "partner_face")
+
+
+class NodeHealth:
+    """Thread-safe counters behind /diagnostics; each problem kind is logged once, then counted."""
+
+    def __init__(self, node: Node, p: dict[str, Any], hop_s: float) -> None:
+        self.node, self.p, self.hop_s = node, p, hop_s
+        self.lock = threading.Lock()
+        self.problems: Counter[str] = Counter()
+        self.last_stamp: dict[str, float] = {}
+        self.skipped_hops = 0
+        self.frames = 0
+        self.hops = 0
+        self.window: list[float] = []  # inference seconds of hops since the last report
+
+    def problem(self, kind: str, message: str) -> None:
+        with self.lock:
+            self.problems[kind] += 1
+            first = self.problems[kind] == 1
+        if first:
+            self.node.get_logger().warning(f"{message} (further '{kind}' are only counted in "
+                                           "/diagnostics)")
+
+    def input_seen(self, kind: str, stamp_s: float) -> None:
+        with self.lock:
+            self.last_stamp[kind] = max(stamp_s, self.last_stamp.get(kind, stamp_s))
+
+    def hop_done(self, seconds: float, n_frames: int) -> None:
+        with self.lock:
+            self.hops += 1
+            self.frames += n_frames
+            self.window.append(seconds)
+
+    def report(self, now: Time, engine: Any) -> DiagnosticArray:
+        now_s = now.nanoseconds * 1e-9
+        with self.lock:
+            window, self.window = self.window, []
+            values = self._values(now_s, window, engine)
+            level, message = self._level(now_s, window)
+        status = DiagnosticStatus(level=level, name=f"{self.node.get_name()}: dualtalk",
+                                  hardware_id=str(engine.model.device), message=message,
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = now.to_msg()
+        return array
+
+    def _values(self, now_s: float, window: list[float], engine: Any) -> dict[str, str]:
+        out = {f"age_{k}_s": (f"{now_s - self.last_stamp[k]:.3f}" if k in self.last_stamp
+                              else "never") for k in INPUTS}
+        if window:
+            out["inference_ms_mean"] = f"{1e3 * sum(window) / len(window):.1f}"
+            out["inference_ms_max"] = f"{1e3 * max(window):.1f}"
+        out.update(hops=str(self.hops), skipped_hops=str(self.skipped_hops),
+                   frames_published=str(self.frames), device=str(engine.model.device),
+                   model=str(self.p["model"] or "default"), rig=engine.rig.name,
+                   lookahead_ms=f"{engine.lookahead_ms:.0f}")
+        out.update({f"dropped_{k}": str(v) for k, v in sorted(self.problems.items())})
+        for group, counts in engine.stats.as_dict().items():
+            if isinstance(counts, dict):
+                out.update({f"{group}.{k}": str(v) for k, v in counts.items()})
+            else:
+                out[f"engine.{group}"] = str(counts)
+        return out
+
+    def _level(self, now_s: float, window: list[float]) -> tuple[bytes, str]:
+        worst = max(window, default=0.0) / self.hop_s
+        stale = [k for k in INPUTS if now_s - self.last_stamp.get(k, -1e18)
+                 > float(self.p["diagnostics.input_stale_s"])]
+        if worst > float(self.p["diagnostics.inference_error_ratio"]):
+            return DiagnosticStatus.ERROR, f"inference {worst:.2f} x the hop: skipping hops"
+        if worst > float(self.p["diagnostics.inference_warn_ratio"]) or stale:
+            why = f"stale or missing input: {', '.join(stale)} (silence / neutral face used)" \
+                if stale else f"inference {worst:.2f} x the hop"
+            return DiagnosticStatus.WARN, why
+        if self.problems:
+            return DiagnosticStatus.WARN, f"dropped bad input: {dict(self.problems)}"
+        return DiagnosticStatus.OK, "ok"

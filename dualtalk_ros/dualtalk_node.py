@@ -1,0 +1,192 @@
+"""The DualTalk node: own voice, partner voice and partner face in; 25 fps face and head pose out.
+
+Receiving is separate from processing: callbacks only queue messages (bounded, drops counted); a
+timer on ROS time (so `use_sim_time` replays work) asks for one engine hop; a worker thread feeds
+the queued messages to `dualtalk_core.stream.StreamingEngine`, runs it and publishes. When
+inference is slower than the hop, requests are skipped and counted, never queued without bound.
+Bad input is logged once per kind, counted in /diagnostics, and dropped; the face keeps going.
+"""
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+import time
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from dualtalk_core.config import from_dict
+from dualtalk_core.stream import Frame, StreamConfig, StreamingEngine
+from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
+from dualtalk_ros import convert, entry, params
+from dualtalk_ros.diagnostics import NodeHealth
+from dualtalk_ros.inputs import AudioCommonInputs
+
+RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+
+DESCRIPTIONS = {
+    "model": "model folder (model.safetensors + config.json) or DualTalk.pth; '' = the shipped "
+             "default model; 'lite'/'official' = random weights (tests and timing only)",
+    "device": "inference device: auto (CUDA when available), cpu or cuda",
+    "rig": "expected output rig (arkit52, flame56); '' = the model's own; a mismatch is an error",
+    "frame_id": "header.frame_id of the published face and head pose",
+    "stream": "streaming engine setting (dualtalk_core.stream.StreamConfig field of that name)",
+    "inputs": "input handling: max_clock_skew_s (stamps further from now are dropped), "
+              "queue_messages (bound of the receive queue), audio_common.* (format of "
+              "audio_common_msgs/AudioData inputs)",
+    "diagnostics": "/diagnostics: period_s, input_stale_s, inference_warn_ratio and "
+                   "inference_error_ratio (of the hop time)",
+}
+
+
+def stream_config(values: dict[str, Any], device: str) -> StreamConfig:
+    """`stream.*` parameters -> StreamConfig (lookahead_ms < 0 means the model's own bound)."""
+    flat = params.section(values, "stream")
+    nested: dict[str, Any] = {"smoothing": params.section(flat, "smoothing"), "device": device}
+    nested.update({k: v for k, v in flat.items() if not k.startswith("smoothing.")})
+    if nested.get("lookahead_ms") is not None and nested["lookahead_ms"] < 0:
+        nested["lookahead_ms"] = None
+    return from_dict(StreamConfig, nested)
+
+
+class DualTalkNode(Node):
+    def __init__(self) -> None:
+        super().__init__("dualtalk_node")
+        self.p = params.declare(self, "dualtalk_node", DESCRIPTIONS)
+        config = stream_config(self.p, str(self.p["device"]))
+        self.engine = StreamingEngine.load(str(self.p["model"]) or None, config)
+        self.rig = self.engine.rig
+        if self.p["rig"] and self.p["rig"] != self.rig.name:
+            raise ValueError(f"parameter rig={self.p['rig']!r} but the model outputs "
+                             f"{self.rig.name!r}; set rig:='' or load a {self.p['rig']} model")
+        self.hop_s = config.hop_ms / 1000.0
+        self.health = NodeHealth(self, self.p, self.hop_s)
+        self.inbox: collections.deque = collections.deque()
+        self.inbox_lock = threading.Lock()
+        self.requests: queue.Queue = queue.Queue(maxsize=1)
+        self.face_pub = self.create_publisher(FaceCoefficients, "face", RELIABLE)
+        self.pose_pub = self.create_publisher(PoseStamped, "head_pose", RELIABLE)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE)
+        sensor = qos_profile_sensor_data
+        self.create_subscription(AudioChunk, "self_audio", self._store("self_audio"), sensor)
+        self.create_subscription(AudioChunk, "partner_audio", self._store("partner_audio"),
+                                 sensor)
+        self.create_subscription(FaceCoefficients, "partner_face", self._store("partner_face"),
+                                 sensor)
+        self.audio_common = AudioCommonInputs(self, self.p, self._store)
+        self._stop = threading.Event()
+        self.worker = threading.Thread(target=self._work, name="dualtalk_inference",
+                                       daemon=True)
+        self.worker.start()
+        self.create_timer(self.hop_s, self._on_hop)
+        self.create_timer(float(self.p["diagnostics.period_s"]), self._on_diagnostics)
+        model = self.engine.model
+        self.get_logger().info(
+            f"model {self.p['model'] or 'default'} ({model.config.front_end} front end, "
+            f"rig {self.rig.name}, "
+            f"device {model.device}), window {config.window_ms:.0f} ms, hop "
+            f"{config.hop_ms:.0f} ms, lookahead {self.engine.lookahead_ms:.0f} ms")
+
+    # ----------------------------------------------------------- receiving: store only
+    def _store(self, kind: str):
+        def callback(msg: Any) -> None:
+            with self.inbox_lock:
+                if len(self.inbox) >= int(self.p["inputs.queue_messages"]):
+                    self.inbox.popleft()
+                    self.health.problem("inbox_overflow", "receive queue full: dropping the "
+                                        "oldest message (inference cannot keep up)")
+                self.inbox.append((kind, msg, self.get_clock().now().nanoseconds * 1e-9))
+        return callback
+
+    def _on_hop(self) -> None:
+        try:
+            self.requests.put_nowait(self.get_clock().now().nanoseconds * 1e-9)
+        except queue.Full:
+            self.health.skipped_hops += 1
+
+    # ----------------------------------------------------------- processing: worker thread
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                now = self.requests.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._feed(now)
+                start = time.perf_counter()
+                frames = self.engine.step(now)
+                self.health.hop_done(time.perf_counter() - start, len(frames))
+                self._publish(frames)
+            except Exception as exc:  # noqa: BLE001 - the face must keep going; log and count
+                self.health.problem("inference_error", f"hop failed: {exc!r}")
+
+    def _feed(self, now: float) -> None:
+        with self.inbox_lock:
+            batch = list(self.inbox)
+            self.inbox.clear()
+        for kind, msg, arrival in batch:
+            try:
+                self._push(kind, msg, now, arrival)
+            except (ValueError, TypeError) as exc:
+                self.health.problem(f"{kind}_invalid", f"{kind}: dropped a message: {exc}")
+
+    def _push(self, kind: str, msg: Any, now: float, arrival: float) -> None:
+        if kind == "partner_face":
+            values, names, t = convert.face(msg)
+            self._check_stamp(kind, t, now)
+            self.engine.push_partner_face(values, names, t)
+        else:
+            if kind.endswith("_raw"):
+                samples, rate, t = self.audio_common.decode(msg, arrival)
+                kind = kind[: -len("_raw")]
+            else:
+                samples, rate, t = convert.audio_chunk(msg)
+            self._check_stamp(kind, t, now)
+            push = self.engine.push_self_audio if kind == "self_audio" else \
+                self.engine.push_partner_audio
+            push(samples, rate, t)
+        self.health.input_seen(kind, t)
+
+    def _check_stamp(self, kind: str, t: float, now: float) -> None:
+        problem = convert.stamp_problem(t, now, float(self.p["inputs.max_clock_skew_s"]))
+        if problem:
+            raise ValueError(f"{problem.replace('_', ' ')}: stamp {t:.3f} s vs now {now:.3f} s "
+                             f"(inputs.max_clock_skew_s = {self.p['inputs.max_clock_skew_s']})")
+
+    def _publish(self, frames: list[Frame]) -> None:
+        names = list(self.rig.names)
+        for frame in frames:
+            sec, nanosec = convert.s_to_sec_nanosec(frame.t)
+            face = FaceCoefficients()
+            face.header.stamp.sec, face.header.stamp.nanosec = sec, nanosec
+            face.header.frame_id = str(self.p["frame_id"])
+            face.rig = self.rig.name
+            face.names = names
+            face.values = frame.values.astype(float).tolist()
+            pose = PoseStamped()
+            pose.header = face.header
+            q = frame.head_quaternion
+            o = pose.pose.orientation
+            o.x, o.y, o.z, o.w = (float(v) for v in q)
+            self.face_pub.publish(face)
+            self.pose_pub.publish(pose)
+
+    def _on_diagnostics(self) -> None:
+        now = self.get_clock().now()
+        self.diag_pub.publish(self.health.report(now, self.engine))
+
+    def close(self) -> None:
+        self._stop.set()
+        self.worker.join(timeout=2.0)
+
+
+def main(args: list[str] | None = None) -> None:
+    entry.run(DualTalkNode, args, threads=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The DualTalk node in its own process, fed a real-time conversation over DDS."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+
+from diagnostic_msgs.msg import DiagnosticArray
+from dualtalk_msgs.msg import FaceCoefficients
+from geometry_msgs.msg import PoseStamped
+
+HERE = Path(__file__).parent
+SECONDS = 10.0
+NODE_ARGS: list[str] = ["-p", "model:=lite"]  # TEMP until the default model ships
+
+
+@pytest.fixture(scope="module")
+def conversation(tmp_path_factory) -> Path:
+    """An 11+ s synthetic two-person conversation (real espeak speech and motion)."""
+    from dualtalk_core.synth.corpus import build_clip
+
+    for index in range(20):
+        clip = build_clip("test", index, seed=7)
+        if clip.audio.shape[1] >= (SECONDS + 1) * 16000:
+            break
+    path = tmp_path_factory.mktemp("conversation") / "clip.npz"
+    np.savez(path, audio=clip.audio.astype(np.float32), faces=clip.coeffs.astype(np.float32))
+    return path
+
+
+def run_conversation(clip: Path, domain: int, env: dict, garbage: bool) -> dict:
+    """Start the node and the peer as processes; record what the node publishes."""
+    faces: list[tuple[float, FaceCoefficients]] = []
+    poses: list[PoseStamped] = []
+    diagnostics: list[DiagnosticArray] = []
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    node_proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.dualtalk_node",
+                                  "--ros-args", *NODE_ARGS], env=env)
+    peer = None
+    try:
+        node = rclpy.create_node("recorder", context=context)
+        node.create_subscription(FaceCoefficients, "face",
+                                 lambda m: faces.append((time.time(), m)), 100)
+        node.create_subscription(PoseStamped, "head_pose", poses.append, 100)
+        node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        args = [sys.executable, str(HERE / "conversation_peer.py"), str(clip), str(SECONDS)]
+        peer = subprocess.Popen(args + (["--garbage"] if garbage else []), env=env,
+                                stdout=subprocess.PIPE, text=True)
+        t0 = json.loads(peer.stdout.readline())["t0"]
+        end = time.time() + SECONDS + 3.0
+        while time.time() < end:
+            executor.spin_once(timeout_sec=0.02)
+        assert peer.wait(timeout=30) == 0, "the publishing peer failed"
+        assert node_proc.poll() is None, "the DualTalk node died"
+    finally:
+        if peer is not None and peer.poll() is None:
+            peer.kill()
+        node_proc.terminate()
+        node_proc.wait(timeout=20)
+        rclpy.shutdown(context=context)
+    return {"t0": t0, "faces": faces, "poses": poses, "diagnostics": diagnostics}
+
+
+def check_output(run: dict, tolerance: int) -> np.ndarray:
+    """250 +- tolerance frames for the 10 s span, 40 ms apart, monotonic; returns latencies."""
+    t0 = run["t0"]
+    stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
+                       for _, m in run["faces"]])
+    arrival = np.array([a for a, _ in run["faces"]])
+    in_span = (stamps >= t0 - 1e-6) & (stamps < t0 + SECONDS - 1e-6)
+    assert abs(int(in_span.sum()) - 250) <= tolerance, f"{in_span.sum()} frames in 10 s"
+    assert np.all(np.diff(stamps) > 0), "frame stamps not monotonic"
+    np.testing.assert_allclose(np.diff(stamps[in_span]), 0.04, atol=1e-6)
+    first = run["faces"][0][1]
+    assert first.rig == "arkit52" and len(first.names) == len(first.values) == 55
+    assert len(run["poses"]) == len(run["faces"])
+    latency = arrival[in_span] - stamps[in_span]
+    print(f"\nlatency (receive - stamp): p50 {1e3 * np.median(latency):.0f} ms, "
+          f"p95 {1e3 * np.percentile(latency, 95):.0f} ms, max {1e3 * latency.max():.0f} ms")
+    return latency
+
+
+def test_ten_seconds_of_conversation_give_250_frames(conversation, ros_domain, ros_env):
+    run = run_conversation(conversation, ros_domain, ros_env, garbage=False)
+    check_output(run, tolerance=2)
+    values = np.array([m.values for _, m in run["faces"]])
+    assert values.std(axis=0).max() > 0.01, "the face does not move"
+
+
+def test_garbage_on_every_input_never_stops_the_node(conversation, ros_domain, ros_env):
+    run = run_conversation(conversation, ros_domain, ros_env, garbage=True)
+    check_output(run, tolerance=5)
+    last = {kv.key: kv.value for kv in run["diagnostics"][-1].status[0].values}
+    dropped = {k: int(v) for k, v in last.items() if k.startswith("dropped_")}
+    for kind in ("self_audio_invalid", "partner_audio_invalid", "partner_face_invalid"):
+        assert dropped.get(f"dropped_{kind}", 0) > 0, (kind, dropped)
+    assert last["engine.partner_face.unknown_names"] != "()"
+    assert int(last["engine.self_audio.resampled_chunks"]) > 0
+    assert int(last["engine.partner_audio.resampled_chunks"]) > 0
+    print("diagnostics after garbage:", dropped)
