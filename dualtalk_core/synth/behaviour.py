@@ -29,7 +29,7 @@ class BehaviourConfig:
 
     nod_prob: float = 0.8                       # per partner phrase end, when not speaking
     nod_delay_s: tuple[float, float] = (0.1, 0.3)
-    nod_amp_rad: tuple[float, float] = (0.07, 0.13)
+    nod_amp_rad: tuple[float, float] = (0.08, 0.15)
     nod_freq_hz: tuple[float, float] = (1.8, 2.8)
     own_smile_prob: float = 0.3                 # per own sentence (0.85 for exclamations)
     smile_amp: tuple[float, float] = (0.4, 0.8)

@@ -4,6 +4,11 @@ Layout (docs/DESIGN.md): `OUT/{train,test,ood}/<clip>_speaker{1,2}.{wav,npz}` an
 Every clip draws from its own generator seeded by (seed, split, index), so clips are the same
 whatever the number of worker processes or the order they finish in; files are written with
 fixed zip timestamps so the same seed gives byte-identical output.
+
+libespeak-ng carries state from one synthesis to the next (waveform phase, some voice settings:
+the same text can come out a few samples longer after another voice spoke). So each clip is built
+in a fresh process forked from a clean fork server that never synthesised anything: a clip's
+audio then depends only on its own sequence of calls, never on the clips before it.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import io
 import json
 import logging
 import multiprocessing
+import multiprocessing.pool
 import time
 import zipfile
 from dataclasses import asdict, dataclass
@@ -104,7 +110,22 @@ def _utterance_meta(u: Utterance) -> dict:
 
 def build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig = DialogueConfig(),
                bcfg: behaviour.BehaviourConfig = behaviour.BehaviourConfig()) -> Clip:
-    """Make one conversation; a pure function of (split, index, seed, configs)."""
+    """Make one conversation; a pure function of (split, index, seed, configs), because it is
+    built in a fresh process (see the module docstring)."""
+    with _isolated_pool(1) as pool:
+        return pool.apply(_build_clip, (split, index, seed, dcfg, bcfg))
+
+
+def _isolated_pool(workers: int) -> multiprocessing.pool.Pool:
+    """Worker processes that run one task each, forked from a server with fresh espeak state."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["dualtalk_core.synth.corpus"])
+    return ctx.Pool(workers, maxtasksperchild=1)
+
+
+def _build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig,
+                bcfg: behaviour.BehaviourConfig) -> Clip:
+    """`build_clip` in this process: deterministic only if espeak has not spoken here yet."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     rng = np.random.default_rng([seed, SPLITS.index(split), index])
@@ -161,7 +182,7 @@ def write_clip(clip: Clip, folder: Path) -> None:
 
 def _job(task: tuple[str, int, int, Path, DialogueConfig]) -> float:
     split, index, seed, out, dcfg = task
-    clip = build_clip(split, index, seed, dcfg)
+    clip = _build_clip(split, index, seed, dcfg, behaviour.BehaviourConfig())
     write_clip(clip, out / split)
     return clip.audio.shape[1] / SAMPLE_RATE
 
@@ -171,12 +192,7 @@ def write_corpus(out: Path, counts: dict[str, int], seed: int,
     """Write every split; returns the total audio duration in seconds (per speaker)."""
     tasks = [(s, i, seed, out, dcfg) for s in SPLITS for i in range(counts.get(s, 0))]
     total = 0.0
-    if workers <= 1:
-        for task in tqdm(tasks, desc="clips", unit="clip"):
-            total += _job(task)
-        return total
-    ctx = multiprocessing.get_context("spawn")  # a fresh espeak state per worker
-    with ctx.Pool(workers) as pool:
+    with _isolated_pool(max(1, workers)) as pool:
         for dur in tqdm(pool.imap_unordered(_job, tasks), total=len(tasks), desc="clips",
                         unit="clip"):
             total += dur

@@ -5,7 +5,10 @@ emits a PHONEME event (type 7) with the audio position of every phoneme it speak
 synchronous run gives both the waveform and its phoneme track (facts from `speak_lib.h`).
 
 The library keeps global state (one voice, one callback), so this module keeps one process-wide
-engine behind a lock; worker processes each initialise their own copy.
+engine behind a lock; worker processes each initialise their own copy. That state also leaks
+from one call into the next (the same text can come out a few samples longer after another
+voice spoke; re-initialising the library in-process hangs), so output is reproducible for a
+reproducible sequence of calls in a fresh process: `corpus` builds each clip in one.
 """
 from __future__ import annotations
 
@@ -149,7 +152,8 @@ def _engine() -> _Engine:
 
 
 def synthesize(text: str, voice: Voice) -> Speech:
-    """Speak `text` with `voice`; deterministic for the same inputs (espeak has no randomness)."""
+    """Speak `text` with `voice`; reproducible for the same sequence of calls since process start
+    (see the module docstring)."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"expected non-empty text, got {text!r}")
     eng = _engine()

@@ -37,7 +37,7 @@ def nod(t: np.ndarray, onset_s: float, amp: float, freq_hz: float, cycles: int) 
     tau = t - onset_s
     inside = (tau >= 0) & (tau <= cycles / freq_hz)
     shape = 0.5 - 0.5 * np.cos(2 * np.pi * freq_hz * tau)
-    return np.where(inside, amp * shape * np.exp(-0.8 * freq_hz * tau / cycles), 0.0)
+    return np.where(inside, amp * shape * np.exp(-0.5 * freq_hz * tau / cycles), 0.0)
 
 
 def blink(t: np.ndarray, onset_s: float, close_s: float = 0.07,

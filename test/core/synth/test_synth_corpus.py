@@ -1,0 +1,87 @@
+"""dualtalk-synth: layout of DESIGN.md, shapes, ranges, determinism, OOD voices, causality."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+from dualtalk_core import data
+from dualtalk_core.rigs import get_rig
+from dualtalk_core.synth.corpus import build_clip, main
+from dualtalk_core.synth.voices import SPLITS, voice_pool
+
+ARGS = ["--clips", "1", "--test-clips", "1", "--ood-clips", "1", "--max-rounds", "2"]
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "a"
+    assert main(["--out", str(out), "--seed", "7", *ARGS]) == 0
+    return out
+
+
+def test_layout_shapes_names_and_ranges(corpus: Path):
+    rig = get_rig("arkit52")
+    for split in SPLITS:
+        clips = data.list_clips(corpus, split)
+        assert len(clips) == 1
+        clip = clips[0]
+        meta = json.loads((corpus / split / f"{clip}.json").read_text())
+        lengths = []
+        for s in (1, 2):
+            rate, pcm = wavfile.read(corpus / split / f"{clip}_speaker{s}.wav")
+            assert rate == 16000 and pcm.ndim == 1 and pcm.dtype == np.int16
+            lengths.append(len(pcm))
+            with np.load(corpus / split / f"{clip}_speaker{s}.npz") as npz:
+                coeffs = npz["coeffs"]
+                assert coeffs.dtype == np.float32
+                assert coeffs.shape == (int(np.ceil(len(pcm) / 640)), 55)
+                assert tuple(npz["names"]) == rig.names
+                assert str(npz["rig"]) == "arkit52" and int(npz["fps"]) == 25
+            assert coeffs[:, :52].min() >= 0.0 and coeffs[:, :52].max() <= 1.0
+            assert np.abs(coeffs[:, 52:]).max() < 0.6  # head angles in radians
+            assert coeffs[:, rig.names.index("jawOpen")].max() > 0.3  # the person speaks
+        assert lengths[0] == lengths[1] == meta["n_samples"]
+        assert 9.5 <= lengths[0] / 16000 <= 30.5
+        assert len({v["name"] for v in meta["voices"]}) == 2
+        loaded = data.load_clip(corpus, split, clip)
+        assert loaded.rig == "arkit52" and loaded.motion[0].shape[1] == 55
+
+
+def test_same_seed_is_byte_identical_and_another_seed_differs(corpus: Path, tmp_path: Path):
+    assert main(["--out", str(tmp_path / "b"), "--seed", "7", "--workers", "2", *ARGS]) == 0
+    assert main(["--out", str(tmp_path / "c"), "--seed", "8", *ARGS]) == 0
+    a, b, c = _files(corpus), _files(tmp_path / "b"), _files(tmp_path / "c")
+    assert len(a) == 15 and a == b
+    assert a.keys() == c.keys() and all(a[k] != c[k] for k in a)
+
+
+def test_ood_voices_never_appear_in_train_or_test(corpus: Path):
+    train = set(voice_pool("train"))
+    assert set(voice_pool("test")) == train
+    assert not train & set(voice_pool("ood"))
+    for split in SPLITS:
+        for meta_path in (corpus / split).glob("*.json"):
+            for v in json.loads(meta_path.read_text())["voices"]:
+                assert ((v["language"], v["variant"]) in train) == (split != "ood")
+
+
+def test_listener_reactions_follow_their_causes_in_a_clip():
+    clip = build_clip("train", 3, 11)
+    for s, style in enumerate(clip.meta["styles"]):
+        for ev in clip.meta["events"][f"speaker{s + 1}"]:
+            if ev["type"] == "mirror_smile":
+                assert ev["t"] - ev["cause_t"] == pytest.approx(style["mirror_delay_s"], abs=2e-3)
+                assert 0.3 <= ev["t"] - ev["cause_t"] <= 0.6
+            elif ev["type"] in ("nod", "brow_raise"):
+                assert -0.1 <= ev["t"] - ev["cause_t"] <= 0.7
+    kinds = {u["kind"] for u in clip.meta["utterances"]}
+    assert kinds == {"sentence", "backchannel"}
