@@ -1,0 +1,83 @@
+"""Real-time factor of the streaming engine: compute time / stream time (below 1 = real time).
+
+Streams two speakers (alternating turns of noise-modulated tones, the partner's face at 25 fps)
+through `StreamingEngine` in microphone-sized chunks, stepping after every chunk as the ROS node's
+timer would, and times push + step. Weights are random unless --model is given: the cost of the
+network does not depend on them.
+
+    python bench/stream_rtf.py                 # lite preset, default StreamConfig, 20 s
+    python bench/stream_rtf.py --hop-ms 40 --threads 2 --rate 48000
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import numpy as np
+import torch
+
+from dualtalk_core.smoothing import OneEuroConfig
+from dualtalk_core.stream import StreamConfig, StreamingEngine
+
+log = logging.getLogger("stream_rtf")
+
+
+def speech_like(seconds: float, rate: int, talking: np.ndarray, seed: int) -> np.ndarray:
+    """(N,) float32: a 120-250 Hz tone plus noise at syllable rate, silent when not talking."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 120 + 130 * rng.random()
+    envelope = 0.5 * (1 + np.sin(2 * np.pi * 4.0 * t)) * talking[(t * 25).astype(int)]
+    voice = np.sin(2 * np.pi * f0 * t) + 0.3 * rng.standard_normal(len(t))
+    return (0.2 * envelope * voice).astype(np.float32)
+
+
+def run(args: argparse.Namespace) -> dict[str, float]:
+    torch.set_num_threads(args.threads)
+    overrides = {k: v for k, v in (("hop_ms", args.hop_ms), ("window_ms", args.window_ms))
+                 if v is not None}
+    config = StreamConfig(device="cpu", smoothing=OneEuroConfig(), **overrides)
+    engine = StreamingEngine.load(args.model or "lite", config)
+    frames = int(args.seconds * 25) + 1
+    turns = (np.arange(frames) // 100) % 2 == 0  # 4 s turns
+    own = speech_like(args.seconds, args.rate, turns, 0)
+    other = speech_like(args.seconds, args.rate, ~turns, 1)
+    chunk = round(args.chunk_ms * args.rate / 1000)
+    names, face = list(engine.rig.names), np.zeros(engine.rig.dim, np.float32)
+    t0, n_out, next_face = 1000.0, 0, 0
+    started = time.perf_counter()
+    for i in range(0, len(own), chunk):
+        t = t0 + i / args.rate
+        engine.push_self_audio(own[i:i + chunk], args.rate, t)
+        engine.push_partner_audio(other[i:i + chunk], args.rate, t)
+        while t0 + next_face / 25 < t + chunk / args.rate:
+            engine.push_partner_face(face, names, t0 + next_face / 25)
+            next_face += 1
+        n_out += len(engine.step(now=t + chunk / args.rate))
+    elapsed = time.perf_counter() - started
+    stats = engine.stats
+    return {"stream_s": args.seconds, "wall_s": elapsed, "rtf": elapsed / args.seconds,
+            "model_rtf": stats.compute_s / args.seconds, "frames": n_out,
+            "model_runs": stats.model_runs, "hop_ms": config.hop_ms,
+            "window_ms": config.window_ms, "lookahead_ms": engine.lookahead_ms}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model folder or preset (default: the lite preset)")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rate", type=int, default=16000, help="input sample rate, Hz")
+    parser.add_argument("--chunk-ms", type=float, default=32.0, help="audio chunk length")
+    parser.add_argument("--hop-ms", type=float, default=None, help="default: StreamConfig's")
+    parser.add_argument("--window-ms", type=float, default=None, help="default: StreamConfig's")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    result = run(args)
+    print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                   for k, v in result.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,549 @@
+"""Streaming engine: timestamped audio chunks and partner faces in, 25 fps face frames out.
+
+Time: the first audio chunk (either speaker) anchors the stream at `t0`; frame k is at
+`t0 + k / 25` and covers 16 kHz grid samples [640 k, 640 (k + 1)). With L the effective
+lookahead, frame k needs grid samples up to `need(k) = 640 k + 16 L` (exclusive) of BOTH
+speakers. A frame is ready when both inputs reach `need(k)`, or when `step(now)` is called with
+`now >= t0 + need(k) / 16000 + input_timeout_ms`: then missing audio is silence (counted as a
+gap). The partner's face never blocks a frame: a missing face is the last one received (or
+the rig's neutral face before any). Frames are emitted once each, in order.
+
+Every run feeds the model the last `window_ms` of input, starting on a frame boundary:
+- exact mode (a causal model whose bound `model.lookahead_ms` <= the configured lookahead,
+  e.g. lite): L = the model's bound; a run emits the ready frames k..k+m-1 (m >= hop frames) from
+  a window ending at `need(k+m-1)`. As frame k depends on nothing past `need(k)`, it equals the
+  whole-clip prediction whenever the window reaches back to the clip's start.
+- enforced mode (the official non-causal model, or a lookahead below the model's bound): a run
+  emits frames k..k+h-1 (h = hop frames) from a window ending exactly at `need(k)`, so frame k+j
+  sees `L - 40 j` ms of audio past its start: between `L - hop_ms + 40` and `L`, never more.
+  This needs hop_ms <= lookahead_ms.
+Seams between runs are cross-faded with the previous run's predictions of the same frames
+(`crossfade_ms`), then the One-Euro filter smooths the frame sequence.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from dualtalk_core import audio, rigs
+from dualtalk_core.audio import SAMPLE_RATE_HZ, AudioInputStats, AudioTimeline
+from dualtalk_core.smoothing import OneEuroConfig, OneEuroFilter
+
+if TYPE_CHECKING:
+    from dualtalk_core.model import DualTalkModel
+
+log = logging.getLogger(__name__)
+
+FPS = 25
+SAMPLES_PER_FRAME = SAMPLE_RATE_HZ // FPS  # 640
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
+
+
+@dataclass
+class StreamConfig:
+    """Streaming engine settings (the ROS node's `stream.*` parameters map onto these)."""
+
+    # The lite model's training window (200 frames): emitted frames see as much past as the
+    # last frames of a training window did.
+    window_ms: float = 8000.0
+    # A model run every 3 frames: lite with 8 s windows then costs 0.2-0.35 of real time on one
+    # shared CPU core (bench/stream_rtf.py), and a frame waits at most 80 ms for its run on top
+    # of the lookahead. 40 ms would cost about 3x as much.
+    hop_ms: float = 120.0
+    lookahead_ms: float | None = None  # None: the model's own bound (lite: 200 ms)
+    # Window starts move every run, so consecutive runs disagree a little at the seam (several
+    # times the usual frame-to-frame change); blending 2 frames cut that by ~3x in a test.
+    crossfade_ms: float = 80.0  # 0: off
+    smoothing: OneEuroConfig = field(default_factory=OneEuroConfig)
+    # How long past a frame's need() to wait for late audio before assuming silence: above the
+    # 32-100 ms chunks of microphones and TTS engines, below a visible stall.
+    input_timeout_ms: float = 150.0
+    # Stamp error absorbed as jitter (a quarter frame); beyond it, silence or a trim re-aligns.
+    stamp_tolerance_ms: float = 10.0
+    max_buffer_s: float = 30.0  # input held per stream, past what the next window needs
+    fps: int = FPS  # the model's frame rate; only 25 is supported
+    device: str = "auto"  # model device for `load` ("auto", "cpu", "cuda")
+
+    def __post_init__(self) -> None:
+        positive = ("window_ms", "hop_ms", "max_buffer_s")
+        non_negative = ("crossfade_ms", "input_timeout_ms", "stamp_tolerance_ms")
+        for name in positive + non_negative + ("lookahead_ms",):
+            value = getattr(self, name)
+            if value is None and name == "lookahead_ms":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or value < 0 or (name in positive and value == 0):
+                sign = "> 0" if name in positive else ">= 0"
+                raise ValueError(f"StreamConfig.{name} must be a number {sign}, got {value!r}")
+        if abs(self.hop_ms / 40.0 - round(self.hop_ms / 40.0)) > 1e-6:
+            raise ValueError(f"StreamConfig.hop_ms must be a multiple of 40 ms, got {self.hop_ms}")
+        if self.stamp_tolerance_ms > 20.0:
+            raise ValueError("StreamConfig.stamp_tolerance_ms must be <= 20 (half a frame), got "
+                             f"{self.stamp_tolerance_ms}")
+        if self.fps != FPS:
+            raise ValueError(f"StreamConfig.fps must be {FPS} (the model's rate), got {self.fps}")
+        if isinstance(self.smoothing, dict):
+            self.smoothing = OneEuroConfig(**self.smoothing)
+        if not isinstance(self.smoothing, OneEuroConfig):
+            raise TypeError("StreamConfig.smoothing must be a OneEuroConfig")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One output frame: `values` (C,) in the model's rig order at time `t` (seconds)."""
+
+    t: float
+    index: int  # k: frames since the stream's anchor
+    values: np.ndarray  # (C,) float32
+    head_quaternion: np.ndarray  # (4,) x, y, z, w: Rig.head_quaternion(values)
+
+
+@dataclass
+class FaceInputStats:
+    faces: int = 0  # accepted partner faces
+    duplicate_faces: int = 0  # dropped: same stamp as the previous face
+    out_of_order_faces: int = 0  # dropped: stamped before the previous face
+    late_faces: int = 0  # for a frame already emitted (kept as context for later windows)
+    overflow_faces: int = 0  # dropped: too far ahead of the output
+    held_frames: int = 0  # emitted frames that had no partner face of their own (held/neutral)
+    unknown_names: tuple[str, ...] = ()  # incoming names that match no rig channel
+    missing_channels: tuple[str, ...] = ()  # rig channels the partner face lacks (neutral)
+
+
+@dataclass
+class StreamStats:
+    self_audio: AudioInputStats = field(default_factory=AudioInputStats)
+    partner_audio: AudioInputStats = field(default_factory=AudioInputStats)
+    partner_face: FaceInputStats = field(default_factory=FaceInputStats)
+    frames_emitted: int = 0
+    frames_skipped: int = 0  # jumped over after a stall longer than max_buffer_s
+    model_runs: int = 0
+    compute_s: float = 0.0  # wall time spent in the model
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat {'self_audio.gaps_filled': 3, ...} for diagnostics."""
+        flat: dict[str, Any] = {}
+        for key, value in dataclasses.asdict(self).items():
+            if isinstance(value, dict):
+                flat.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                flat[key] = value
+        return flat
+
+
+class FaceTimeline:
+    """Partner faces on the 25 fps frame grid: a face stamped t goes to frame round(t * 25)."""
+
+    def __init__(self, capacity: int, neutral: np.ndarray) -> None:
+        self.capacity = int(capacity)
+        self.neutral = neutral.astype(np.float32)
+        self._values = np.zeros((self.capacity, len(neutral)), dtype=np.float32)  # (cap, C)
+        self._have = np.zeros(self.capacity, dtype=bool)
+        self.reset()
+
+    def reset(self, start: int = 0, before: np.ndarray | None = None) -> None:
+        self.base = start  # frame index of row 0
+        self.keep_from = start
+        self._have[:] = False
+        self._before = self.neutral.copy() if before is None else before  # held into row 0
+        self._last_t = -math.inf
+
+    def push(self, values: np.ndarray, t_rel_s: float, emitted: int,
+             stats: FaceInputStats) -> None:
+        """Store (C,) `values` stamped `t_rel_s` after the anchor; `emitted` frames are out."""
+        if abs(t_rel_s - self._last_t) < 1e-6:
+            stats.duplicate_faces += 1
+            return
+        if t_rel_s < self._last_t:
+            stats.out_of_order_faces += 1
+            return
+        j = round(t_rel_s * FPS)
+        if j < self.base:
+            stats.late_faces += 1
+            return
+        if j - self.base >= self.capacity:
+            self._compact()
+            if j - self.base >= self.capacity:
+                stats.overflow_faces += 1
+                return
+        stats.late_faces += int(j < emitted)
+        self._values[j - self.base], self._have[j - self.base] = values, True
+        self._last_t = t_rel_s
+        stats.faces += 1
+
+    def latest(self) -> np.ndarray:
+        """(C,) the newest face held (the neutral face before any)."""
+        rows = np.flatnonzero(self._have)
+        return (self._values[rows[-1]] if len(rows) else self._before).copy()
+
+    def has(self, j: int) -> bool:
+        return self.base <= j < self.base + self.capacity and bool(self._have[j - self.base])
+
+    def window(self, start: int, n: int) -> np.ndarray:
+        """Frames [start, start + n) -> (n, C), a frame without a face holding the last one."""
+        assert start >= self.base and start + n - self.base <= self.capacity
+        rows = np.arange(start - self.base, start - self.base + n)
+        prior = np.flatnonzero(self._have[:rows[0]])
+        first = self._values[prior[-1]] if len(prior) else self._before
+        src = np.where(self._have[rows], rows, -1)
+        src = np.maximum.accumulate(src)  # index of the latest face at or before each row
+        out = np.where((src >= 0)[:, None], self._values[np.maximum(src, 0)], first)
+        return out.astype(np.float32)
+
+    def _compact(self) -> None:
+        shift = min(self.keep_from - self.base, self.capacity)
+        if shift <= 0:
+            return
+        prior = np.flatnonzero(self._have[:shift])
+        if len(prior):
+            self._before = self._values[prior[-1]].copy()
+        self._values[:-shift] = self._values[shift:].copy()
+        self._have[:-shift] = self._have[shift:].copy()
+        self._have[-shift:] = False
+        self.base = self.keep_from
+
+
+class StreamingEngine:
+    """Timestamped inputs -> 25 fps frames of the model's rig (see the module docstring).
+
+    Thread-safe: every public method holds one lock, so a push may wait for one model run.
+    """
+
+    def __init__(self, model: DualTalkModel, config: StreamConfig | None = None) -> None:
+        config = StreamConfig() if config is None else config
+        if not isinstance(config, StreamConfig):
+            raise TypeError(f"expected a StreamConfig, got {type(config).__name__}")
+        if not callable(getattr(model, "predict", None)) or not hasattr(model, "config"):
+            raise TypeError(f"expected a DualTalkModel, got {type(model).__name__}")
+        self.model, self.config = model, config
+        self.rig = rigs.get_rig(model.config.rig)
+        self.exact, self.lookahead_ms = _effective_lookahead(model.lookahead_ms,
+                                                             config.lookahead_ms)
+        self._need_offset = round(self.lookahead_ms * SAMPLE_RATE_HZ / 1000)
+        self._window = round(config.window_ms * SAMPLE_RATE_HZ / 1000)
+        self._hop_frames = round(config.hop_ms / 40.0)
+        self._crossfade_frames = round(config.crossfade_ms / 40.0)
+        self._check_sizes()
+        # Backlog past the next frame's need(), plus what any window reaches back over.
+        self._backlog_limit = round(config.max_buffer_s * SAMPLE_RATE_HZ)
+        capacity = self._backlog_limit + self._window + self._need_offset + SAMPLE_RATE_HZ
+        tolerance_s = config.stamp_tolerance_ms / 1000.0
+        self._tracks = (AudioTimeline(capacity, tolerance_s), AudioTimeline(capacity, tolerance_s))
+        self._faces = FaceTimeline(capacity // SAMPLES_PER_FRAME + 1, self.rig.neutral_array())
+        self._smoother = OneEuroFilter(config.smoothing)
+        self._lock = threading.RLock()
+        self.reset()
+
+    @classmethod
+    def load(cls, model_path: str | Path | None = None,
+             config: StreamConfig | None = None) -> StreamingEngine:
+        """Engine around the model at `model_path` (None: the shipped default model).
+
+        `model_path` may also be a preset name, 'lite' or 'official' (random weights: only for
+        tests and timing).
+        """
+        from dualtalk_core.model import PRESETS, DualTalkModel
+
+        config = StreamConfig() if config is None else config
+        path = DEFAULT_MODEL_DIR if model_path is None else Path(model_path)
+        if model_path is not None and str(model_path) in PRESETS and not path.exists():
+            log.warning("preset %r with random weights: for tests and timing only", model_path)
+            return cls(DualTalkModel.from_preset(str(model_path), device=config.device), config)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no model at {path}: pass model_path=<folder with model.safetensors and "
+                "config.json, or a DualTalk.pth>, a preset name ('lite', 'official'), or build "
+                "StreamingEngine(DualTalkModel.load(...)); the default model is "
+                f"{DEFAULT_MODEL_DIR}")
+        return cls(DualTalkModel.load(path, device=config.device), config)
+
+    def _check_sizes(self) -> None:
+        hop = self._hop_frames * SAMPLES_PER_FRAME
+        if not self.exact and hop > self._need_offset:
+            raise ValueError(
+                f"hop_ms={self.config.hop_ms} exceeds lookahead_ms={self.lookahead_ms}: the "
+                "engine enforces the lookahead from one window per hop, so use hop_ms <= "
+                "lookahead_ms")
+        if self._window < self._need_offset + hop:
+            raise ValueError(
+                f"window_ms={self.config.window_ms} must be >= lookahead_ms + hop_ms = "
+                f"{self.lookahead_ms + self.config.hop_ms}")
+
+    # ------------------------------------------------------------------ input
+    def reset(self) -> None:
+        """Forget the stream (inputs, outputs, filter state and stats); the next chunk anchors."""
+        with self._lock:
+            self._t0: float | None = None
+            self._pending_face: np.ndarray | None = None  # a face pushed before any audio
+            self._next = 0  # next frame index to emit
+            self._tail: tuple[int, np.ndarray] | None = None  # (first frame, (n, C)) last run
+            for track in self._tracks:
+                track.reset()
+            self._faces.reset()
+            self._smoother.reset()
+            self._stats = StreamStats()
+            self._tracks[0].stats = self._stats.self_audio
+            self._tracks[1].stats = self._stats.partner_audio
+
+    @property
+    def stats(self) -> StreamStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            return copy.deepcopy(self._stats)
+
+    @property
+    def t0(self) -> float | None:
+        """The stream's anchor time (first audio sample), None before any audio."""
+        return self._t0
+
+    def push_self_audio(self, samples: np.ndarray, sample_rate: float,
+                        t_first_sample: float) -> None:
+        """Own (robot) audio: (N,) or (N, channels) int16/float samples, first sample's time."""
+        self._push_audio(0, samples, sample_rate, t_first_sample)
+
+    def push_partner_audio(self, samples: np.ndarray, sample_rate: float,
+                           t_first_sample: float) -> None:
+        """The partner's audio: as push_self_audio."""
+        self._push_audio(1, samples, sample_rate, t_first_sample)
+
+    def _push_audio(self, which: int, samples: np.ndarray, sample_rate: float,
+                    t_first_sample: float) -> None:
+        mono = audio.to_mono_float32(samples)
+        rate = audio.check_rate(sample_rate)
+        t = _check_time(t_first_sample, "t_first_sample")
+        with self._lock:
+            if self._t0 is None:
+                self._t0 = t
+                self._faces.reset(0, self._pending_face)
+            self._tracks[which].push(mono, rate, t - self._t0)
+
+    def push_partner_face(self, values: np.ndarray, names: Sequence[str], t: float) -> None:
+        """One partner face: (len(names),) values named `names` (any supported spelling)."""
+        t = _check_time(t, "t")
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise TypeError("names must be a sequence of channel-name strings")
+        row, cmap = rigs.to_rig_order(self.rig.name, list(names), values)
+        if row.ndim != 1 or not np.isfinite(row).all():
+            raise ValueError("expected one face (len(names),) of finite values")
+        with self._lock:
+            self._note_names(cmap)
+            if self._t0 is None:  # before any audio: the best guess of the face to hold
+                self._pending_face = row
+                self._stats.partner_face.faces += 1
+                return
+            self._faces.push(row, t - self._t0, self._next, self._stats.partner_face)
+
+    def _note_names(self, cmap: rigs.ChannelMap) -> None:
+        stats = self._stats.partner_face
+        unknown = tuple(sorted(set(stats.unknown_names) | set(cmap.unknown)))
+        if unknown != stats.unknown_names or cmap.missing != stats.missing_channels:
+            log.warning("partner face: %d name(s) unknown to rig %s %s; %d channel(s) missing "
+                        "(neutral)", len(cmap.unknown), self.rig.name, list(cmap.unknown[:5]),
+                        len(cmap.missing))
+        stats.unknown_names, stats.missing_channels = unknown, cmap.missing
+
+    # ------------------------------------------------------------------ output
+    def step(self, now: float | None = None) -> list[Frame]:
+        """Run the model where a hop of frames is ready; return the new frames, in order.
+
+        `now` (same clock as the stamps) lets frames whose input is overdue by
+        input_timeout_ms go out with silence for the missing audio; None waits for input.
+        """
+        with self._lock:
+            if self._t0 is None:
+                return []
+            if now is not None:
+                self._force(_check_time(now, "now") - self._t0)
+            return self._drain(final=False)
+
+    def flush(self) -> list[Frame]:
+        """End of stream: emit every frame up to the end of the input, as offline processing
+        of the clip would (the shorter input is padded with silence)."""
+        with self._lock:
+            if self._t0 is None:
+                return []
+            for track in self._tracks:
+                track.end_segment()
+            end = max(track.head for track in self._tracks)
+            for track in self._tracks:
+                track.fill_to(end)
+            return self._drain(final=True)
+
+    def _force(self, now_rel_s: float) -> None:
+        """Fill audio overdue at `now_rel_s` with silence; jump if the stall outgrew the buffer."""
+        due = math.floor((now_rel_s - self.config.input_timeout_ms / 1000) * SAMPLE_RATE_HZ)
+        if due - self._need(self._next) > self._backlog_limit:
+            # Resume one hop behind `now`, so that this step emits frames again.
+            self._skip_to((due - self._need_offset) // SAMPLES_PER_FRAME - self._hop_frames + 1)
+        for track in self._tracks:
+            if track.head < due:
+                track.end_segment()
+                track.fill_to(due)
+
+    def _skip_to(self, frame: int) -> None:
+        skipped = frame - self._next
+        log.warning("stream stalled: skipping %d frames (%.1f s) to catch up", skipped,
+                    skipped / FPS)
+        start = self._keep_from(frame)
+        for track in self._tracks:
+            track.reset(start)  # keeps its stats
+        self._faces.reset(start // SAMPLES_PER_FRAME, self._faces.latest())
+        self._next, self._tail = frame, None
+        self._smoother.reset()
+        self._stats.frames_skipped += skipped
+
+    def _keep_from(self, frame: int | None = None) -> int:
+        """First grid sample any later window can start at (whole frames)."""
+        frame = self._next if frame is None else frame
+        return max(0, (frame * SAMPLES_PER_FRAME - self._window) // SAMPLES_PER_FRAME) \
+            * SAMPLES_PER_FRAME
+
+    def _need(self, k: int) -> int:
+        return k * SAMPLES_PER_FRAME + self._need_offset
+
+    def _drain(self, final: bool) -> list[Frame]:
+        frames: list[Frame] = []
+        while (batch := self._next_batch(final)) is not None:
+            frames.extend(self._run(*batch))
+        keep = self._keep_from()
+        for track in self._tracks:
+            track.keep_from = keep
+        self._faces.keep_from = keep // SAMPLES_PER_FRAME
+        return frames
+
+    def _next_batch(self, final: bool) -> tuple[int, int, int] | None:
+        """(first frame k, frame count m, window end e) of the next run, or None."""
+        avail = min(track.head for track in self._tracks)
+        k, hop = self._next, self._hop_frames
+        n_exist = -(-avail // SAMPLES_PER_FRAME)  # frames with at least one sample
+        if self.exact:
+            n_ready = n_exist if final else (avail - self._need_offset) // SAMPLES_PER_FRAME + 1
+            most = (self._window - self._need_offset) // SAMPLES_PER_FRAME + 1
+            m = min(n_ready - k, most)
+            if m <= 0 or (m < hop and not final):
+                return None
+            return k, m, min(self._need(k + m - 1), avail)
+        if self._need(k) <= avail:
+            return k, hop, self._need(k)
+        if final and n_exist > k:
+            return k, n_exist - k, avail
+        return None
+
+    def _run(self, k: int, m: int, end: int) -> list[Frame]:
+        f0 = max(0, -(-(end - self._window) // SAMPLES_PER_FRAME))  # window start frame
+        start = f0 * SAMPLES_PER_FRAME
+        own, other = (track.read(start, end) for track in self._tracks)  # (N,) each
+        motion = self._faces.window(f0, -(-(end - start) // SAMPLES_PER_FRAME))  # (T, C)
+        started = time.perf_counter()
+        pred = self.model.predict(own, other, motion)  # (T, C)
+        self._stats.compute_s += time.perf_counter() - started
+        self._stats.model_runs += 1
+        out = self._crossfade(k, pred[k - f0:k - f0 + m])  # (m, C)
+        self._tail = (k + m, pred[k - f0 + m:])
+        self._next = k + m
+        return self._frames(k, out)
+
+    def _crossfade(self, k: int, out: np.ndarray) -> np.ndarray:
+        """Blend the previous run's predictions into the first frames after the seam."""
+        if not self._crossfade_frames or self._tail is None or self._tail[0] != k:
+            return out
+        n = min(self._crossfade_frames, len(self._tail[1]), len(out))
+        w = (np.arange(1, n + 1) / (self._crossfade_frames + 1))[:, None]  # (n, 1) new weight
+        out = out.copy()
+        out[:n] = (1 - w) * self._tail[1][:n] + w * out[:n]
+        return out
+
+    def _frames(self, k: int, values: np.ndarray) -> list[Frame]:
+        assert self._t0 is not None
+        frames = []
+        for j, row in enumerate(values):
+            t = self._t0 + (k + j) / FPS
+            row = self._smoother(row, t)
+            quat = self.rig.head_quaternion(row).astype(np.float32)
+            frames.append(Frame(t, k + j, row, quat))
+            self._stats.partner_face.held_frames += int(not self._faces.has(k + j))
+        self._stats.frames_emitted += len(frames)
+        return frames
+
+
+def _effective_lookahead(model_ms: float | None, config_ms: float | None) -> tuple[bool, float]:
+    """(exact mode?, lookahead in ms) from the model's bound and the configured one."""
+    if config_ms is None:
+        if model_ms is None:
+            raise ValueError(
+                "the model has no lookahead bound (the non-causal official network): set "
+                "StreamConfig.lookahead_ms (e.g. 400) and the engine enforces it")
+        return True, float(model_ms)
+    if model_ms is not None and config_ms >= model_ms:
+        return True, float(model_ms)
+    if config_ms < 40.0:
+        raise ValueError(f"lookahead_ms={config_ms} is under one 40 ms frame; a frame needs "
+                         "its own audio")
+    return False, float(config_ms)
+
+
+def _check_time(t: float, name: str) -> float:
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(t):
+        raise ValueError(f"{name} must be a finite time in seconds, got {t!r}")
+    return float(t)
+
+
+def process_clip(engine_or_model: StreamingEngine | DualTalkModel, self_audio: np.ndarray,
+                 partner_audio: np.ndarray, partner_motion: np.ndarray | None = None,
+                 sample_rate: float = SAMPLE_RATE_HZ, config: StreamConfig | None = None,
+                 chunk_ms: float | None = None) -> np.ndarray:
+    """Whole clips through the streaming code: (N,), (N,), (T, C) -> (T, C) float32 frames.
+
+    Audio at `sample_rate` is pushed in `chunk_ms` chunks (default: the hop), the partner's
+    motion (rig order, T = ceil(N16 / 640) frames, None = neutral) one face per frame, stepping
+    after each chunk; then `flush()`. The engine is reset first and its stats show afterwards.
+    """
+    if isinstance(engine_or_model, StreamingEngine):
+        if config is not None:
+            raise ValueError("pass config only with a model; the engine has its own")
+        engine = engine_or_model
+    else:
+        engine = StreamingEngine(engine_or_model, config)
+    own, other = (audio.to_mono_float32(a) for a in (self_audio, partner_audio))
+    if own.ndim != 1 or own.shape != other.shape:
+        raise ValueError(f"self_audio and partner_audio must be (N,) of one length, got "
+                         f"{np.shape(self_audio)} and {np.shape(partner_audio)}")
+    rate = audio.check_rate(sample_rate)
+    n_frames = -(-(-(-len(own) * SAMPLE_RATE_HZ // rate)) // SAMPLES_PER_FRAME)
+    motion = _clip_motion(partner_motion, n_frames, engine.rig)
+    chunk = max(1, round((chunk_ms or engine.config.hop_ms) * rate / 1000))
+    engine.reset()
+    frames: list[Frame] = []
+    pushed = 0  # partner faces pushed so far
+    for i in range(0, len(own), chunk):
+        t = i / rate
+        engine.push_self_audio(own[i:i + chunk], rate, t)
+        engine.push_partner_audio(other[i:i + chunk], rate, t)
+        upto = 0 if motion is None else min(n_frames, math.ceil((i + chunk) / rate * FPS))
+        for j in range(pushed, upto):
+            engine.push_partner_face(motion[j], engine.rig.names, j / FPS)
+        pushed = max(pushed, upto)
+        frames.extend(engine.step())
+    frames.extend(engine.flush())
+    assert [f.index for f in frames] == list(range(n_frames)), (len(frames), n_frames)
+    return np.stack([f.values for f in frames]).astype(np.float32)
+
+
+def _clip_motion(motion: np.ndarray | None, n_frames: int, rig: rigs.Rig) -> np.ndarray | None:
+    if motion is None:
+        return None
+    motion = np.asarray(motion, dtype=np.float32)
+    if motion.shape != (n_frames, rig.dim):
+        raise ValueError(f"partner_motion: expected (T, C) = ({n_frames}, {rig.dim}) (T = "
+                         f"ceil(N16 / 640), rig {rig.name}), got {motion.shape}")
+    return motion
