@@ -44,10 +44,10 @@ class ModelConfig:
 
     rig: str = "arkit52"  # output channels: dualtalk_core.rigs
     front_end: str = "logmel"  # "wav2vec2" (official) or "logmel" (lite)
-    feature_dim: int = 64  # d: audio and motion features; the interaction width is 2d
-    audio_hidden_dim: int = 128  # width of each audio encoder (wav2vec2: 1024)
+    feature_dim: int = 48  # d: audio and motion features; the interaction width is 2d
+    audio_hidden_dim: int = 96  # width of each audio encoder (wav2vec2: 1024)
     n_heads: int = 4
-    ff_dim: int = 256  # feed-forward width of the interaction/synthesis transformers
+    ff_dim: int = 192  # feed-forward width of the interaction/synthesis transformers
     n_interaction_layers: int = 3
     n_decoder_layers: int = 1
     lstm_layers: int = 2
@@ -302,7 +302,10 @@ class SynthesisModule(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: Any) -> torch.Tensor:
         # (B, T, 2d) -> (B, T, C); no activation in the modulation, as in the release
-        h = self.synthesis_decoder(x, x, tgt_mask=mask, memory_mask=mask)
+        # *_is_causal=False: the masks are applied as given, without PyTorch comparing them
+        # against a freshly built causal mask on every call.
+        h = self.synthesis_decoder(x, x, tgt_mask=mask, memory_mask=mask, tgt_is_causal=False,
+                                   memory_is_causal=False)
         h = h + self.modulation_scale * self.modulation_layer(h)
         return self.blendshape_predictor(h)
 
@@ -468,7 +471,8 @@ class DualTalkModel(nn.Module):
                 f"or n_frames; C = {self.n_channels} for rig {self.config.rig}), "
                 f"got {tuple(partner_motion.shape)}")
         for name, value in named.items():
-            if not bool(torch.isfinite(value).all()):
+            # A sum is finite iff all values are (barring overflow): one cheap reduction.
+            if not torch.isfinite(value.sum()) and not torch.isfinite(value).all():
                 raise ValueError(f"{name} contains NaN or inf values")
         dtype = self.joint_encoder.audio_projection.weight.dtype
         return tuple(v.to(self.device, dtype) for v in named.values())
