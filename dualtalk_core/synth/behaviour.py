@@ -21,6 +21,7 @@ from dualtalk_core.synth.dialogue import Utterance
 
 _IDX = {n: i for i, n in enumerate(get_rig("arkit52").names)}
 Events = list[dict]
+_BLINK_REFRACTORY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class BehaviourConfig:
     brow_delay_s: tuple[float, float] = (0.0, 0.2)       # after the question's voiced end
     brow_amp: tuple[float, float] = (0.45, 0.75)
     brow_hold_s: tuple[float, float] = (0.5, 0.9)
-    asker_brow_amp: tuple[float, float] = (0.2, 0.4)     # the asker's own raise, last 0.6 s
+    asker_brow_amp: tuple[float, float] = (0.3, 0.5)     # the asker's own raise, last 0.6 s
     blink_rate_hz: tuple[float, float] = (0.2, 0.4)      # random blinks, per person
     turn_end_blink_prob: float = 0.8
     gaze_aversion_prob: float = 0.6             # per own turn start
@@ -154,17 +155,27 @@ def _turn_ends(utts: list[Utterance]) -> list[float]:
 
 def _blinks(t: np.ndarray, own: list[Utterance], partner: list[Utterance], sty: Style,
             cfg: BehaviourConfig, rng: np.random.Generator, events: Events) -> np.ndarray:
-    """Random blinks plus blinks just after own and partner turn ends."""
+    """Blinks just after own and partner turn ends, plus random ones that keep clear of
+    those (a random blink never swallows a caused one) and of each other."""
     duration = float(t[-1])
-    times = list(np.cumsum(rng.exponential(1.0 / sty.blink_rate_hz, 64)))
+    caused: list[float] = []
     for end in _turn_ends(own) + _turn_ends(partner):
         if rng.random() < cfg.turn_end_blink_prob:
-            times.append(end + float(rng.uniform(0.05, 0.3)))
-            events.append({"type": "turn_end_blink", "t": round(times[-1], 3)})
+            caused.append(end + float(rng.uniform(0.05, 0.3)))
+    random_times = np.cumsum(rng.exponential(1.0 / sty.blink_rate_hz, 64))
+    times = sorted(caused)
+    for onset in random_times:
+        if all(abs(onset - c) >= _BLINK_REFRACTORY_S for c in times):
+            times.append(float(onset))
+            times.sort()
     out = np.zeros_like(t)
-    for onset in sorted(times):
-        if onset < duration:
-            out = np.maximum(out, shapes.blink(t, float(onset)))
+    last = -1.0
+    for onset in times:
+        if last + _BLINK_REFRACTORY_S <= onset < duration:
+            out = np.maximum(out, shapes.blink(t, onset))
+            last = onset
+            if onset in caused:
+                events.append({"type": "turn_end_blink", "t": round(onset, 3)})
     return out
 
 
@@ -200,7 +211,7 @@ def _speech_head(f0z: np.ndarray, energy_db: np.ndarray, sty: Style,
     onset = shapes.smooth(shapes.upsample(onset), 0.08) * 4.0
     pitch = sty.expressiveness * (-sty.head_f0_rad * f0 + sty.head_energy_rad * onset)
     roll = 0.4 * sty.head_f0_rad * sty.expressiveness * f0
-    brow = 0.15 * sty.expressiveness * np.clip(f0, 0.0, None)
+    brow = 0.08 * sty.expressiveness * np.clip(f0, 0.0, None)
     return pitch, roll, brow
 
 

@@ -142,9 +142,10 @@ def _build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig,
         faces.append(face)
         events.append(ev)
     name = f"syn_{split}_{index:05d}"
+    turns = len({u.turn for u in utts if u.turn >= 0})
     meta = {"clip": name, "split": split, "seed": seed, "index": index,
             "sample_rate": SAMPLE_RATE, "n_samples": int(audio.shape[1]), "n_frames": n_frames,
-            "fps": 25, "rounds": len({u.turn for u in utts if u.turn >= 0}) / 2,
+            "fps": 25, "turns": turns, "rounds": (turns + 1) // 2,
             "voices": [_voice_meta(v) for v in voices],
             "styles": [asdict(s) for s in styles],
             "utterances": [_utterance_meta(u) for u in utts],
