@@ -50,9 +50,11 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def defaults(node_name: str) -> dict[str, Any]:
     """Flat default parameters of `node_name` from config/dualtalk.yaml."""
     tree = yaml.safe_load(config_path().read_text()) or {}
-    if node_name not in tree or "ros__parameters" not in tree[node_name]:
-        raise KeyError(f"{config_path()} has no '{node_name}: ros__parameters:' section")
-    return flatten(tree[node_name]["ros__parameters"])
+    # `/**/name` matches the node in any namespace (a robot may run several faces).
+    for key in (f"/**/{node_name}", node_name, f"/{node_name}"):
+        if "ros__parameters" in tree.get(key, {}):
+            return flatten(tree[key]["ros__parameters"])
+    raise KeyError(f"{config_path()} has no '/**/{node_name}: ros__parameters:' section")
 
 
 def declare(node: Node, node_name: str, descriptions: dict[str, str]) -> dict[str, Any]:

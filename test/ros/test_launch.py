@@ -1,0 +1,117 @@
+"""Starting the face: the launch-less runner over DDS, the launch file, parameters and errors."""
+from __future__ import annotations
+
+import ast
+import py_compile
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import rclpy
+import yaml
+
+from dualtalk_core.config import to_dict
+from dualtalk_core.stream import StreamConfig
+from dualtalk_ros import dualtalk_node, mic_node, params
+from dualtalk_ros.processes import Options, command, processes
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH = ROOT / "launch" / "dualtalk.launch.py"
+
+
+def lite_params(tmp_path: Path) -> Path:
+    tree = yaml.safe_load(params.config_path().read_text())
+    tree["/**/dualtalk_node"]["ros__parameters"]["model"] = "lite"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(tree))
+    return path
+
+
+def graph(domain: int, until, timeout_s: float = 30.0):
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    try:
+        node = rclpy.create_node("graph_probe", context=context)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            result = until(node)
+            if result:
+                return result
+            time.sleep(0.2)
+        return None
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_runner_starts_the_node_with_namespace_and_remapping(tmp_path, ros_domain, ros_env):
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "dualtalk_ros.runner", "--no-use-mic", "--no-use-renderer",
+         "--namespace", "/robot1", "--partner-face", "/humans/faces/f1/coefficients",
+         "--params-file", str(lite_params(tmp_path))], env=ros_env)
+    try:
+        def ready(node):
+            if ("dualtalk_node", "/robot1") not in node.get_node_names_and_namespaces():
+                return None
+            subs = dict(node.get_subscriber_names_and_types_by_node("dualtalk_node", "/robot1"))
+            pubs = dict(node.get_publisher_names_and_types_by_node("dualtalk_node", "/robot1"))
+            return (subs, pubs) if "/robot1/face" in pubs else None
+        found = graph(ros_domain, ready)
+        assert found, "dualtalk_node did not come up in /robot1"
+        subs, pubs = found
+        assert subs["/humans/faces/f1/coefficients"] == ["dualtalk_msgs/msg/FaceCoefficients"]
+        assert subs["/robot1/self_audio"] == ["dualtalk_msgs/msg/AudioChunk"]
+        assert pubs["/robot1/head_pose"] == ["geometry_msgs/msg/PoseStamped"]
+        assert "/diagnostics" in pubs
+    finally:
+        runner.send_signal(signal.SIGINT)
+        assert runner.wait(timeout=20) == 0
+
+
+def test_launch_file_and_runner_share_one_process_list():
+    py_compile.compile(str(LAUNCH), doraise=True)
+    tree = ast.parse(LAUNCH.read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                and n.module == "dualtalk_ros.processes" for a in n.names}
+    assert {"Options", "processes", "params_file"} <= imported
+    procs = processes(Options())
+    assert [p.name for p in procs] == ["dualtalk_node", "mic_node", "avatar_renderer"]
+    opts = Options(namespace="/r", partner_audio="/mic", use_sim_time=True)
+    cmd = command(processes(opts)[0], opts)
+    assert cmd[cmd.index("--params-file") + 1] == str(params.config_path())
+    assert "__ns:=/r" in cmd and "partner_audio:=/mic" in cmd and "use_sim_time:=true" in cmd
+    launch_args = {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call)
+                   and getattr(n.func, "id", "") == "DeclareLaunchArgument" and n.args
+                   and isinstance(n.args[0], ast.Constant)}
+    # Arguments are generated from Options' fields, not listed by hand.
+    assert not launch_args and "fields(Options)" in LAUNCH.read_text()
+
+
+def test_parameter_defaults_live_in_the_yaml_and_match_the_config_fields():
+    node_params = params.defaults("dualtalk_node")
+    stream = params.section(node_params, "stream")
+    fields = to_dict(StreamConfig())
+    expected = {f"smoothing.{k}" for k in fields["smoothing"]} | (
+        set(fields) - {"smoothing", "device", "fps"})
+    assert set(stream) == expected
+    for name in node_params:
+        assert name.split(".")[0] in dualtalk_node.DESCRIPTIONS, name
+    assert set(params.defaults("mic_node")) == set(mic_node.DESCRIPTIONS)
+    config = dualtalk_node.stream_config(node_params, "cpu")
+    assert config.lookahead_ms is None and config.device == "cpu"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("stream.hop_ms:=50.0", "multiple of 40"),
+    ("model:=/no/such/model", "/no/such/model"),
+    ("rig:=flame56", "rig"),
+])
+def test_bad_parameters_fail_at_start_with_a_clear_error(override, message, ros_env):
+    model = [] if override.startswith("model") else ["-p", "model:=lite"]
+    out = subprocess.run([sys.executable, "-m", "dualtalk_ros.dualtalk_node", "--ros-args",
+                          *model, "-p", override], env=ros_env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "cannot start" in out.stderr and message in out.stderr, out.stderr[-2000:]
