@@ -59,7 +59,8 @@ class StreamConfig:
     # shared CPU core (bench/stream_rtf.py), and a frame waits at most 80 ms for its run on top
     # of the lookahead. 40 ms would cost about 3x as much.
     hop_ms: float = 120.0
-    lookahead_ms: float | None = None  # None: the model's own bound (lite: 200 ms)
+    # None (or < 0: ROS parameters cannot be null): the model's own bound (lite: 200 ms).
+    lookahead_ms: float | None = None
     # Window starts move every run, so consecutive runs disagree a little at the seam (several
     # times the usual frame-to-frame change); blending 2 frames cut that by ~3x in a test.
     crossfade_ms: float = 80.0  # 0: off
@@ -74,6 +75,8 @@ class StreamConfig:
     device: str = "auto"  # model device for `load` ("auto", "cpu", "cuda")
 
     def __post_init__(self) -> None:
+        if isinstance(self.lookahead_ms, (int, float)) and self.lookahead_ms < 0:
+            self.lookahead_ms = None
         positive = ("window_ms", "hop_ms", "max_buffer_s")
         non_negative = ("crossfade_ms", "input_timeout_ms", "stamp_tolerance_ms")
         for name in positive + non_negative + ("lookahead_ms",):
@@ -102,9 +105,9 @@ class Frame:
     """One output frame: `values` (C,) in the model's rig order at time `t` (seconds)."""
 
     t: float
-    index: int  # k: frames since the stream's anchor
     values: np.ndarray  # (C,) float32
     head_quaternion: np.ndarray  # (4,) x, y, z, w: Rig.head_quaternion(values)
+    index: int  # k: frames since the stream's anchor
 
 
 @dataclass
@@ -224,6 +227,10 @@ class StreamingEngine:
             raise TypeError(f"expected a StreamConfig, got {type(config).__name__}")
         if not callable(getattr(model, "predict", None)) or not hasattr(model, "config"):
             raise TypeError(f"expected a DualTalkModel, got {type(model).__name__}")
+        if config.device != "auto":  # "auto" leaves a given model where it is
+            from dualtalk_core.model import resolve_device
+
+            model.to(resolve_device(config.device))
         self.model, self.config = model, config
         self.rig = rigs.get_rig(model.config.rig)
         self.exact, self.lookahead_ms = _effective_lookahead(model.lookahead_ms,
@@ -469,7 +476,7 @@ class StreamingEngine:
             t = self._t0 + (k + j) / FPS
             row = self._smoother(row, t)
             quat = self.rig.head_quaternion(row).astype(np.float32)
-            frames.append(Frame(t, k + j, row, quat))
+            frames.append(Frame(t, row, quat, k + j))
             self._stats.partner_face.held_frames += int(not self._faces.has(k + j))
         self._stats.frames_emitted += len(frames)
         return frames

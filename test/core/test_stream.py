@@ -299,6 +299,7 @@ def test_config_errors_and_default_model_path(tiny):
         StreamConfig(fps=30)
     with pytest.raises(ValueError, match="window_ms"):
         StreamConfig(window_ms=0)
+    assert StreamConfig(lookahead_ms=-1).lookahead_ms is None  # the ROS spelling of None
     with pytest.raises(TypeError, match="DualTalkModel"):
         StreamingEngine("lite")  # type: ignore[arg-type]
     if not DEFAULT_MODEL_DIR.exists():
