@@ -1,11 +1,17 @@
-"""Log-mel front end of the lite network: 16 kHz audio -> one feature vector per 25 fps frame.
+"""Audio front ends: 16 kHz audio -> one feature vector per 25 fps frame.
 
-Each STFT window *ends* at the end of its hop, and a frame stacks the hops that end inside it, so
-frame k's features depend on samples `[640 k - (window - hop), 640 (k + 1))` only: never on audio
-after the frame's end, and never on statistics of the whole clip. Features are scaled with fixed
-constants, so a frame computed in a streaming window equals the same frame computed offline.
+`wav2vec2` (the official network): transformers' Wav2Vec2Model, its CNN features resampled to
+the frame rate before the projection and transformer, as in the authors' release.
+
+`LogMel` (the lite network): each STFT window *ends* at the end of its hop, and a frame stacks
+the hops that end inside it, so frame k's features depend on samples
+`[640 k - (window - hop), 640 (k + 1))` only: never on audio after the frame's end, and never on
+statistics of the whole clip. Features are scaled with fixed constants, so a frame computed in a
+streaming window equals the same frame computed offline.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +21,7 @@ from transformers.audio_utils import mel_filter_bank
 SAMPLE_RATE_HZ = 16_000
 SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
 _LOG_FLOOR = 1e-8  # power floor: -80 dB below full scale, keeps silence finite
+WAV2VEC2_MIN_SAMPLES = 400  # receptive field of wav2vec2's CNN: shorter audio has no features
 
 
 class LogMel(nn.Module):
@@ -57,3 +64,46 @@ class LogMel(nn.Module):
         # Fixed affine scaling (not clip statistics): silence -> -1, loud speech -> about +2.
         logmel = (torch.log10(mel.clamp(min=_LOG_FLOOR)) + 4.0) / 4.0
         return logmel.reshape(batch, n_frames, self.dim)
+
+
+def build_wav2vec2(hidden_dim: int, n_layers: int, n_heads: int, ff_dim: int,
+                   path: str | None = None) -> nn.Module:
+    """wav2vec2-large-lv60-self layout (layer-norm CNN with bias, stable layer norm).
+
+    Random weights, or pretrained ones from `path`, a local Hugging Face folder (never the hub:
+    nothing is downloaded). The CNN is frozen, as in the release.
+    """
+    from transformers import Wav2Vec2Config, Wav2Vec2Model  # slow import: only when needed
+
+    if path is None:
+        model = Wav2Vec2Model(Wav2Vec2Config(
+            hidden_size=hidden_dim, num_hidden_layers=n_layers, num_attention_heads=n_heads,
+            intermediate_size=ff_dim, feat_extract_norm="layer", conv_bias=True,
+            do_stable_layer_norm=True, feat_proj_dropout=0.1, layerdrop=0.1,
+            mask_time_prob=0.05, vocab_size=32))
+    else:
+        folder = Path(path).expanduser()
+        weights = [folder / n for n in ("model.safetensors", "pytorch_model.bin")]
+        if not (folder / "config.json").is_file() or not any(w.is_file() for w in weights):
+            raise FileNotFoundError(
+                f"wav2vec2_path={str(folder)!r}: expected a local Hugging Face folder of "
+                "facebook/wav2vec2-large-960h-lv60-self containing config.json and "
+                "model.safetensors (or pytorch_model.bin); wav2vec2_path=None: random weights")
+        model = Wav2Vec2Model.from_pretrained(str(folder), local_files_only=True)
+        got = (model.config.hidden_size, model.config.num_hidden_layers)
+        if got != (hidden_dim, n_layers):
+            raise ValueError(f"{folder}: wav2vec2 has (hidden, layers)={got}, the model config "
+                             f"expects {(hidden_dim, n_layers)}")
+    model.freeze_feature_encoder()
+    return model
+
+
+def wav2vec2_frames(w2v: nn.Module, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """(B, N) audio -> (B, T, hidden) wav2vec2 features at the 25 fps frame rate."""
+    x = w2v.feature_extractor(audio)  # (B, N) -> (B, 512, ~N / 320), 50 Hz
+    # Linear resampling to T frames *before* the projection and transformer, as in the release.
+    x = F.interpolate(x, size=n_frames, mode="linear", align_corners=True)
+    x, _ = w2v.feature_projection(x.transpose(1, 2))  # (B, T, 512) -> (B, T, hidden)
+    if w2v.training and x.shape[1] > w2v.config.mask_time_length:
+        x = w2v._mask_hidden_states(x)  # SpecAugment, as Wav2Vec2Model.forward does
+    return w2v.encoder(x).last_hidden_state

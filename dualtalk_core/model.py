@@ -28,14 +28,14 @@ from torch import nn
 
 from dualtalk_core import checkpoint
 from dualtalk_core.config import from_dict
-from dualtalk_core.features import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME, LogMel
+from dualtalk_core.features import (SAMPLE_RATE_HZ, SAMPLES_PER_FRAME, WAV2VEC2_MIN_SAMPLES,
+                                    LogMel, build_wav2vec2, wav2vec2_frames)
 from dualtalk_core.rigs import get_rig
 
 log = logging.getLogger(__name__)
 
 FRAME_RATE_HZ = 25
 FRAME_MS = 1000 * SAMPLES_PER_FRAME / SAMPLE_RATE_HZ  # 40 ms
-MIN_WAV2VEC2_SAMPLES = 400  # receptive field of wav2vec2's CNN: shorter audio has no features
 
 
 @dataclass
@@ -119,20 +119,21 @@ def num_frames(num_samples: int) -> int:
     return math.ceil(num_samples / SAMPLES_PER_FRAME)
 
 
-def lookahead_plan(config: ModelConfig) -> dict[str, Any] | None:
-    """Frames of future context each layer may use (None: unbounded, the official network).
+def lookahead_plan(config: ModelConfig) -> dict[str, Any]:
+    """Frames of future context each layer may see (None everywhere: the official network).
 
     Lookahead adds up along a path through stacked layers, so the budget is split so that the
     longest path (audio -> conv -> interaction layers) sums to exactly `lookahead_frames`; the
-    cross-attention, LSTM, self-attention and decoder are strictly causal.
+    cross-attention, LSTM, self-attention and decoder are strictly causal (0).
     """
+    n = config.n_interaction_layers
     if config.lookahead_frames is None:
-        return None
+        return {"audio_conv": None, "interaction_layers": [None] * n, "causal": None}
     total = config.lookahead_frames
     conv = min(total // 2, config.audio_conv_kernel_frames - 1)
-    rest, n = total - conv, config.n_interaction_layers
+    rest = total - conv
     layers = [rest // n + (1 if i < rest % n else 0) for i in range(n)]
-    return {"audio_conv": conv, "interaction_layers": layers}
+    return {"audio_conv": conv, "interaction_layers": layers, "causal": 0}
 
 
 def _future_mask(n_frames: int, lookahead: int | None, device: torch.device) -> Any:
@@ -144,37 +145,6 @@ def _future_mask(n_frames: int, lookahead: int | None, device: torch.device) -> 
         return None
     mask = torch.full((n_frames, n_frames), float("-inf"), device=device)
     return mask.triu(lookahead + 1)
-
-
-def build_wav2vec2(config: ModelConfig) -> nn.Module:
-    """wav2vec2-large-lv60-self (layer-norm CNN with bias, stable layer norm), random weights."""
-    from transformers import Wav2Vec2Config, Wav2Vec2Model
-
-    w2v_config = Wav2Vec2Config(
-        hidden_size=config.audio_hidden_dim, num_hidden_layers=config.wav2vec2_layers,
-        num_attention_heads=config.wav2vec2_heads, intermediate_size=config.wav2vec2_ff_dim,
-        feat_extract_norm="layer", conv_bias=True, do_stable_layer_norm=True,
-        feat_proj_dropout=0.1, layerdrop=0.1, mask_time_prob=0.05, vocab_size=32)
-    return Wav2Vec2Model(w2v_config)
-
-
-def load_wav2vec2(path: str, config: ModelConfig) -> nn.Module:
-    """Pretrained wav2vec2 from a local Hugging Face folder (never the hub: no downloads)."""
-    from transformers import Wav2Vec2Model
-
-    folder = Path(path).expanduser()
-    weights = [folder / n for n in ("model.safetensors", "pytorch_model.bin")]
-    if not (folder / "config.json").is_file() or not any(w.is_file() for w in weights):
-        raise FileNotFoundError(
-            f"wav2vec2_path={str(folder)!r}: expected a local Hugging Face folder of "
-            "facebook/wav2vec2-large-960h-lv60-self containing config.json and "
-            "model.safetensors (or pytorch_model.bin); set wav2vec2_path=None for random weights")
-    model = Wav2Vec2Model.from_pretrained(str(folder), local_files_only=True)
-    got = (model.config.hidden_size, model.config.num_hidden_layers)
-    if got != (config.audio_hidden_dim, config.wav2vec2_layers):
-        raise ValueError(f"{folder}: wav2vec2 has (hidden, layers)={got}, the config expects "
-                         f"{(config.audio_hidden_dim, config.wav2vec2_layers)}")
-    return model
 
 
 class LogMelEncoder(nn.Module):
@@ -202,12 +172,11 @@ class JointEncoder(nn.Module):
         super().__init__()
         d = config.feature_dim
         if config.front_end == "wav2vec2":
-            pretrained = load_pretrained and config.wav2vec2_path
-            make = (lambda: load_wav2vec2(config.wav2vec2_path, config)) if pretrained \
-                else (lambda: build_wav2vec2(config))
-            self.audio_encoder1, self.audio_encoder2 = make(), make()
-            for enc in (self.audio_encoder1, self.audio_encoder2):
-                enc.freeze_feature_encoder()  # as in the release: only the CNN is frozen
+            shape = dict(hidden_dim=config.audio_hidden_dim, n_layers=config.wav2vec2_layers,
+                         n_heads=config.wav2vec2_heads, ff_dim=config.wav2vec2_ff_dim)
+            path = config.wav2vec2_path if load_pretrained else None
+            self.audio_encoder1 = build_wav2vec2(path=path, **shape)
+            self.audio_encoder2 = build_wav2vec2(path=path, **shape)
         else:
             self.log_mel = LogMel(config.n_mels, config.stft_window_ms, config.stft_hop_ms)
             self.audio_encoder1 = LogMelEncoder(config, self.log_mel.dim)
@@ -217,33 +186,24 @@ class JointEncoder(nn.Module):
             nn.Linear(n_channels, d // 2), nn.ReLU(), nn.Linear(d // 2, d), nn.ReLU())
 
     def encode_audio(self, self_audio: torch.Tensor, partner_audio: torch.Tensor, n_frames: int,
-                     plan: dict[str, Any] | None) -> tuple[torch.Tensor, torch.Tensor]:
+                     conv_lookahead: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         # 2 x (B, N) -> 2 x (B, T, audio_hidden_dim)
         if not hasattr(self, "log_mel"):
-            return (self._wav2vec2(self.audio_encoder1, self_audio, n_frames),
-                    self._wav2vec2(self.audio_encoder2, partner_audio, n_frames))
+            return (wav2vec2_frames(self.audio_encoder1, self_audio, n_frames),
+                    wav2vec2_frames(self.audio_encoder2, partner_audio, n_frames))
         with torch.autocast(self_audio.device.type, enabled=False):  # FFT and logs in float32
             # one call for both speakers: (2B, N) -> (2B, T, hops * n_mels)
-            mel = self.log_mel(torch.cat([self_audio, partner_audio]), n_frames)
-        lookahead = None if plan is None else plan["audio_conv"]
-        mel_own, mel_other = mel.chunk(2)
-        return self.audio_encoder1(mel_own, lookahead), self.audio_encoder2(mel_other, lookahead)
-
-    def _wav2vec2(self, w2v: Any, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
-        # (B, N) -> (B, 512, ~N/320) CNN features, resampled to the frame rate *before* the
-        # projection and transformer (as in the release) -> (B, T, 1024)
-        x = w2v.feature_extractor(audio)
-        x = F.interpolate(x, size=n_frames, mode="linear", align_corners=True)
-        x, _ = w2v.feature_projection(x.transpose(1, 2))
-        if self.training and x.shape[1] > w2v.config.mask_time_length:
-            x = w2v._mask_hidden_states(x)  # SpecAugment, as Wav2Vec2Model.forward does
-        return w2v.encoder(x).last_hidden_state
+            mel_own, mel_other = self.log_mel(torch.cat([self_audio, partner_audio]),
+                                              n_frames).chunk(2)
+        return (self.audio_encoder1(mel_own, conv_lookahead),
+                self.audio_encoder2(mel_other, conv_lookahead))
 
     def forward(self, self_audio: torch.Tensor, partner_audio: torch.Tensor,
-                partner_motion: torch.Tensor, plan: dict[str, Any] | None
+                partner_motion: torch.Tensor, conv_lookahead: int | None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # (B, N), (B, N), (B, T, C) -> 3 x (B, T, d)
-        own, other = self.encode_audio(self_audio, partner_audio, partner_motion.shape[1], plan)
+        own, other = self.encode_audio(self_audio, partner_audio, partner_motion.shape[1],
+                                       conv_lookahead)
         return (self.audio_projection(own), self.audio_projection(other),
                 self.blendshape_encoder(partner_motion))
 
@@ -394,7 +354,7 @@ class DualTalkModel(nn.Module):
         Frame k's own features reach the end of the frame (+1 frame); the longest masked path
         adds `lookahead_frames`, so frame k depends on samples before 640 (k + 1 + F) only.
         """
-        if self.plan is None:
+        if self.config.lookahead_frames is None:
             return None
         frames = self.plan["audio_conv"] + sum(self.plan["interaction_layers"])
         return (frames + 1) * FRAME_MS
@@ -402,16 +362,18 @@ class DualTalkModel(nn.Module):
     # ---------------------------------------------------------------- inference
     def forward(self, self_audio: torch.Tensor, partner_audio: torch.Tensor,
                 partner_motion: torch.Tensor, n_frames: int | None = None) -> torch.Tensor:
-        """(B, N), (B, N), (B, T, C) -> (B, T, C), T = n_frames or ceil(N / 640)."""
+        """(B, N), (B, N), (B, T, C) -> (B, T, C), T = n_frames or ceil(N / 640).
+
+        With n_frames, wav2vec2 features are resampled to T frames (as the release does with
+        the motion's length); the log-mel front end pads or cuts the audio to 640 T samples.
+        """
         self_audio, partner_audio, partner_motion = self._check_inputs(
             self_audio, partner_audio, partner_motion, n_frames)
-        n = partner_motion.shape[1]
-        plan, dev = self.plan, partner_motion.device
-        layer_masks = [_future_mask(n, None if plan is None else r, dev)
-                       for r in (plan["interaction_layers"] if plan else
-                                 [None] * self.config.n_interaction_layers)]
-        causal = _future_mask(n, None if plan is None else 0, dev)
-        own, other, motion = self.joint_encoder(self_audio, partner_audio, partner_motion, plan)
+        n, dev = partner_motion.shape[1], partner_motion.device
+        layer_masks = [_future_mask(n, r, dev) for r in self.plan["interaction_layers"]]
+        causal = _future_mask(n, self.plan["causal"], dev)
+        own, other, motion = self.joint_encoder(self_audio, partner_audio, partner_motion,
+                                                self.plan["audio_conv"])
         enhanced = self.temporal_enhancer(other, motion, causal)  # (B, T, d)
         x = self.interaction_module(torch.cat([own, enhanced], dim=-1), layer_masks, causal)
         return self.synthesis_module(x, causal)  # (B, T, 2d) -> (B, T, C)
@@ -456,7 +418,7 @@ class DualTalkModel(nn.Module):
             raise ValueError(f"self_audio and partner_audio must both be (B, N), got "
                              f"{tuple(self_audio.shape)} and {tuple(partner_audio.shape)}")
         batch, n_samples = self_audio.shape
-        min_samples = MIN_WAV2VEC2_SAMPLES if self.config.front_end == "wav2vec2" else 1
+        min_samples = WAV2VEC2_MIN_SAMPLES if self.config.front_end == "wav2vec2" else 1
         if n_samples < min_samples:
             raise ValueError(f"audio has {n_samples} samples; the {self.config.front_end} "
                              f"front end needs at least {min_samples} (16 kHz)")
