@@ -15,7 +15,7 @@ import yaml
 
 from dualtalk_core.config import to_dict
 from dualtalk_core.stream import StreamConfig
-from dualtalk_ros import dualtalk_node, mic_node, params
+from dualtalk_ros import avatar_renderer, dualtalk_node, mic_node, params
 from dualtalk_ros.processes import Options, command, processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +99,7 @@ def test_parameter_defaults_live_in_the_yaml_and_match_the_config_fields():
     for name in node_params:
         assert name.split(".")[0] in dualtalk_node.DESCRIPTIONS, name
     assert set(params.defaults("mic_node")) == set(mic_node.DESCRIPTIONS)
+    assert set(params.defaults("avatar_renderer")) == set(avatar_renderer.DESCRIPTIONS)
     config = dualtalk_node.stream_config(node_params, "cpu")
     assert config.lookahead_ms is None and config.device == "cpu"
 
