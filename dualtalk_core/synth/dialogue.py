@@ -6,7 +6,7 @@ and the partner-caused behaviour later.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,7 +43,6 @@ class Utterance:
     speech: Speech
     turn: int                      # index of the turn it belongs to (-1 for backchannels)
     smile: tuple[float, float, float] | None = None   # (onset_s, offset_s, amplitude)
-    extra: dict = field(default_factory=dict)
 
     @property
     def question(self) -> bool:
