@@ -42,7 +42,7 @@ def _pair(lon: np.ndarray, lat: np.ndarray, c: tuple[float, float, float, float]
 
 def mouth_line(lon: np.ndarray) -> np.ndarray:
     """Latitude of the closed-mouth line; the corners sit a touch higher, as on a relaxed face."""
-    return MOUTH_LAT + 0.012 * (np.asarray(lon) / MOUTH_W) ** 2
+    return MOUTH_LAT + 0.012 * np.minimum((np.asarray(lon) / MOUTH_W) ** 2, 1.5)
 
 
 def hairline(lon: np.ndarray) -> np.ndarray:

@@ -313,37 +313,64 @@ def _smooth_step(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
-class FaceRenderer:
-    """Renders the procedural head; create once, call `render` per frame (same thread).
+class _AvatarSource:
+    """The procedural ARKit head as a mesh source for the renderer."""
 
-    `style` is "robot", "partner" or a Palette. Edges are smoothed by a cheap FXAA pass
-    (`fxaa`); `samples` > 0 adds MSAA, which looks a little better and costs ~3x on llvmpipe.
+    n_coeffs = N_COEFFS
+    # Camera (mesh units): head and shoulders, as in a video call.
+    view = (np.array([0.0, -0.2, 9.0]), np.array([0.0, -0.33, 0.0]), 20.5)
+
+    def __init__(self) -> None:
+        self.avatar = av.build_avatar()
+        self.faces = self.avatar.faces
+        self.eye_faces = self.avatar.region[self.faces[:, 0]] == av.EYE
+
+    def attributes(self, palette: Palette) -> tuple[np.ndarray, np.ndarray]:
+        return avatar_attributes(self.avatar, palette)
+
+    def pose(self, coeffs: np.ndarray) -> np.ndarray:
+        return self.avatar.pose(coeffs)
+
+
+class FaceRenderer:
+    """Renders a face per frame; create once, call `render` per frame from the same thread.
+
+    `style`: "robot", "partner" or a Palette. Edges are smoothed by a cheap FXAA pass (`fxaa`);
+    `samples` > 0 adds MSAA, a little nicer and ~3x slower on llvmpipe. `rig="flame56"` draws
+    the user's FLAME model instead (`flame_model`: a FLAME .npz, see `render_flame`).
     """
 
     def __init__(self, width: int = 512, height: int = 512, style: str | Palette = "robot",
-                 fxaa: bool = True, samples: int = 0) -> None:
+                 fxaa: bool = True, samples: int = 0, rig: str = "arkit52",
+                 flame_model: str | None = None) -> None:
         if not (16 <= int(width) <= 4096 and 16 <= int(height) <= 4096):
             raise ValueError(f"width and height must be in [16, 4096], got {width}x{height}")
         if isinstance(style, str) and style not in STYLES:
             raise ValueError(f"unknown style {style!r}; expected one of {sorted(STYLES)}")
         self.size = (int(width), int(height))
         self.palette = STYLES[style] if isinstance(style, str) else style
-        self.avatar = av.build_avatar()
+        self.source = _make_source(rig, flame_model)
         self.ctx = create_context()
         self.samples = max(0, min(int(samples), self.ctx.max_samples))
         self._make_targets(fxaa)
-        color, aux = avatar_attributes(self.avatar, self.palette)
-        eye = self.avatar.region[self.avatar.faces[:, 0]] == av.EYE
-        self.mesh = MeshShader(self.ctx, self.avatar.faces, color, aux, eye)
+        color, aux = self.source.attributes(self.palette)
+        self.mesh = MeshShader(self.ctx, self.source.faces, color, aux, self.source.eye_faces)
         self._bg = self.ctx.program(vertex_shader=_BG_VERTEX, fragment_shader=_BG_FRAGMENT)
         self._bg["u_top"].value = self.palette.bg_top
         self._bg["u_bottom"].value = self.palette.bg_bottom
         self._bg_vao = self._screen_pass(self._bg)
-        self.camera = np.array([0.0, -0.2, 9.0])
-        view = _look_at(self.camera, np.array([0.0, -0.33, 0.0]))
-        self.mvp = _perspective(20.5, width / height, 5.0, 14.0) @ view
-        self.mesh.set_uniforms(self.palette, self.mvp, self.camera)
-        self.background = self._draw(None)
+        camera, target, fovy = self.source.view
+        self.mvp = _perspective(fovy, width / height, 0.5 * camera[2], 1.6 * camera[2]) @ \
+            _look_at(camera, target)
+        self.mesh.set_uniforms(self.palette, self.mvp, camera)
+        self.background = self._draw(None)  # (H, W, 3): what a pixel shows when no face covers it
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) mesh-frame points -> (N, 2) pixel (x, y), origin at the top left."""
+        p = np.column_stack([np.asarray(points, float), np.ones(len(points))]) @ self.mvp.T
+        ndc = p[:, :2] / p[:, 3:]
+        return np.column_stack([(ndc[:, 0] + 1) * 0.5 * self.size[0],
+                                (1 - ndc[:, 1]) * 0.5 * self.size[1]])
 
     def _make_targets(self, fxaa: bool) -> None:
         """Scene framebuffer (MSAA or not) -> image texture -> optional FXAA output."""
@@ -369,14 +396,16 @@ class FaceRenderer:
         return self.ctx.vertex_array(prog, [(self.ctx.buffer(quad.tobytes()), "2f", "in_xy")])
 
     def render(self, coeffs: np.ndarray) -> np.ndarray:
-        """(55,) arkit52 coefficients (52 ARKit weights, head pitch/yaw/roll rad) -> (H, W, 3)."""
+        """(C,) coefficients in rig order -> (H, W, 3) uint8. arkit52: 52 ARKit weights, then
+        head pitch/yaw/roll (rad); flame56: 50 expressions, jaw and head rotation vectors."""
         coeffs = np.asarray(coeffs, np.float32)
-        if coeffs.shape != (N_COEFFS,):
-            raise ValueError(f"expected arkit52 coefficients of shape ({N_COEFFS},), got "
-                             f"{coeffs.shape}; map other layouts with rigs.to_rig_order")
+        n = self.source.n_coeffs
+        if coeffs.shape != (n,):
+            raise ValueError(f"expected coefficients of shape ({n},), got {coeffs.shape}; map "
+                             "other layouts with rigs.to_rig_order")
         if not np.all(np.isfinite(coeffs)):
             raise ValueError("coefficients contain NaN or inf")
-        return self._draw(self.avatar.pose(coeffs))
+        return self._draw(self.source.pose(coeffs))
 
     def frames(self, coeffs: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Lazily render a (T, 55) sequence, one frame at a time (for video writing)."""
@@ -415,3 +444,14 @@ class FaceRenderer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _make_source(rig: str, flame_model: str | None) -> Any:
+    if rig == "arkit52":
+        return _AvatarSource()
+    if rig == "flame56":
+        from dualtalk_core.render_flame import FlameModel  # optional: needs the user's files
+        if flame_model is None:
+            raise ValueError("rig 'flame56' needs flame_model=<path to a FLAME .npz>")
+        return FlameModel.load(flame_model)
+    raise ValueError(f"unknown rig {rig!r}; expected 'arkit52' or 'flame56'")
