@@ -67,14 +67,24 @@ _QUESTIONS: tuple[str, ...] = (
     "Would you come with me {future}?",
     "Is {person} still {activity}?",
     "Really, was it that {adj}?",
-    "Can you believe it?",
+    "Can you believe {person} went to {place}?",
+    "Do you want to try {activity} with me?",
+    "Have you talked to {person} {time}?",
+    "So what happened at {place}?",
+    "Was {topic} as {adj} as they said?",
     "What are you doing {future}?",
     "Did {person} enjoy {activity}?",
 )
 _EXCLAMATIONS: tuple[str, ...] = (
-    "Oh, that is {adj}!", "No way!", "Oh wow, that sounds {adj}!", "Ha, I love that!",
-    "Oh really, how {adj}!", "That is so {adj}!",
+    "Oh, that is {adj}!", "No way, {person} did that?", "Oh wow, that sounds {adj}!",
+    "Ha, I love {activity}!", "Oh really, how {adj}!", "That is so {adj}!",
+    "The day at {place} was {adj}!",
 )
+_OPENERS: tuple[str, ...] = ("Well, ", "So, ", "You know, ", "Oh, ", "Honestly, ", "Anyway, ",
+                             "Actually, ", "Hmm, ", "Right, so ", "And ")
+_TAILS: tuple[str, ...] = (", but I am not sure", ", if you ask me", ", to be fair",
+                           ", which was nice", ", as usual", ", believe it or not",
+                           ", and then it started raining", ", I suppose")
 
 
 def _fill(template: str, rng: np.random.Generator) -> str:
@@ -93,7 +103,14 @@ def make_sentence(rng: np.random.Generator, question_prob: float = 0.3,
         pool = _EXCLAMATIONS
     else:
         pool = _STATEMENTS
-    return _fill(pool[rng.integers(len(pool))], rng)
+    text = _fill(pool[rng.integers(len(pool))], rng)
+    if pool is _STATEMENTS and rng.random() < 0.3:
+        text = text[:-1] + _TAILS[rng.integers(len(_TAILS))] + text[-1]
+    if rng.random() < 0.3:
+        opener = _OPENERS[rng.integers(len(_OPENERS))]
+        first = text if text[:2] == "I " else text[0].lower() + text[1:]
+        text = opener + first
+    return text
 
 
 def is_question(sentence: str) -> bool:
