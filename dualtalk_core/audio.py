@@ -16,7 +16,7 @@ from scipy.signal import firwin, resample_poly
 
 SAMPLE_RATE_HZ = 16_000
 MAX_RATE_HZ = 768_000  # the highest rate any common audio interface offers
-ENCODINGS = {"S16LE": np.dtype("<i2"), "F32LE": np.dtype("<f4")}
+ENCODINGS: dict[str, np.dtype] = {"S16LE": np.dtype("<i2"), "F32LE": np.dtype("<f4")}
 _S16_SCALE = 32768.0  # full scale of signed 16-bit PCM
 
 

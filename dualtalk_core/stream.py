@@ -55,9 +55,9 @@ class StreamConfig:
     # The lite model's training window (200 frames): emitted frames see as much past as the
     # last frames of a training window did.
     window_ms: float = 8000.0
-    # A model run every 3 frames: lite with 8 s windows then costs 0.2-0.35 of real time on one
-    # shared CPU core (bench/stream_rtf.py), and a frame waits at most 80 ms for its run on top
-    # of the lookahead. 40 ms would cost about 3x as much.
+    # A model run every 3 frames: lite with 8 s windows then costs ~0.15 of real time in CPU
+    # time on one core (bench/stream_rtf.py), and a frame waits at most 80 ms for its run on
+    # top of the lookahead. 40 ms would cost about 3x as much.
     hop_ms: float = 120.0
     # None (or < 0: ROS parameters cannot be null): the model's own bound (lite: 200 ms).
     lookahead_ms: float | None = None
@@ -528,6 +528,7 @@ def process_clip(engine_or_model: StreamingEngine | DualTalkModel, self_audio: n
     rate = audio.check_rate(sample_rate)
     n_frames = -(-(-(-len(own) * SAMPLE_RATE_HZ // rate)) // SAMPLES_PER_FRAME)
     motion = _clip_motion(partner_motion, n_frames, engine.rig)
+    faces = np.zeros((0, engine.rig.dim)) if motion is None else motion  # (T or 0, C)
     chunk = max(1, round((chunk_ms or engine.config.hop_ms) * rate / 1000))
     engine.reset()
     frames: list[Frame] = []
@@ -536,9 +537,9 @@ def process_clip(engine_or_model: StreamingEngine | DualTalkModel, self_audio: n
         t = i / rate
         engine.push_self_audio(own[i:i + chunk], rate, t)
         engine.push_partner_audio(other[i:i + chunk], rate, t)
-        upto = 0 if motion is None else min(n_frames, math.ceil((i + chunk) / rate * FPS))
+        upto = min(len(faces), math.ceil((i + chunk) / rate * FPS))
         for j in range(pushed, upto):
-            engine.push_partner_face(motion[j], engine.rig.names, j / FPS)
+            engine.push_partner_face(faces[j], engine.rig.names, j / FPS)
         pushed = max(pushed, upto)
         frames.extend(engine.step())
     frames.extend(engine.flush())
