@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dualtalk_core.synth.espeak import PAUSE, Speech, Voice, synthesize
-from dualtalk_core.synth.sentences import BACKCHANNELS, is_question, make_sentence
+from dualtalk_core.synth.sentences import (BACKCHANNELS, is_question, make_sentence,
+                                           spoken_form)
 
 _MIN_PHRASE_PAUSE_S = 0.08  # a shorter pause inside a sentence is not a phrase boundary
 
@@ -136,7 +137,7 @@ def add_backchannels(rng: np.random.Generator, utts: list[Utterance],
             text = BACKCHANNELS[rng.integers(len(BACKCHANNELS))]
             start = end + _uniform(rng, cfg.backchannel_delay_s)
             bc = Utterance(listener, "backchannel", text, start,
-                           synthesize(text, voices[listener]), -1)
+                           synthesize(spoken_form(text), voices[listener]), -1)
             if not _busy(utts + added, listener, bc.start_s, bc.end_s, 0.2):
                 added.append(bc)
     return sorted(utts + added, key=lambda u: (u.start_s, u.person))

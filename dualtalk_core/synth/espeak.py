@@ -33,6 +33,7 @@ _PARAM_VOLUME = 2
 _PARAM_PITCH = 3
 _PARAM_RANGE = 4
 _CHARS_UTF8 = 1
+_PHONEME_INPUT = 0x100        # espeakPHONEMES: [[...]] in the text is phoneme mnemonics
 PAUSE = "_"
 _POS_CHARACTER = 1
 
@@ -162,7 +163,8 @@ def synthesize(text: str, voice: Voice) -> Speech:
         eng.set_voice(voice)
         data = text.encode("utf-8") + b"\0"
         buf = ctypes.create_string_buffer(data)
-        rc = eng.lib.espeak_Synth(buf, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+        rc = eng.lib.espeak_Synth(buf, len(data), 0, _POS_CHARACTER, 0,
+                                  _CHARS_UTF8 | _PHONEME_INPUT, None, None)
         eng.lib.espeak_Synchronize()
         if rc != 0:
             raise RuntimeError(f"espeak_Synth failed with code {rc} for {text!r}")

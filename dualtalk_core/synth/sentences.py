@@ -8,6 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 BACKCHANNELS: tuple[str, ...] = ("mm-hm", "yeah", "right", "okay", "uh-huh")
+# espeak spells "mm-hm" out letter by letter; phoneme input says it with closed lips.
+_SPOKEN: dict[str, str] = {"mm-hm": "[[m-h'm-]]"}
+
+
+def spoken_form(text: str) -> str:
+    """What to hand espeak-ng for `text` (the transcript keeps the written form)."""
+    return _SPOKEN.get(text, text)
+
 
 _SLOTS: dict[str, tuple[str, ...]] = {
     "person": ("my sister", "my brother", "our neighbour", "my friend Sam", "the teacher",
