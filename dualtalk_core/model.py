@@ -299,7 +299,8 @@ class DualTalkModel(nn.Module):
         """Load a folder written by `save` (or its .safetensors file), or the published .pth.
 
         A saved config's architecture fields are authoritative; `overrides` may change only
-        RUNTIME_FIELDS. A bare .pth carries no config: it is the `official` preset + overrides.
+        RUNTIME_FIELDS. The saved `device` describes the training machine, so it is replaced by
+        'auto' unless given. A bare .pth carries no config: it is `official` + overrides.
         """
         config_dict, state = checkpoint.read_checkpoint(path)
         if config_dict is None:
@@ -314,7 +315,7 @@ class DualTalkModel(nn.Module):
             if changed:
                 raise ValueError(f"cannot override architecture field(s) {changed} of {path}; "
                                  f"only {RUNTIME_FIELDS} may differ")
-            config = _replace(saved, overrides)
+            config = _replace(saved, {"device": "auto", **overrides})
         # wav2vec2 weights are built on the meta device (no memory, no random init: ~20 s for
         # the official network) and then take the checkpoint's tensors (assign=True).
         on_meta = config.front_end == "wav2vec2"

@@ -60,6 +60,9 @@ def test_load_checks_architecture_fields(tmp_path, lite):
     folder = lite.save(tmp_path / "ckpt")
     loaded = DualTalkModel.load(folder, device="cpu", dropout=0.0)  # run-time field: fine
     assert loaded.config.dropout == 0.0 and loaded.config.lookahead_frames == 2
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "device": "cuda"}))
+    assert DualTalkModel.load(folder).config.device == "auto"  # trained on a GPU, runs here
     with pytest.raises(ValueError, match="feature_dim"):
         DualTalkModel.load(folder, feature_dim=32)
     config = json.loads((folder / "config.json").read_text())
