@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.audio_utils import mel_filter_bank
 
 SAMPLE_RATE_HZ = 16_000
 SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
@@ -37,6 +36,8 @@ class LogMel(nn.Module):
             raise ValueError(f"STFT window ({window_ms} ms) must not be shorter than the hop")
         self.n_mels = n_mels
         self.hops_per_frame = SAMPLES_PER_FRAME // self.hop_len
+        from transformers.audio_utils import mel_filter_bank  # importing transformers takes ~1 s
+
         fbank = mel_filter_bank(
             num_frequency_bins=self.window_len // 2 + 1, num_mel_filters=n_mels,
             min_frequency=20.0, max_frequency=SAMPLE_RATE_HZ / 2, sampling_rate=SAMPLE_RATE_HZ,
