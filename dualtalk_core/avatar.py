@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 from scipy import sparse
@@ -241,9 +241,39 @@ class Avatar:
     corrective_channels: np.ndarray  # (K,) channel index of each corrective
     ranges: dict[str, slice]
 
+    # What the renderer asks of a mesh source (the FLAME model answers the same):
+    n_coeffs: ClassVar[int] = len(ARKIT_BLENDSHAPES) + len(HEAD_POSE)
+    # Camera position, target and vertical field of view (deg): head and shoulders.
+    view: ClassVar[tuple[np.ndarray, np.ndarray, float]] = (
+        np.array([0.0, -0.2, 9.0]), np.array([0.0, -0.33, 0.0]), 20.5)
+
     @property
     def n_vertices(self) -> int:
         return len(self.rest)
+
+    @property
+    def eye_faces(self) -> np.ndarray:
+        """(F,) bool: the eyeball triangles (the renderer draws iris and pupil on them)."""
+        return self.region[self.faces[:, 0]] == EYE
+
+    def attributes(self, palette: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Static per-vertex (V, 4) sRGB colour + specular, and (V, 4) shader data: occlusion
+        and the lip, hair, collar distances (on the eyeballs: occlusion, rest direction).
+
+        `palette` is a render.Palette (colours by region; lips, hair, shirt and lashes)."""
+        p = palette
+        colours = {SKIN: p.skin, BROW: p.brow, EYE: p.sclera, LID: p.skin, TEETH: p.teeth,
+                   TONGUE: p.tongue, BODY: p.neck, MOUTH: p.mouth}
+        specular = {SKIN: p.skin_spec, BROW: 0.03, EYE: 1.2, LID: p.skin_spec, TEETH: 0.4,
+                    TONGUE: 0.3, BODY: 0.08, MOUTH: 0.0}
+        rgb = np.array([colours[r] for r in range(len(REGIONS))])[self.region]
+        spec = np.array([specular[r] for r in range(len(REGIONS))])[self.region]
+        lash = smooth(0.9, 1.0, self.lash)[:, None]  # the lid rim rows are the lash line
+        rgb = (1 - lash) * rgb + lash * np.array(p.lash)
+        aux = np.column_stack([self.ao, self.lip, self.hair, self.shirt])
+        eye = self.region == EYE
+        aux[eye, 1:] = self.local[eye]
+        return np.column_stack([rgb, spec]).astype("f4"), aux.astype("f4")
 
     def deform(self, weights: np.ndarray) -> np.ndarray:
         """(52,) ARKit weights (clipped to [0, 1]) -> (V, 3) vertices, head not turned."""

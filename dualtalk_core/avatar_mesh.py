@@ -10,42 +10,45 @@ targets in `avatar.py` rebuild them with moved parameters.
 """
 from __future__ import annotations
 
+from typing import Union
+
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 from scipy.spatial import ConvexHull
 
 REGIONS = ("skin", "brow", "eye", "lid", "teeth", "tongue", "body", "mouth")
+Arr = Union[np.ndarray, float]  # the geometry functions take arrays or scalars
 SKIN, BROW, EYE, LID, TEETH, TONGUE, BODY, MOUTH = range(len(REGIONS))
 EYE_LON, EYE_LAT, EYE_R = 0.37, 0.0, 0.17  # eye direction (rad) and eyeball radius
 MOUTH_LAT, MOUTH_W, MOUTH_H = -0.50, 0.29, 0.010  # mouth line, half width, rim half height (rad)
 
 
-def smooth(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+def smooth(e0: Arr, e1: Arr, x: Arr) -> np.ndarray:
     t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
 
-def dirs(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+def dirs(lon: Arr, lat: Arr) -> np.ndarray:
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     return np.stack([np.cos(lat) * np.sin(lon), np.sin(lat), np.cos(lat) * np.cos(lon)], -1)
 
 
-def gauss(lon: np.ndarray, lat: np.ndarray, c: tuple[float, float, float, float]) -> np.ndarray:
+def gauss(lon: Arr, lat: Arr, c: tuple[float, float, float, float]) -> np.ndarray:
     """Anisotropic bump at (lon0, lat0) with widths (s_lon, s_lat), mirrored if asked by caller."""
     lon0, lat0, s_lon, s_lat = c
     return np.exp(-0.5 * (((lon - lon0) / s_lon) ** 2 + ((lat - lat0) / s_lat) ** 2))
 
 
-def _pair(lon: np.ndarray, lat: np.ndarray, c: tuple[float, float, float, float]) -> np.ndarray:
+def _pair(lon: Arr, lat: Arr, c: tuple[float, float, float, float]) -> np.ndarray:
     return gauss(lon, lat, c) + gauss(lon, lat, (-c[0],) + c[1:])
 
 
-def mouth_line(lon: np.ndarray) -> np.ndarray:
+def mouth_line(lon: Arr) -> np.ndarray:
     """Latitude of the closed-mouth line; the corners sit a touch higher, as on a relaxed face."""
     return MOUTH_LAT + 0.012 * np.minimum((np.asarray(lon) / MOUTH_W) ** 2, 1.5)
 
 
-def hairline(lon: np.ndarray) -> np.ndarray:
+def hairline(lon: Arr) -> np.ndarray:
     """Latitude of the hairline: from the forehead down past the ears to the nape."""
     a = np.abs(lon)
     fringe = 0.07 * np.exp(-(((lon - 0.3) / 0.22) ** 2))
@@ -53,7 +56,7 @@ def hairline(lon: np.ndarray) -> np.ndarray:
     return 0.52 + fringe - 0.30 * smooth(0.45, 1.45, a) - 0.55 * smooth(1.7, 2.9, a)
 
 
-def skin_radius(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+def skin_radius(lon: Arr, lat: Arr) -> np.ndarray:
     """Distance from the head centre to the skin along (lon, lat): ellipsoid plus features."""
     x, y, z = np.moveaxis(dirs(lon, lat), -1, 0)
     low = smooth(0.05, -0.85, y)
@@ -74,11 +77,11 @@ def skin_radius(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return r + 0.05 * smooth(line - 0.02, line + 0.25, lat)  # hair volume, a gentle ramp
 
 
-def skin_point(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+def skin_point(lon: Arr, lat: Arr) -> np.ndarray:
     return dirs(lon, lat) * skin_radius(lon, lat)[..., None]
 
 
-def _skin_frame(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, ...]:
+def _skin_frame(lon: Arr, lat: Arr) -> tuple[np.ndarray, ...]:
     """Point, outward normal and surface 'up' at (lon, lat), by central differences."""
     e = 1e-4
     du = skin_point(lon + e, lat) - skin_point(lon - e, lat)
@@ -159,7 +162,7 @@ class Parts:
 RING = 80  # vertices on the mouth-hole rim
 
 
-def mouth_fields(lon: np.ndarray, lat: np.ndarray) -> dict[str, np.ndarray]:
+def mouth_fields(lon: Arr, lat: Arr) -> dict[str, np.ndarray]:
     """Smooth weights around the mouth, shared by the jaw, the lip colour and the lip targets.
 
     `upper` is 1 above the mouth line and 0 below; near and beyond the corners the transition

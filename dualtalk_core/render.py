@@ -4,8 +4,9 @@ moderngl on an EGL standalone context: Mesa's llvmpipe rasterises on the CPU, so
 renders on any Debian machine without a display or GPU. One context, one static and one
 dynamic vertex buffer per renderer, reused for every frame; per frame only the deformed
 positions and normals are uploaded. Shading is stylised: wrapped diffuse key light, fill, rim,
-hemisphere ambient, baked occlusion, an iris/pupil drawn per pixel, back faces (the inside of
-the mouth) in a flat dark colour.
+hemisphere ambient, baked occlusion, iris/pupil and lip/hair/collar outlines drawn per pixel,
+back faces culled (the mouth's inside is an inward-facing bag), then an FXAA pass.
+The optional `rig="flame56"` path draws the user's FLAME model instead (see render_flame).
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from dualtalk_core import avatar as av
 
 LOG = logging.getLogger(__name__)
 RGB = tuple[float, float, float]
-N_COEFFS = 55
 
 
 @dataclass(frozen=True)
@@ -68,14 +68,8 @@ STYLES: dict[str, Palette] = {
 _VERTEX = """
 #version 330
 uniform mat4 u_mvp;
-in vec3 in_pos;
-in vec3 in_norm;
-in vec4 in_color;
-in vec4 in_aux;
-out vec3 v_pos;
-out vec3 v_norm;
-out vec4 v_color;
-out vec4 v_aux;
+in vec3 in_pos; in vec3 in_norm; in vec4 in_color; in vec4 in_aux;
+out vec3 v_pos; out vec3 v_norm; out vec4 v_color; out vec4 v_aux;
 void main() {
     v_pos = in_pos; v_norm = in_norm; v_color = in_color; v_aux = in_aux;
     gl_Position = u_mvp * vec4(in_pos, 1.0);
@@ -85,13 +79,8 @@ void main() {
 # get their own. Colours arrive linear (gamma 2 so that sqrt() encodes); in_aux.x = occlusion.
 _LIGHTING = """
 #version 330
-uniform vec3 u_cam;
-uniform vec3 u_key;
-uniform vec3 u_fill;
-in vec3 v_pos;
-in vec3 v_norm;
-in vec4 v_color;
-in vec4 v_aux;
+uniform vec3 u_cam; uniform vec3 u_key; uniform vec3 u_fill;
+in vec3 v_pos; in vec3 v_norm; in vec4 v_color; in vec4 v_aux;
 out vec4 f_color;
 vec3 shade(vec3 base, vec3 n, vec3 v, float spec, float shine, float ao) {
     float k = max(dot(n, u_key) * 0.74 + 0.26, 0.0);
@@ -105,10 +94,7 @@ vec3 shade(vec3 base, vec3 n, vec3 v, float spec, float shine, float ao) {
 }
 """
 _PLAIN = _LIGHTING + """
-uniform vec3 u_lip;
-uniform vec3 u_hair;
-uniform vec3 u_shirt;
-uniform float u_hair_spec;
+uniform vec3 u_lip; uniform vec3 u_hair; uniform vec3 u_shirt; uniform float u_hair_spec;
 float inside(float d) { float w = max(fwidth(d), 1e-5); return smoothstep(-w, w, d); }
 void main() {
     float hair = inside(v_aux.z);
@@ -122,10 +108,7 @@ void main() {
 # Eyeballs: in_aux.yzw is the rest direction from the eye centre; iris and pupil are drawn by
 # the angle to the eye's forward axis (compared as cosines), so they stay crisp at any size.
 _EYE = _LIGHTING + """
-uniform vec3 u_iris;
-uniform vec3 u_sclera;
-uniform vec3 u_pupil;
-uniform float u_glow;
+uniform vec3 u_iris; uniform vec3 u_sclera; uniform vec3 u_pupil; uniform float u_glow;
 void main() {
     float c = normalize(v_aux.yzw).z;
     float iris = smoothstep(0.872, 0.882, c), pupil = smoothstep(0.973, 0.977, c);
@@ -144,8 +127,7 @@ void main() { v_xy = in_xy; gl_Position = vec4(in_xy, 0.9999, 1.0); }
 """
 _BG_FRAGMENT = """
 #version 330
-uniform vec3 u_top;
-uniform vec3 u_bottom;
+uniform vec3 u_top; uniform vec3 u_bottom;
 in vec2 v_xy;
 out vec4 f_color;
 void main() {
@@ -160,8 +142,7 @@ void main() {
 # On llvmpipe it costs a few ms, where 4x MSAA triples the frame time.
 _FXAA_FRAGMENT = """
 #version 330
-uniform sampler2D u_image;
-uniform vec2 u_texel;
+uniform sampler2D u_image; uniform vec2 u_texel;
 in vec2 v_xy;
 out vec4 f_color;
 float luma(vec3 c) { return dot(c, vec3(0.3, 0.59, 0.11)); }
@@ -216,7 +197,7 @@ def create_context() -> Any:
         raise RuntimeError("the face renderer needs moderngl: pip install 'moderngl>=5.10'"
                            ) from exc
     try:
-        return moderngl.create_standalone_context(backend="egl")
+        return moderngl.create_standalone_context(backend="egl")  # type: ignore[arg-type]
     except Exception as exc:  # glcontext raises plain Exception subclasses on EGL failures
         raise RuntimeError(
             "could not create an EGL OpenGL context for offscreen rendering "
@@ -227,8 +208,8 @@ def create_context() -> Any:
 class MeshShader:
     """GL programs and buffers for one triangle mesh with static colours and moving vertices.
 
-    `eye` marks the eyeball faces (drawn by the iris program); `static` marks faces whose
-    vertices never move, so their normals are computed once. The caller uploads positions.
+    `color`: (V, 4) sRGB + specular; `aux`: (V, 4) shader data; `eye` marks the eyeball faces
+    (drawn by the iris program). The caller uploads positions each frame.
     """
 
     def __init__(self, ctx: Any, faces: np.ndarray, color: np.ndarray, aux: np.ndarray,
@@ -240,7 +221,8 @@ class MeshShader:
         self.n_plain = int((~eye).sum())
         self.programs = [ctx.program(vertex_shader=_VERTEX, fragment_shader=_PLAIN),
                          ctx.program(vertex_shader=_VERTEX, fragment_shader=_EYE)]
-        self.vbo_static = ctx.buffer(np.hstack([color, aux]).astype("f4").tobytes())
+        linear = np.column_stack([_linear_rgb(color[:, :3]), color[:, 3]])
+        self.vbo_static = ctx.buffer(np.hstack([linear, aux]).astype("f4").tobytes())
         self.vbo_dynamic = ctx.buffer(reserve=self.n_vertices * 6 * 4)
         self.ibo = ctx.buffer(faces.astype("i4").tobytes())
         self.vaos = [ctx.vertex_array(prog, [
@@ -289,49 +271,6 @@ def _linear_rgb(rgb: RGB | np.ndarray) -> Any:
     return tuple(out) if out.ndim == 1 else out
 
 
-def avatar_attributes(avatar: av.Avatar, palette: Palette) -> tuple[np.ndarray, np.ndarray]:
-    """Static per-vertex (V, 4) linear colour + specular and (V, 4) shader data: occlusion and
-    the lip, hair and collar distances (or, on the eyeballs, the rest direction)."""
-    p = palette
-    table = {av.SKIN: p.skin, av.BROW: p.brow, av.EYE: p.sclera, av.LID: p.skin,
-             av.TEETH: p.teeth, av.TONGUE: p.tongue, av.BODY: p.neck, av.MOUTH: p.mouth}
-    spec_table = {av.SKIN: p.skin_spec, av.BROW: 0.03, av.EYE: 1.2, av.LID: p.skin_spec,
-                  av.TEETH: 0.4, av.TONGUE: 0.3, av.BODY: 0.08, av.MOUTH: 0.0}
-    regions = range(len(av.REGIONS))
-    rgb = np.array([table[r] for r in regions])[avatar.region]
-    spec = np.array([spec_table[r] for r in regions])[avatar.region]
-    lash = _smooth_step(0.9, 1.0, avatar.lash)[:, None]  # the lid rim rows are the lash line
-    rgb = (1 - lash) * rgb + lash * np.array(p.lash)
-    aux = np.column_stack([avatar.ao, avatar.lip, avatar.hair, avatar.shirt])
-    eye = avatar.region == av.EYE
-    aux[eye, 1:] = avatar.local[eye]
-    return np.column_stack([_linear_rgb(rgb), spec]).astype("f4"), aux.astype("f4")
-
-
-def _smooth_step(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
-    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
-class _AvatarSource:
-    """The procedural ARKit head as a mesh source for the renderer."""
-
-    n_coeffs = N_COEFFS
-    # Camera (mesh units): head and shoulders, as in a video call.
-    view = (np.array([0.0, -0.2, 9.0]), np.array([0.0, -0.33, 0.0]), 20.5)
-
-    def __init__(self) -> None:
-        self.avatar = av.build_avatar()
-        self.faces = self.avatar.faces
-        self.eye_faces = self.avatar.region[self.faces[:, 0]] == av.EYE
-
-    def attributes(self, palette: Palette) -> tuple[np.ndarray, np.ndarray]:
-        return avatar_attributes(self.avatar, palette)
-
-    def pose(self, coeffs: np.ndarray) -> np.ndarray:
-        return self.avatar.pose(coeffs)
-
-
 class FaceRenderer:
     """Renders a face per frame; create once, call `render` per frame from the same thread.
 
@@ -349,7 +288,7 @@ class FaceRenderer:
             raise ValueError(f"unknown style {style!r}; expected one of {sorted(STYLES)}")
         self.size = (int(width), int(height))
         self.palette = STYLES[style] if isinstance(style, str) else style
-        self.source = _make_source(rig, flame_model)
+        self.source: Any = _make_source(rig, flame_model)
         self.ctx = create_context()
         self.samples = max(0, min(int(samples), self.ctx.max_samples))
         self._make_targets(fxaa)
@@ -448,7 +387,7 @@ class FaceRenderer:
 
 def _make_source(rig: str, flame_model: str | None) -> Any:
     if rig == "arkit52":
-        return _AvatarSource()
+        return av.build_avatar()
     if rig == "flame56":
         from dualtalk_core.render_flame import FlameModel  # optional: needs the user's files
         if flame_model is None:

@@ -90,7 +90,7 @@ class FlameModel:
     def attributes(self, palette: Any) -> tuple[np.ndarray, np.ndarray]:
         """Uniform skin, no occlusion, no lip/hair/collar outlines (the shader's -1 = outside)."""
         n = len(self.v_template)
-        color = np.tile(np.append(np.asarray(palette.skin) ** 2, palette.skin_spec), (n, 1))
+        color = np.tile(np.append(palette.skin, palette.skin_spec), (n, 1))
         aux = np.tile([1.0, -1.0, -1.0, -1.0], (n, 1))
         return color.astype("f4"), aux.astype("f4")
 

@@ -74,7 +74,7 @@ def test_left_is_the_viewers_right(renderer):
 
 def test_brow_inner_up_changes_the_brows(renderer):
     diff = changed(renderer.render(coeffs()), renderer.render(coeffs(browInnerUp=1.0)))
-    brow = renderer.source.avatar.rest[renderer.source.avatar.ranges["browL"]].mean(0)
+    brow = renderer.source.rest[renderer.source.ranges["browL"]].mean(0)
     assert diff[box(renderer, brow, 0.15)].mean() > 0.05
     assert not diff[box(renderer, skin_point(0.0, MOUTH_LAT), 0.2)].any()
 
