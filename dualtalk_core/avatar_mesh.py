@@ -60,9 +60,10 @@ def skin_radius(lon: Arr, lat: Arr) -> np.ndarray:
     """Distance from the head centre to the skin along (lon, lat): ellipsoid plus features."""
     x, y, z = np.moveaxis(dirs(lon, lat), -1, 0)
     low = smooth(0.05, -0.85, y)
-    ax = 0.78 * (1.0 - 0.24 * low * smooth(-0.3, 0.6, z))  # the jaw narrows to the chin
+    ax = 0.80 * (1.0 - 0.22 * low * smooth(-0.3, 0.6, z))  # the jaw narrows to the chin
     az = 0.86 + 0.06 * low
-    r = 1.0 / np.sqrt((x / ax) ** 2 + (y / (1.0 + 0.04 * low)) ** 2 + (z / az) ** 2)
+    ay = 0.94 + 0.1 * low  # a rounder crown, a longer chin
+    r = 1.0 / np.sqrt((x / ax) ** 2 + (y / ay) ** 2 + (z / az) ** 2)
     r += 0.19 * gauss(lon, lat, (0.0, -0.22, 0.075, 0.07))  # nose tip
     r += 0.07 * gauss(lon, lat, (0.0, -0.08, 0.055, 0.12))  # nose bridge
     r += 0.045 * _pair(lon, lat, (0.085, -0.255, 0.045, 0.035))  # nostril wings
@@ -74,7 +75,8 @@ def skin_radius(lon: Arr, lat: Arr) -> np.ndarray:
     r += 0.045 * gauss(lon, lat, (0.0, MOUTH_LAT - 0.055, 0.19, 0.040))  # lower lip
     r += 0.02 * gauss(lon, lat, (0.0, MOUTH_LAT + 0.10, 0.04, 0.05))  # philtrum
     line = hairline(lon)
-    return r + 0.05 * smooth(line - 0.02, line + 0.25, lat)  # hair volume, a gentle ramp
+    volume = 0.05 + 0.03 * smooth(0.3, 1.2, lat)  # fuller on top
+    return r + volume * smooth(line - 0.02, line + 0.22, lat)  # hair, on a gentle ramp
 
 
 def skin_point(lon: Arr, lat: Arr) -> np.ndarray:
@@ -221,6 +223,7 @@ def _add_skin(parts: Parts, n_points: int = 5000, zoom: float = 0.5) -> None:
     inner = np.arange(len(lon)) >= len(lon) - RING
     ao = 1.0 - 0.25 * _pair(lon, lat, (0.075, -0.29, 0.03, 0.025))  # under the nostrils
     ao -= 0.2 * _pair(lon, lat, (MOUTH_W * 1.02, float(mouth_line(MOUTH_W)), 0.03, 0.03))
+    ao -= 0.2 * smooth(-0.12, 0.0, lat - hairline(lon)) * smooth(0.02, 0.0, lat - hairline(lon))
     parts.add("skin", verts, np.vstack([faces, band]), SKIN, lon=lon, lat=lat, jaw=jaw,
               ao=np.where(inner, 0.45, ao), lip=np.where(inner, 0.02, fields["lip"]),
               hair=lat - hairline(lon))
