@@ -312,6 +312,20 @@ class StreamingEngine:
         """The stream's anchor time (first audio sample), None before any audio."""
         return self._t0
 
+    def start(self, t0: float) -> None:
+        """Anchor the frame grid at `t0` before any audio arrives (no-op once anchored).
+
+        A face must not wait for a first chunk that may never come: once anchored, `step(now)`
+        emits frames with silence and the held partner face as their input is overdue.
+        """
+        with self._lock:
+            self._anchor(_check_time(t0, "t0"))
+
+    def _anchor(self, t: float) -> None:
+        if self._t0 is None:
+            self._t0 = t
+            self._faces.reset(0, self._pending_face)
+
     def push_self_audio(self, samples: np.ndarray, sample_rate: float,
                         t_first_sample: float) -> None:
         """Own (robot) audio: (N,) or (N, channels) int16/float samples, first sample's time."""
@@ -328,9 +342,7 @@ class StreamingEngine:
         rate = audio.check_rate(sample_rate)
         t = _check_time(t_first_sample, "t_first_sample")
         with self._lock:
-            if self._t0 is None:
-                self._t0 = t
-                self._faces.reset(0, self._pending_face)
+            self._anchor(t)
             self._tracks[which].push(mono, rate, t - self._t0)
 
     def push_partner_face(self, values: np.ndarray, names: Sequence[str], t: float) -> None:

@@ -75,15 +75,22 @@ class NodeHealth:
         return out
 
     def _level(self, now_s: float, window: list[float]) -> tuple[bytes, str]:
+        """The worst level, and every reason for it (an operator needs all of them)."""
         worst = max(window, default=0.0) / self.hop_s
         stale = [k for k in INPUTS if now_s - self.last_stamp.get(k, -1e18)
                  > float(self.p["diagnostics.input_stale_s"])]
+        level, reasons = DiagnosticStatus.OK, []
         if worst > float(self.p["diagnostics.inference_error_ratio"]):
-            return DiagnosticStatus.ERROR, f"inference {worst:.2f} x the hop: skipping hops"
-        if worst > float(self.p["diagnostics.inference_warn_ratio"]) or stale:
-            why = f"stale or missing input: {', '.join(stale)} (silence / neutral face used)" \
-                if stale else f"inference {worst:.2f} x the hop"
-            return DiagnosticStatus.WARN, why
+            level = DiagnosticStatus.ERROR
+            reasons.append(f"inference {worst:.2f} x the hop: skipping hops")
+        elif worst > float(self.p["diagnostics.inference_warn_ratio"]):
+            level = DiagnosticStatus.WARN
+            reasons.append(f"inference {worst:.2f} x the hop")
+        if stale:
+            level = max(level, DiagnosticStatus.WARN)
+            reasons.append(f"stale or missing input: {', '.join(stale)} (silence / neutral "
+                           "face used)")
         if self.problems:
-            return DiagnosticStatus.WARN, f"dropped bad input: {dict(self.problems)}"
-        return DiagnosticStatus.OK, "ok"
+            level = max(level, DiagnosticStatus.WARN)
+            reasons.append(f"dropped bad input: {dict(self.problems)}")
+        return level, "; ".join(reasons) or "ok"

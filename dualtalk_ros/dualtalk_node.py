@@ -68,6 +68,7 @@ class DualTalkNode(Node):
         self.inbox: collections.deque = collections.deque()
         self.inbox_lock = threading.Lock()
         self.requests: queue.Queue = queue.Queue(maxsize=1)
+        self.first_hop: float | None = None  # ROS time of the first hop (anchoring silence)
         self.face_pub = self.create_publisher(FaceCoefficients, "face", RELIABLE)
         self.pose_pub = self.create_publisher(PoseStamped, "head_pose", RELIABLE)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE)
@@ -117,12 +118,26 @@ class DualTalkNode(Node):
                 continue
             try:
                 self._feed(now)
+                self._anchor_if_silent(now)
                 start = time.perf_counter()
                 frames = self.engine.step(now)
                 self.health.hop_done(time.perf_counter() - start, len(frames))
                 self._publish(frames)
             except Exception as exc:  # noqa: BLE001 - the face must keep going; log and count
+                if not self.context.ok():
+                    return  # shutting down: nothing to publish to
                 self.health.problem("inference_error", f"hop failed: {exc!r}")
+
+    def _anchor_if_silent(self, now: float) -> None:
+        """With no audio at all, start the frame grid anyway: the face must never freeze."""
+        if self.engine.t0 is not None:
+            return
+        if self.first_hop is None:
+            self.first_hop = now
+        if now - self.first_hop >= float(self.p["diagnostics.input_stale_s"]):
+            self.engine.start(now)
+            self.get_logger().warning("no audio received yet: publishing a listening face "
+                                      "from silence and the held partner face")
 
     def _feed(self, now: float) -> None:
         with self.inbox_lock:

@@ -307,3 +307,17 @@ def test_config_errors_and_default_model_path(tiny):
             StreamingEngine.load()
     with pytest.raises(FileNotFoundError, match="model_path"):
         StreamingEngine.load("/nonexistent/model")
+
+
+def test_start_anchors_the_grid_so_frames_flow_without_any_input():
+    engine = StreamingEngine.load("lite")
+    assert engine.step(100.0) == []  # nothing anchors the grid yet
+    engine.start(100.0)
+    frames = engine.step(102.0)
+    stamps = np.array([f.t for f in frames])
+    assert len(frames) >= 40 and stamps[0] == 100.0
+    np.testing.assert_allclose(np.diff(stamps), 0.04, atol=1e-9)
+    stats = engine.stats.as_dict()
+    assert stats["self_audio.gaps_filled"] >= 1 and stats["partner_audio.gaps_filled"] >= 1
+    engine.start(50.0)  # already anchored: no effect
+    assert engine.t0 == 100.0

@@ -108,3 +108,32 @@ def test_garbage_on_every_input_never_stops_the_node(conversation, ros_domain, r
     assert int(last["engine.self_audio.resampled_chunks"]) > 0
     assert int(last["engine.partner_audio.resampled_chunks"]) > 0
     print("diagnostics after garbage:", dropped)
+
+
+def test_with_no_input_at_all_the_face_keeps_publishing(ros_domain, ros_env):
+    faces: list[FaceCoefficients] = []
+    diagnostics: list[DiagnosticArray] = []
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=ros_domain)
+    proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.dualtalk_node", "--ros-args",
+                             *NODE_ARGS], env=ros_env)
+    try:
+        node = rclpy.create_node("watcher", context=context)
+        node.create_subscription(FaceCoefficients, "face", faces.append, 100)
+        node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        deadline = time.monotonic() + 40
+        while len(faces) < 75 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        rclpy.shutdown(context=context)
+    assert len(faces) >= 75, f"{len(faces)} frames without input"
+    stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in faces])
+    np.testing.assert_allclose(np.diff(stamps), 0.04, atol=1e-6)
+    status = diagnostics[-1].status[0]
+    # WARN at least (ERROR too if this machine is too busy to keep inference under the hop).
+    assert status.level >= b"\x01" and "stale or missing input" in status.message
