@@ -185,7 +185,7 @@ def _centre_effects(f: _Fields) -> dict[str, list[Effect]]:
                                     (0.0, 0.035, 0.02))],
         "mouthShrugUpper": [_linear(w["upper_lip"], (0.0, 0.025, 0.01))],
         "cheekPuff": [lambda a: a * puff, _linear(w["area"], (0.0, 0.0, 0.015))],
-        "tongueOut": [_linear(tongue, (0.0, 0.035, 0.12)), _linear(tip, (0.0, 0.0, 0.16))],
+        "tongueOut": [_linear(tongue, (0.0, 0.05, 0.12)), _linear(tip, (0.0, 0.025, 0.16))],
     }
 
 
