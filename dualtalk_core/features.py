@@ -60,7 +60,7 @@ class LogMel(nn.Module):
         audio = F.pad(audio, (self.window_len - self.hop_len, right))
         spec = torch.stft(audio, n_fft=self.window_len, hop_length=self.hop_len,
                           window=self.window, center=False, return_complex=True)
-        power = torch.view_as_real(spec).square().sum(-1)  # (B, n_freq, T * hops)
+        power = spec.real.square() + spec.imag.square()  # (B, n_freq, T * hops)
         mel = power.transpose(1, 2) @ self.mel_basis  # (B, T * hops, n_mels)
         # Fixed affine scaling (not clip statistics): silence -> -1, loud speech -> about +2.
         logmel = (torch.log10(mel.clamp(min=_LOG_FLOOR)) + 4.0) / 4.0
