@@ -7,7 +7,8 @@
 `eval` writes DIR/metrics.json, DIR/report.md and DIR/output_bag. Offline (default) it feeds the
 bag through the node's streaming engine in log-time order; `--live` runs the real node in its
 own process on sim time and replays the bag to it over DDS with /clock.
-Exit status: 0 done, 2 unusable input (missing topic, wrong type, bad option).
+Exit status: 0 done, 2 unusable input (missing topic, wrong type, bad option, no model),
+1 the live node failed.
 """
 from __future__ import annotations
 
@@ -140,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"dualtalk-bag {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # live mode: the node failed to start or died
+        print(f"dualtalk-bag {args.command}: failed: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

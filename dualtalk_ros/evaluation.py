@@ -190,6 +190,7 @@ def score(inputs: BagInputs, preds: Predictions) -> dict[str, Any]:
     used = (pred_t >= gt_t[0] - base - FRAME_S) & (pred_t <= gt_t[-1] - base + FRAME_S)
     latency = (np.asarray(preds.emitted)[order] - np.asarray(preds.t)[order])[used]
     return {
+        # predicted: ground-truth frames with predictions around them; emitted: output frames.
         "frames": {"ground_truth": int(len(gt_t)), "predicted": int(covered.sum()),
                    "emitted": int(len(pred_t)), "held_at_edges": int((~covered).sum())},
         "metrics": _strict(metrics.evaluate_clip(aligned, gt_v, partner, rig)),

@@ -22,6 +22,7 @@ from typing import Any
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from diagnostic_msgs.msg import DiagnosticArray
 from rosgraph_msgs.msg import Clock
 
 from dualtalk_core.rigs import get_rig, to_rig_order
@@ -83,6 +84,7 @@ class Player:
                      for kind in INPUT_KINDS}
         self.faces: list[tuple[float, Any]] = []
         self.poses: list[tuple[float, Any]] = []
+        self.diagnostics: dict[str, str] = {}  # the node's latest /diagnostics key-values
         self.subs = [
             self.node.create_subscription(FaceCoefficients, "face",
                                           lambda m: self.faces.append((self.sim_now(), m)),
@@ -90,16 +92,23 @@ class Player:
             self.node.create_subscription(PoseStamped, "head_pose",
                                           lambda m: self.poses.append((self.sim_now(), m)),
                                           RELIABLE)]
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics,
+                                      RELIABLE)
         self.sim0 = min(ns for ns, _, _ in inputs.input_events()) / NS - LEAD_IN_S
         self.wall0: float | None = None  # None: the clock holds at sim0
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.startswith("dualtalk"):
+                self.diagnostics = {kv.key: kv.value for kv in status.values}
 
     def sim_now(self) -> float:
         if self.wall0 is None:
             return self.sim0
         return self.sim0 + (time.monotonic() - self.wall0) * self.rate
 
-    def publish_clock(self) -> None:
-        sec, nanosec = convert.s_to_sec_nanosec(self.sim_now())
+    def publish_clock(self, now: float | None = None) -> None:
+        sec, nanosec = convert.s_to_sec_nanosec(self.sim_now() if now is None else now)
         msg = Clock()
         msg.clock.sec, msg.clock.nanosec = sec, nanosec
         self.clock_pub.publish(msg)
@@ -135,14 +144,16 @@ class Player:
                                      and self.sim_now() < last_s + MAX_TAIL_S):
             if proc.poll() is not None:
                 raise RuntimeError(f"the DualTalk node died (status {proc.returncode})")
-            if time.monotonic() >= next_clock:
-                self.publish_clock()
-                next_clock = time.monotonic() + CLOCK_PERIOD_S
             now = self.sim_now()
+            # Messages before the clock that makes them due: a late replay loop must not look
+            # to the node like late input (it would fill silence and drop the audio).
             while sent < len(events) and events[sent][0] / NS <= now:
                 _, kind, index = events[sent]
                 self.pubs[kind].publish(self.inputs.data[kind].raw[index])
                 sent += 1
+            if time.monotonic() >= next_clock:
+                self.publish_clock(now)
+                next_clock = time.monotonic() + CLOCK_PERIOD_S
             self.executor.spin_once(timeout_sec=0.001)
         self.wall0, self.sim0 = None, self.sim_now()  # stop the clock; take in-flight output
         self._hold(0.3)
@@ -189,6 +200,6 @@ def run_live(inputs: BagInputs, model: str | None = None, rate: float = 1.0,
         rclpy.shutdown(context=context)
     stats = {"wall_s": time.monotonic() - started, "node_ready_s": ready_s, "play_wall_s": play_s,
              "messages_published": sent, "faces_received": len(player.faces),
-             "poses_received": len(player.poses)}
+             "poses_received": len(player.poses), "node_diagnostics": player.diagnostics}
     log.info("live: %d faces, %d poses received", len(player.faces), len(player.poses))
     return preds, stats
