@@ -226,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     if min(counts.values()) < 0:
         raise SystemExit(f"clip counts must be >= 0, got {counts}")
     dcfg = DialogueConfig(min_rounds=args.min_rounds, max_rounds=args.max_rounds)
+    if any((args.out / s).is_dir() and any((args.out / s).iterdir()) for s in SPLITS):
+        LOG.warning("%s already holds clips: same-named files are overwritten, others stay "
+                    "(remove the folder for a clean corpus)", args.out)
     t0 = time.perf_counter()
     total = write_corpus(args.out, counts, args.seed, dcfg, args.workers)
     LOG.info("wrote %s clips (%.1f min of conversation) to %s in %.1f s", counts, total / 60,
