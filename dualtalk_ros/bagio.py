@@ -11,7 +11,7 @@ import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 import numpy as np
 from rosbags.highlevel import AnyReader
@@ -28,7 +28,7 @@ FACE = "dualtalk_msgs/msg/FaceCoefficients"
 POSE = "geometry_msgs/msg/PoseStamped"
 CLOCK = "rosgraph_msgs/msg/Clock"
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-BAG_VERSION = 9  # the metadata version Jazzy and Kilted write
+BAG_VERSION: Literal[9] = 9  # the metadata version Jazzy and Kilted write
 
 
 class BagTopicError(ValueError):

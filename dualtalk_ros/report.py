@@ -22,7 +22,7 @@ def write_output_bag(path: Path, inputs: BagInputs, preds: Predictions,
     """Predicted face + head pose (log time = when each came out) and the ground truth."""
     store, rig = bagio.typestore(), preds.rig
     entries: list[tuple[int, str, bytes]] = []
-    quats = rig.head_quaternion(np.stack(preds.values)) if preds.values else []
+    quats = rig.head_quaternion(np.stack(preds.values)) if preds.values else np.zeros((0, 4))
     for t, values, quat, emitted in zip(preds.t, preds.values, quats, preds.emitted):
         log_ns = int(round(emitted * NS))
         face = bagio.face_msg(values, rig.names, rig.name, t, frame_id)
