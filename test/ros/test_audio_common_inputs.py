@@ -60,8 +60,10 @@ def test_audio_data_inputs_drive_the_node(audio_common_env, ros_domain):
         assert publisher.wait(timeout=5) == 0
         assert node_proc.poll() is None
     finally:
-        node_proc.terminate()
-        node_proc.wait(timeout=20)
+        for proc in (publisher, node_proc):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=20)
         rclpy.shutdown(context=context)
     values = {kv.key: kv.value for kv in diags[-1].status[0].values}
     # Both voices (stamped and unstamped AudioData) reached the engine as audio chunks.
@@ -79,7 +81,10 @@ from audio_common_msgs.msg import AudioData, AudioDataStamped
 rclpy.init(); n = rclpy.create_node('voices')
 own = n.create_publisher(AudioData, 'self_voice', q)
 partner = n.create_publisher(AudioDataStamped, 'partner_voice_stamped', q)
+deadline = time.monotonic() + 30
 while own.get_subscription_count() == 0 or partner.get_subscription_count() == 0:
+    if time.monotonic() > deadline:
+        raise SystemExit('the node never subscribed')
     time.sleep(0.05)
 time.sleep(0.5)
 start = time.time()
