@@ -14,10 +14,11 @@ import threading
 import time
 from typing import Any
 
+import torch
+
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from dualtalk_core.config import from_dict
 from dualtalk_core.stream import Frame, StreamConfig, StreamingEngine
@@ -25,13 +26,15 @@ from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 from dualtalk_ros import convert, entry, params
 from dualtalk_ros.diagnostics import NodeHealth
 from dualtalk_ros.inputs import AudioCommonInputs
+from dualtalk_ros.qos import RELIABLE, SENSOR
 
-RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 DESCRIPTIONS = {
     "model": "model folder (model.safetensors + config.json) or DualTalk.pth; '' = the shipped "
              "default model; 'lite'/'official' = random weights (tests and timing only)",
     "device": "inference device: auto (CUDA when available), cpu or cuda",
+    "torch_threads": "CPU intra-op threads of the model; 0 = torch's default (one per core). "
+                     "1 avoids oversubscribing cores shared with the node's own threads",
     "rig": "expected output rig (arkit52, flame56); '' = the model's own; a mismatch is an error",
     "frame_id": "header.frame_id of the published face and head pose",
     "stream": "streaming engine setting (dualtalk_core.stream.StreamConfig field of that name)",
@@ -57,6 +60,11 @@ class DualTalkNode(Node):
     def __init__(self) -> None:
         super().__init__("dualtalk_node")
         self.p = params.declare(self, "dualtalk_node", DESCRIPTIONS)
+        if int(self.p["torch_threads"]) < 0:
+            raise ValueError(
+                f"parameter torch_threads must be >= 0, got {self.p['torch_threads']}")
+        if int(self.p["torch_threads"]) > 0:
+            torch.set_num_threads(int(self.p["torch_threads"]))
         config = stream_config(self.p, str(self.p["device"]))
         self.engine = StreamingEngine.load(str(self.p["model"]) or None, config)
         self.rig = self.engine.rig
@@ -72,7 +80,7 @@ class DualTalkNode(Node):
         self.face_pub = self.create_publisher(FaceCoefficients, "face", RELIABLE)
         self.pose_pub = self.create_publisher(PoseStamped, "head_pose", RELIABLE)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE)
-        sensor = qos_profile_sensor_data
+        sensor = SENSOR
         self.create_subscription(AudioChunk, "self_audio", self._store("self_audio"), sensor)
         self.create_subscription(AudioChunk, "partner_audio", self._store("partner_audio"),
                                  sensor)

@@ -12,9 +12,9 @@ from typing import Any, Callable
 
 import numpy as np
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 
 from dualtalk_ros import convert
+from dualtalk_ros.qos import SENSOR
 
 
 class AudioCommonInputs:
@@ -34,12 +34,11 @@ class AudioCommonInputs:
         if self.rate <= 0 or self.channels <= 0:
             raise ValueError("inputs.audio_common.sample_rate and .channels must be > 0")
         convert.raw_audio(bytes(4 * self.channels), self.encoding, self.channels)  # validates
-        sensor = qos_profile_sensor_data
         for who in ("self", "partner"):
             kind = f"{who}_audio_raw"
-            node.create_subscription(AudioData, f"{who}_voice", store(kind), sensor)
+            node.create_subscription(AudioData, f"{who}_voice", store(kind), SENSOR)
             node.create_subscription(AudioDataStamped, f"{who}_voice_stamped", store(kind),
-                                     sensor)
+                                     SENSOR)
         self.active = True
 
     def decode(self, msg: Any, arrival_s: float) -> tuple[np.ndarray, int, float]:
