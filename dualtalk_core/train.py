@@ -79,6 +79,9 @@ class TrainConfig:
     # weights without a gradient in some steps, else False.
     find_unused_parameters: bool | None = None
     autocast_bf16: bool = False  # CUDA only; not in the published (float32) recipe
+    # Fresh models start with a zero output layer whose bias is the mean training target (see
+    # `init_output_head`); not in the release, False reproduces its default initialisation.
+    init_head_from_data: bool = True
 
     def __post_init__(self) -> None:
         positive = ("window_frames", "batch_size", "epochs", "lr_step_epochs",
@@ -162,6 +165,25 @@ def _build_model(cfg: TrainConfig, rig: str, resume_dir: Path | None) -> DualTal
         raise ValueError(f"the model predicts rig {model.config.rig!r} but the data is {rig!r}; "
                          f"set model_overrides: {{rig: {rig}}} in the training config")
     return model
+
+
+def init_output_head(model: DualTalkModel, dataset: ConversationDataset) -> None:
+    """Zero the output layer's weights and set its bias to the mean target of the training set.
+
+    Why: face coefficients vary little (ARKit: ~0.05 std per channel) while a default-initialised
+    head outputs noise of ~0.3 std. Adam removes that noise fastest by shrinking the head, which
+    also starves everything below it of gradient: the network then predicts the mean pose for
+    hundreds of steps. Starting at the mean with a zero head skips that phase (on the synthetic
+    corpus the jaw follows the audio after ~25 steps instead of >200).
+    """
+    total, count = 0.0, 0
+    for name in dataset.clip_names:
+        for motion in dataset.clip(name).motion:
+            total, count = total + motion.sum(axis=0, dtype=np.float64), count + len(motion)
+    head = model.synthesis_module.blendshape_predictor  # the release's name for the last layer
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(torch.as_tensor(total / count, dtype=head.bias.dtype))
 
 
 def _loaders(cfg: TrainConfig, data_dir: Path, rank: int, world: int,
@@ -317,6 +339,8 @@ def _train(cfg: TrainConfig, data_dir: Path, out_dir: Path, resume: bool, rank: 
                                                   pin=device.type == "cuda")
     rig = get_rig(train_ds.rig)
     model, optimizer, scheduler, meta = _setup(cfg, rig.name, out_dir, resume, device)
+    if cfg.init_head_from_data and not resume and not cfg.init_from:
+        init_output_head(model, train_ds)  # every rank: the same data, the same values
     net: nn.Module = model
     if world > 1:
         unused = cfg.find_unused_parameters

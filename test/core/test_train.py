@@ -15,9 +15,10 @@ from safetensors.torch import load_file, save_file
 from scipy.io import wavfile
 
 from dualtalk_core import config as config_io
+from dualtalk_core.data import ConversationDataset
 from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import ARKIT_BLENDSHAPES, HEAD_POSE, get_rig
-from dualtalk_core.train import TrainConfig, main, motion_loss, train
+from dualtalk_core.train import TrainConfig, init_output_head, main, motion_loss, train
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[2]
@@ -74,6 +75,18 @@ def test_loss_ignores_padding_and_weights_groups() -> None:
     assert parts["jaw"].item() == pytest.approx(0.04)
     assert parts["velocity"].item() == pytest.approx(0.0, abs=1e-10)
     assert loss.item() == pytest.approx(0.01 + 2 * 0.04 + 0.01)
+
+
+def test_output_head_starts_at_the_mean_target(corpus: Path) -> None:
+    ds = ConversationDataset(corpus, "train")
+    model = DualTalkModel.from_preset("lite", **tiny_config().model_overrides).eval()
+    init_output_head(model, ds)
+    mean = np.concatenate([m for n in ds.clip_names for m in ds.clip(n).motion]).mean(axis=0)
+    item = ds[0]
+    with torch.no_grad():
+        out = model(item["self_audio"][None], item["partner_audio"][None],
+                    item["partner_motion"][None])
+    np.testing.assert_allclose(out[0].numpy(), np.broadcast_to(mean, out[0].shape), atol=1e-6)
 
 
 def test_short_lite_run_lowers_loss_and_writes_checkpoints(corpus: Path, tmp_path: Path) -> None:
