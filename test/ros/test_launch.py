@@ -116,3 +116,18 @@ def test_bad_parameters_fail_at_start_with_a_clear_error(override, message, ros_
                          timeout=120)
     assert out.returncode == 2, out.stderr[-2000:]
     assert "cannot start" in out.stderr and message in out.stderr, out.stderr[-2000:]
+
+
+def _as_documented(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if value != "" else '""'
+
+
+def test_readme_documents_every_node_parameter_with_its_default():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    for name, default in params.defaults("dualtalk_node").items():
+        row = next((line for line in lines if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, f"README lacks parameter {name}"
+        documented = row.split("|")[3].strip().strip("`")
+        assert documented == _as_documented(default), (name, documented, default)
