@@ -242,9 +242,23 @@ class InteractionModule(nn.Module):
     def forward(self, x: torch.Tensor, layer_masks: list[Any], mask: Any) -> torch.Tensor:
         # (B, T, 2d) -> (B, T, 2d); layers run one by one because each has its own lookahead
         for layer, layer_mask in zip(self.interaction_encoder.layers, layer_masks):
-            x = layer(x, src_mask=layer_mask)
+            x = _encoder_layer(layer, x, layer_mask)
         x, _ = self.self_attention(x, x, x, attn_mask=mask, need_weights=False)
         return self.dropout(x)
+
+
+def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: Any) -> torch.Tensor:
+    """`layer(x, src_mask=mask)` (post-norm) as its training path computes it, also at inference.
+
+    Why: at inference PyTorch's fused encoder-layer kernel runs a float mask through a masked
+    softmax: ~1.9 ms per lite layer on a 200-frame CPU window against ~1.0 ms for these same
+    modules, whose attention takes the scaled-dot-product kernel (profiled; same outputs to
+    float rounding, and exactly the computation the layer does in training).
+    """
+    h, _ = layer.self_attn(x, x, x, attn_mask=mask, need_weights=False)  # (B, T, 2d)
+    x = layer.norm1(x + layer.dropout1(h))
+    h = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
+    return layer.norm2(x + layer.dropout2(h))
 
 
 class SynthesisModule(nn.Module):
@@ -392,12 +406,14 @@ class DualTalkModel(nn.Module):
                                  f"{value.ndim}-D {value.dtype}")
             arrays.append(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
         was_training = self.training
-        self.eval()
+        if was_training:  # walking every module costs ~0.3 ms: a tenth of a hop's budget
+            self.eval()
         try:
             with torch.inference_mode(), self._autocast():
                 out = self(*(a.unsqueeze(0).to(self.device) for a in arrays))
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         return out[0].float().cpu().numpy()
 
     def _autocast(self) -> torch.autocast:
