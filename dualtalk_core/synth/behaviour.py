@@ -4,10 +4,12 @@ Listening (caused by the partner, so a model that listens can predict it):
 - nods (headPitch dips) shortly after the partner's phrase ends, always with a backchannel;
 - smiles mirroring the partner's smiles `mirror_delay_s` later;
 - brow raises (browInnerUp, browOuterUp) right after the partner's questions;
-- blinks at the partner's turn ends.
+- blinks at the partner's turn ends and, often, at the partner's phrase ends (listeners' blinks
+  synchronise with the speaker's pauses).
 Speaking (caused by one's own voice): head pitch/roll following F0, head energy, brows on pitch
-peaks, smiles on some sentences, gaze aversion at turn starts, a blink at one's turn end.
-Both: random blinks and idle head sway (the unpredictable part).
+peaks, smiles on some sentences, gaze aversion at turn starts, blinks at one's own turn and
+phrase ends.
+Both: a low rate of random blinks, fixation jitter and idle head sway (the unpredictable part).
 """
 from __future__ import annotations
 
@@ -40,12 +42,16 @@ class BehaviourConfig:
     brow_amp: tuple[float, float] = (0.45, 0.75)
     brow_hold_s: tuple[float, float] = (0.5, 0.9)
     asker_brow_amp: tuple[float, float] = (0.3, 0.5)     # the asker's own raise, last 0.6 s
-    blink_rate_hz: tuple[float, float] = (0.2, 0.4)      # random blinks, per person
+    # Conversational blinks cluster at pauses and turn ends; the rest come at a low random rate
+    # (together ~0.3-0.45 per second, the usual rate in conversation).
+    blink_rate_hz: tuple[float, float] = (0.04, 0.08)    # random blinks, per person
     turn_end_blink_prob: float = 0.8
+    phrase_end_blink_prob: float = 0.5          # per own or partner phrase end inside a turn
+    gaze_jitter_rad: float = 0.03               # fixation jitter std (random)
     gaze_aversion_prob: float = 0.6             # per own turn start
     head_f0_rad: tuple[float, float] = (0.03, 0.06)      # head pitch per F0 z-score
     head_energy_rad: tuple[float, float] = (0.03, 0.06)  # head pitch per energy onset
-    idle_sway_rad: float = 0.02
+    idle_sway_rad: float = 0.01
     expressiveness: tuple[float, float] = (0.75, 1.25)   # per person amplitude scale
 
 
@@ -155,13 +161,19 @@ def _turn_ends(utts: list[Utterance]) -> list[float]:
 
 def _blinks(t: np.ndarray, own: list[Utterance], partner: list[Utterance], sty: Style,
             cfg: BehaviourConfig, rng: np.random.Generator, events: Events) -> np.ndarray:
-    """Blinks just after own and partner turn ends, plus random ones that keep clear of
-    those (a random blink never swallows a caused one) and of each other."""
+    """Blinks just after own and partner turn ends and some phrase ends, plus random ones
+    that keep clear of those (a random blink never swallows a caused one) and of each other."""
     duration = float(t[-1])
     caused: list[float] = []
-    for end in _turn_ends(own) + _turn_ends(partner):
+    turn_ends = _turn_ends(own) + _turn_ends(partner)
+    for end in turn_ends:
         if rng.random() < cfg.turn_end_blink_prob:
             caused.append(end + float(rng.uniform(0.05, 0.3)))
+    phrase_ends = [e for u in own + partner if u.kind == "sentence" for e in u.phrase_ends_s()]
+    for end in phrase_ends:
+        if min((abs(end - e) for e in turn_ends), default=1.0) > 0.3 \
+                and rng.random() < cfg.phrase_end_blink_prob:
+            caused.append(end + float(rng.uniform(0.05, 0.25)))
     random_times = np.cumsum(rng.exponential(1.0 / sty.blink_rate_hz, 64))
     times = sorted(caused)
     for onset in random_times:
@@ -175,7 +187,7 @@ def _blinks(t: np.ndarray, own: list[Utterance], partner: list[Utterance], sty: 
             out = np.maximum(out, shapes.blink(t, onset))
             last = onset
             if onset in caused:
-                events.append({"type": "turn_end_blink", "t": round(onset, 3)})
+                events.append({"type": "caused_blink", "t": round(onset, 3)})
     return out
 
 
@@ -188,7 +200,7 @@ def _gaze(t: np.ndarray, own: list[Utterance], cfg: BehaviourConfig,
     while k < t[-1]:
         dur = float(rng.uniform(0.8, 3.0))
         sel = (t >= k) & (t < k + dur)
-        h[sel], v[sel] = rng.normal(0.0, 0.06, 2)
+        h[sel], v[sel] = rng.normal(0.0, cfg.gaze_jitter_rad, 2)
         k += dur
     starts = {u.turn: u.start_s for u in reversed(own) if u.kind == "sentence"}
     for start in sorted(starts.values()):
