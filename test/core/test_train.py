@@ -153,9 +153,11 @@ def test_cli_and_shipped_config(corpus: Path, tmp_path: Path) -> None:
     config_io.save(tiny_config(epochs=5), cfg_path)
     args = ["--config", str(cfg_path), "--data", str(corpus), "--out", str(tmp_path / "o")]
     assert main(args + ["--epochs", "1"]) == 0
+    with open(tmp_path / "o" / "history.jsonl", "a") as f:  # an epoch lost in a crash
+        f.write(json.dumps({"epoch": 2, "lost": True}) + "\n")
     assert main(args + ["--epochs", "2", "--resume"]) == 0
     history = [json.loads(line) for line in (tmp_path / "o" / "history.jsonl").open()]
-    assert [r["epoch"] for r in history] == [1, 2]
+    assert [r["epoch"] for r in history] == [1, 2] and "lost" not in history[1]
     with pytest.raises(SystemExit):
         main(["--config", str(cfg_path), "--data", str(tmp_path / "none"),
               "--out", str(tmp_path / "x")])
