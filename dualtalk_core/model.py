@@ -186,24 +186,30 @@ class JointEncoder(nn.Module):
             nn.Linear(n_channels, d // 2), nn.ReLU(), nn.Linear(d // 2, d), nn.ReLU())
 
     def encode_audio(self, self_audio: torch.Tensor, partner_audio: torch.Tensor, n_frames: int,
-                     conv_lookahead: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-        # 2 x (B, N) -> 2 x (B, T, audio_hidden_dim)
+                     conv_lookahead: int | None, log_mel: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        # 2 x (B, N) -> 2 x (B, T, audio_hidden_dim); log_mel: (2B, T, dim) given features
         if not hasattr(self, "log_mel"):
             return (wav2vec2_frames(self.audio_encoder1, self_audio, n_frames),
                     wav2vec2_frames(self.audio_encoder2, partner_audio, n_frames))
-        with torch.autocast(self_audio.device.type, enabled=False):  # FFT and logs in float32
-            # one call for both speakers: (2B, N) -> (2B, T, hops * n_mels)
-            mel_own, mel_other = self.log_mel(torch.cat([self_audio, partner_audio]),
-                                              n_frames).chunk(2)
+        if log_mel is None:  # one call for both speakers
+            log_mel = self.log_mel_features(torch.cat([self_audio, partner_audio]), n_frames)
+        mel_own, mel_other = log_mel.chunk(2)
         return (self.audio_encoder1(mel_own, conv_lookahead),
                 self.audio_encoder2(mel_other, conv_lookahead))
 
+    def log_mel_features(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+        # (B, N) -> (B, T, hops * n_mels)
+        with torch.autocast(audio.device.type, enabled=False):  # FFT and logs in float32
+            return self.log_mel(audio, n_frames)
+
     def forward(self, self_audio: torch.Tensor, partner_audio: torch.Tensor,
-                partner_motion: torch.Tensor, conv_lookahead: int | None
+                partner_motion: torch.Tensor, conv_lookahead: int | None,
+                log_mel: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # (B, N), (B, N), (B, T, C) -> 3 x (B, T, d)
         own, other = self.encode_audio(self_audio, partner_audio, partner_motion.shape[1],
-                                       conv_lookahead)
+                                       conv_lookahead, log_mel)
         return (self.audio_projection(own), self.audio_projection(other),
                 self.blendshape_encoder(partner_motion))
 
@@ -376,26 +382,33 @@ class DualTalkModel(nn.Module):
 
     # ---------------------------------------------------------------- inference
     def forward(self, self_audio: torch.Tensor, partner_audio: torch.Tensor,
-                partner_motion: torch.Tensor, n_frames: int | None = None) -> torch.Tensor:
+                partner_motion: torch.Tensor, n_frames: int | None = None,
+                log_mel: torch.Tensor | None = None) -> torch.Tensor:
         """(B, N), (B, N), (B, T, C) -> (B, T, C), T = n_frames or ceil(N / 640).
 
         With n_frames, wav2vec2 features are resampled to T frames (as the release does with
         the motion's length); the log-mel front end pads or cuts the audio to 640 T samples.
+        `log_mel` (2B, T, dim): the log-mel features of [self; partner] audio, when the caller
+        already has them (see `log_mel_frames`); None computes them from the audio.
         """
         self_audio, partner_audio, partner_motion = self._check_inputs(
             self_audio, partner_audio, partner_motion, n_frames)
         n, dev = partner_motion.shape[1], partner_motion.device
+        log_mel = self._check_log_mel(log_mel, self_audio.shape[0], n)
         layer_masks = [_future_mask(n, r, dev) for r in self.plan["interaction_layers"]]
         causal = _future_mask(n, self.plan["causal"], dev)
         own, other, motion = self.joint_encoder(self_audio, partner_audio, partner_motion,
-                                                self.plan["audio_conv"])
+                                                self.plan["audio_conv"], log_mel)
         enhanced = self.temporal_enhancer(other, motion, causal)  # (B, T, d)
         x = self.interaction_module(torch.cat([own, enhanced], dim=-1), layer_masks, causal)
         return self.synthesis_module(x, causal)  # (B, T, 2d) -> (B, T, C)
 
     def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
-                partner_motion: np.ndarray) -> np.ndarray:
-        """(N,), (N,), (T, C) float arrays -> (T, C) float32, eval mode, no gradients."""
+                partner_motion: np.ndarray, log_mel: np.ndarray | None = None) -> np.ndarray:
+        """(N,), (N,), (T, C) float arrays -> (T, C) float32, eval mode, no gradients.
+
+        `log_mel` (2, T, dim): precomputed features of [self, partner] (`log_mel_frames`).
+        """
         arrays = []
         for name, value, ndim in (("self_audio", self_audio, 1),
                                   ("partner_audio", partner_audio, 1),
@@ -410,11 +423,46 @@ class DualTalkModel(nn.Module):
             self.eval()
         try:
             with torch.inference_mode(), self._autocast():
-                out = self(*(a.unsqueeze(0).to(self.device) for a in arrays))
+                mel = None if log_mel is None else torch.from_numpy(
+                    np.ascontiguousarray(log_mel, dtype=np.float32)).to(self.device)
+                out = self(*(a.unsqueeze(0).to(self.device) for a in arrays), log_mel=mel)
         finally:
             if was_training:
                 self.train()
         return out[0].float().cpu().numpy()
+
+    @property
+    def log_mel_context_frames(self) -> int | None:
+        """Frames before frame k whose samples its log-mel features read (None: no log-mel)."""
+        if self.config.front_end != "logmel":
+            return None
+        mel = self.joint_encoder.log_mel
+        return math.ceil((mel.window_len - mel.hop_len) / SAMPLES_PER_FRAME)
+
+    def log_mel_frames(self, audio: np.ndarray, n_frames: int) -> np.ndarray:
+        """(B, N) float audio -> (B, n_frames, dim) float32 log-mel features (lite front end).
+
+        Frame k's features read samples from `log_mel_context_frames` frames before it up to
+        its end (zeros before the audio's start), nothing else: a caller that runs overlapping
+        windows, like the streaming engine, computes each frame once and passes them back to
+        `predict(log_mel=...)`.
+        """
+        if self.config.front_end != "logmel":
+            raise ValueError("log_mel_frames needs front_end='logmel' (the lite network)")
+        x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).to(self.device)
+        with torch.inference_mode():
+            return self.joint_encoder.log_mel_features(x, n_frames).cpu().numpy()
+
+    def _check_log_mel(self, log_mel: Any, batch: int, n_frames: int) -> torch.Tensor | None:
+        if log_mel is None:
+            return None
+        if self.config.front_end != "logmel":
+            raise ValueError("log_mel features need front_end='logmel' (the lite network)")
+        expected = (2 * batch, n_frames, self.joint_encoder.log_mel.dim)
+        if not isinstance(log_mel, torch.Tensor) or tuple(log_mel.shape) != expected:
+            raise ValueError(f"log_mel: expected a tensor of shape (2B, T, dim) = {expected}, "
+                             f"got {getattr(log_mel, 'shape', type(log_mel).__name__)}")
+        return log_mel.to(self.device, torch.float32)
 
     def _autocast(self) -> torch.autocast:
         dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
