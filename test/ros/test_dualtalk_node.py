@@ -18,7 +18,7 @@ from geometry_msgs.msg import PoseStamped
 
 HERE = Path(__file__).parent
 SECONDS = 10.0
-NODE_ARGS: list[str] = ["-p", "model:=lite"]  # TEMP until the default model ships
+NODE_ARGS: list[str] = []  # the node's defaults: the shipped model, config/dualtalk.yaml
 
 
 @pytest.fixture(scope="module")
