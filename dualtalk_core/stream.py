@@ -194,6 +194,8 @@ class FaceTimeline:
 
     def window(self, start: int, n: int) -> np.ndarray:
         """Frames [start, start + n) -> (n, C), a frame without a face holding the last one."""
+        if start + n - self.base > self.capacity:
+            self._compact()  # no face arrived to make room (a stream without a face tracker)
         assert start >= self.base and start + n - self.base <= self.capacity
         rows = np.arange(start - self.base, start - self.base + n)
         prior = np.flatnonzero(self._have[:rows[0]])

@@ -321,3 +321,17 @@ def test_start_anchors_the_grid_so_frames_flow_without_any_input():
     assert stats["self_audio.gaps_filled"] >= 1 and stats["partner_audio.gaps_filled"] >= 1
     engine.start(50.0)  # already anchored: no effect
     assert engine.t0 == 100.0
+
+
+def test_a_long_stream_without_any_partner_face_keeps_going():
+    """Regression: the face timeline only made room when a face arrived, so a stream with no
+    face tracker failed once it outgrew the buffer (~39 s with the default config)."""
+    engine = StreamingEngine.load("lite", StreamConfig(max_buffer_s=2.0, window_ms=2000.0))
+    chunk = np.zeros(512, np.float32)
+    frames = 0
+    for i in range(int(30 / 0.032)):
+        t = 10.0 + i * 0.032
+        engine.push_self_audio(chunk, 16000, t)
+        engine.push_partner_audio(chunk, 16000, t)
+        frames += len(engine.step(t + 0.032))
+    assert frames >= 30 * 25 - 15
