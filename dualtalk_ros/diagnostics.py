@@ -25,10 +25,10 @@ class NodeHealth:
         self.hops = 0
         self.window: list[float] = []  # inference seconds of hops since the last report
 
-    def problem(self, kind: str, message: str) -> None:
+    def problem(self, kind: str, message: str, count: int = 1) -> None:
         with self.lock:
-            self.problems[kind] += 1
-            first = self.problems[kind] == 1
+            first = self.problems[kind] == 0
+            self.problems[kind] += count
         if first:
             self.node.get_logger().warning(f"{message} (further '{kind}' are only counted in "
                                            "/diagnostics)")

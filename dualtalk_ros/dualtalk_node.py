@@ -41,6 +41,10 @@ DESCRIPTIONS = {
     "inputs": "input handling: max_clock_skew_s (stamps further from now are dropped), "
               "queue_messages (bound of the receive queue), audio_common.* (format of "
               "audio_common_msgs/AudioData inputs)",
+    "output": "delay_ms: each frame is published at its stamp + delay_ms on the node clock, a "
+              "steady 25 fps stream (0 = as soon as computed, in bursts of a hop; frames "
+              "computed after their slot go out at once and are counted as late); "
+              "pacing_period_ms: how often due frames are checked",
     "diagnostics": "/diagnostics: period_s, input_stale_s, inference_warn_ratio and "
                    "inference_error_ratio (of the hop time)",
 }
@@ -91,6 +95,12 @@ class DualTalkNode(Node):
         self.worker = threading.Thread(target=self._work, name="dualtalk_inference",
                                        daemon=True)
         self.worker.start()
+        self.delay_s = float(self.p["output.delay_ms"]) / 1000.0
+        if self.delay_s < 0 or float(self.p["output.pacing_period_ms"]) <= 0:
+            raise ValueError("output.delay_ms must be >= 0 and output.pacing_period_ms > 0")
+        self.outbox: collections.deque = collections.deque()  # frames waiting for their slot
+        if self.delay_s > 0:
+            self.create_timer(float(self.p["output.pacing_period_ms"]) / 1000.0, self._on_pace)
         self.create_timer(self.hop_s, self._on_hop)
         self.create_timer(float(self.p["diagnostics.period_s"]), self._on_diagnostics)
         model = self.engine.model
@@ -130,7 +140,10 @@ class DualTalkNode(Node):
                 start = time.perf_counter()
                 frames = self.engine.step(now)
                 self.health.hop_done(time.perf_counter() - start, len(frames))
-                self._publish(frames)
+                if self.delay_s > 0:
+                    self.outbox.extend(frames)  # deque appends are thread-safe
+                else:
+                    self._publish(frames)
             except Exception as exc:  # noqa: BLE001 - the face must keep going; log and count
                 if not self.context.ok():
                     return  # shutting down: nothing to publish to
@@ -198,6 +211,19 @@ class DualTalkNode(Node):
             self.face_pub.publish(face)
             self.pose_pub.publish(pose)
 
+    def _on_pace(self) -> None:
+        """Publish every frame whose slot (stamp + output.delay_ms) has come."""
+        now = self.get_clock().now().nanoseconds * 1e-9
+        due = []
+        while self.outbox and self.outbox[0].t + self.delay_s <= now:
+            due.append(self.outbox.popleft())
+        if due:
+            late = sum(now - f.t - self.delay_s > 0.02 for f in due)
+            if late:
+                self.health.problem("late_frames", "frames computed after their presentation "
+                                    "slot were published late (raise output.delay_ms)", late)
+            self._publish(due)
+
     def _on_diagnostics(self) -> None:
         now = self.get_clock().now()
         self.diag_pub.publish(self.health.report(now, self.engine))
@@ -208,7 +234,7 @@ class DualTalkNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    entry.run(DualTalkNode, args, threads=2)
+    entry.run(DualTalkNode, args)
 
 
 if __name__ == "__main__":
