@@ -1,4 +1,4 @@
-"""The shipped default model: found by StreamingEngine.load(None), and it really talks and listens."""
+"""The shipped default model: StreamingEngine.load(None) finds it; it talks and it listens."""
 from __future__ import annotations
 
 import numpy as np
