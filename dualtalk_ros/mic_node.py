@@ -6,6 +6,7 @@ partner's audio by these stamps, so arrival jitter must not leak into them.
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from typing import Any
@@ -102,6 +103,8 @@ class MicNode(Node):
                 stamp_ns, data = self.chunks.get(timeout=0.1)
             except queue.Empty:
                 continue
+            if not self.context.ok():
+                return  # shutting down: nothing to publish to
             self.pub.publish(self._message(stamp_ns, data))
             for name in ("dropped", "overflows", "fallback_stamps"):
                 if getattr(self, name) and name not in warned:
@@ -119,10 +122,20 @@ class MicNode(Node):
         return msg
 
     def close(self) -> None:
+        """Stop capture within 2 s: a stalled audio server can block PortAudio's close forever,
+        and a node must still exit on Ctrl-C."""
         self._stop.set()
+        self._publisher.join(timeout=1.0)
+        closer = threading.Thread(target=self._close_stream, daemon=True)
+        closer.start()
+        closer.join(timeout=2.0)
+        if closer.is_alive():
+            self.get_logger().error("the audio device did not close within 2 s; exiting anyway")
+            os._exit(1)  # PortAudio's exit handler would block on the same stuck stream
+
+    def _close_stream(self) -> None:
         self.stream.abort()  # stop() waits for buffers a stalled source may never fill
         self.stream.close()
-        self._publisher.join(timeout=1.0)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -53,10 +53,12 @@ def test_mic_node_publishes_capture_stamped_chunks(tmp_path, ros_domain, ros_env
     error = stamps - written
     print("stamp - capture time: median %.1f ms, range %.1f..%.1f ms" % (
         1e3 * np.median(error), 1e3 * error.min(), 1e3 * error.max()))
-    # PortAudio's ADC estimate through PulseAudio is within one buffer of the truth here; what
-    # matters most is that the error is constant, i.e. arrival jitter does not leak in.
+    # PortAudio's ADC estimate through PulseAudio is within one buffer of the truth here. It may
+    # drift slowly while the server adapts its latency, but it must be smooth: arrival jitter
+    # (tens of ms, chunk to chunk) must not leak in, so the error around its trend stays small.
     assert np.all(np.abs(error) < 0.08), error
-    assert error.max() - error.min() < 0.025, error
+    trend = np.polyval(np.polyfit(written, error, 1), written)
+    assert np.abs(error - trend).max() < 0.008, error - trend
 
 
 def _position(signal: np.ndarray, chunk: np.ndarray) -> int:
