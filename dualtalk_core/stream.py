@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from dualtalk_core import audio, rigs
-from dualtalk_core.audio import SAMPLE_RATE_HZ, AudioInputStats, AudioTimeline
+from dualtalk_core.audio import SAMPLE_RATE_HZ
+from dualtalk_core.timeline import (FPS, AudioInputStats, AudioTimeline, FaceInputStats,
+                                    FaceTimeline)
 from dualtalk_core.smoothing import OneEuroConfig, OneEuroFilter
 
 if TYPE_CHECKING:
@@ -44,7 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FPS = 25
 SAMPLES_PER_FRAME = SAMPLE_RATE_HZ // FPS  # 640
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
 
@@ -112,18 +113,6 @@ class Frame:
 
 
 @dataclass
-class FaceInputStats:
-    faces: int = 0  # accepted partner faces
-    duplicate_faces: int = 0  # dropped: same stamp as the previous face
-    out_of_order_faces: int = 0  # dropped: stamped before the previous face
-    late_faces: int = 0  # for a frame already emitted (kept as context for later windows)
-    overflow_faces: int = 0  # dropped: too far ahead of the output
-    held_frames: int = 0  # emitted frames that had no partner face of their own (held/neutral)
-    unknown_names: tuple[str, ...] = ()  # incoming names that match no rig channel
-    missing_channels: tuple[str, ...] = ()  # rig channels the partner face lacks (neutral)
-
-
-@dataclass
 class StreamStats:
     self_audio: AudioInputStats = field(default_factory=AudioInputStats)
     partner_audio: AudioInputStats = field(default_factory=AudioInputStats)
@@ -142,80 +131,6 @@ class StreamStats:
             else:
                 flat[key] = value
         return flat
-
-
-class FaceTimeline:
-    """Partner faces on the 25 fps frame grid: a face stamped t goes to frame round(t * 25)."""
-
-    def __init__(self, capacity: int, neutral: np.ndarray) -> None:
-        self.capacity = int(capacity)
-        self.neutral = neutral.astype(np.float32)
-        self._values = np.zeros((self.capacity, len(neutral)), dtype=np.float32)  # (cap, C)
-        self._have = np.zeros(self.capacity, dtype=bool)
-        self.reset()
-
-    def reset(self, start: int = 0, before: np.ndarray | None = None) -> None:
-        self.base = start  # frame index of row 0
-        self.keep_from = start
-        self._have[:] = False
-        self._before = self.neutral.copy() if before is None else before  # held into row 0
-        self._last_t = -math.inf
-
-    def push(self, values: np.ndarray, t_rel_s: float, emitted: int,
-             stats: FaceInputStats) -> None:
-        """Store (C,) `values` stamped `t_rel_s` after the anchor; `emitted` frames are out."""
-        if abs(t_rel_s - self._last_t) < 1e-6:
-            stats.duplicate_faces += 1
-            return
-        if t_rel_s < self._last_t:
-            stats.out_of_order_faces += 1
-            return
-        j = round(t_rel_s * FPS)
-        if j < self.base:
-            stats.late_faces += 1
-            return
-        if j - self.base >= self.capacity:
-            self._compact()
-            if j - self.base >= self.capacity:
-                stats.overflow_faces += 1
-                return
-        stats.late_faces += int(j < emitted)
-        self._values[j - self.base], self._have[j - self.base] = values, True
-        self._last_t = t_rel_s
-        stats.faces += 1
-
-    def latest(self) -> np.ndarray:
-        """(C,) the newest face held (the neutral face before any)."""
-        rows = np.flatnonzero(self._have)
-        return (self._values[rows[-1]] if len(rows) else self._before).copy()
-
-    def has(self, j: int) -> bool:
-        return self.base <= j < self.base + self.capacity and bool(self._have[j - self.base])
-
-    def window(self, start: int, n: int) -> np.ndarray:
-        """Frames [start, start + n) -> (n, C), a frame without a face holding the last one."""
-        if start + n - self.base > self.capacity:
-            self._compact()  # no face arrived to make room (a stream without a face tracker)
-        assert start >= self.base and start + n - self.base <= self.capacity
-        rows = np.arange(start - self.base, start - self.base + n)
-        prior = np.flatnonzero(self._have[:rows[0]])
-        first = self._values[prior[-1]] if len(prior) else self._before
-        src = np.where(self._have[rows], rows, -1)
-        src = np.maximum.accumulate(src)  # index of the latest face at or before each row
-        out = np.where((src >= 0)[:, None], self._values[np.maximum(src, 0)], first)
-        return out.astype(np.float32)
-
-    def _compact(self) -> None:
-        shift = min(self.keep_from - self.base, self.capacity)
-        if shift <= 0:
-            return
-        prior = np.flatnonzero(self._have[:shift])
-        if len(prior):
-            self._before = self._values[prior[-1]].copy()
-        self._values[:-shift] = self._values[shift:].copy()
-        self._have[:-shift] = self._have[shift:].copy()
-        self._have[-shift:] = False
-        self.base = self.keep_from
 
 
 class StreamingEngine:
