@@ -13,7 +13,16 @@ JITTER_TARGET_MS = 10.0  # output period deviation p99
 GPU_X_REAL_TIME = 33.0  # official network on an H100, offline clip-seconds per second
 GPU_HOP_MS = 40.0  # official network on an H100, per hop (p90)
 DEFAULT_WINDOW_S = 8.0
-DEFAULT_HOP_MS = 120.0
+DEFAULT_HOP_MS = 120.0  # the engine's (StreamConfig) default; the node's is in its YAML
+
+
+def node_default_hop_ms() -> float:
+    """The node's own default hop, from config/dualtalk.yaml (where node defaults live)."""
+    from dualtalk_ros.params import defaults
+
+    return float(defaults("dualtalk_node")["stream.hop_ms"])
+
+
 NO_GPU = "not measured: no GPU in this task"
 
 
@@ -52,7 +61,7 @@ def cpu_target(core: dict[str, Any], cores: int) -> dict[str, Any]:
 def node_targets(node: dict[str, Any]) -> list[dict[str, Any]]:
     """Latency p95 and jitter p99 of the node at its default hop (other hops in the notes)."""
     runs = node.get("runs", [])
-    run = _find(runs, hop_ms=DEFAULT_HOP_MS)
+    run = _find(runs, hop_ms=node_default_hop_ms())
     if run is None:
         return [_target("node latency p95", "<= lookahead + 60 ms", None, None, "no run"),
                 _target("output jitter p99", f"<= {JITTER_TARGET_MS} ms", None, None, "no run")]

@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, load_avg, machine_info, run_section, write_json
-from bench.report import markdown, targets
+from bench.report import markdown, node_default_hop_ms, targets
 
 # (module, full arguments, --quick arguments, timeout s)
 SECTIONS: dict[str, tuple[str, list[str], list[str], float]] = {
     "core": ("bench.core", [], ["--hops", "12", "--threads", "1", "--windows-s", "2", "8",
                                 "--official-reps", "1"], 420),
-    "node": ("bench.node_latency", [], ["--seconds", "8", "--hop-ms", "120"], 240),
+    # The node at its default hop (config/dualtalk.yaml) and at the 40 ms naive baseline.
+    "node": ("bench.node_latency", ["--hop-ms", f"{node_default_hop_ms():g}", "40"],
+             ["--seconds", "8", "--hop-ms", f"{node_default_hop_ms():g}"], 300),
     "offline": ("bench.offline", [], ["--lengths-s", "1", "15", "--batches", "1", "4"], 420),
 }
 
