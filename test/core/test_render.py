@@ -9,15 +9,10 @@ from dualtalk_core import render
 from dualtalk_core.avatar_mesh import EYE_R, MOUTH_LAT, eye_center, skin_point
 from dualtalk_core.rigs import ARKIT_BLENDSHAPES, HEAD_POSE
 
+from arkit_values import coeffs  # test/core helper
+
 NAMES = ARKIT_BLENDSHAPES + HEAD_POSE
 LOG = logging.getLogger(__name__)
-
-
-def coeffs(**values: float) -> np.ndarray:
-    c = np.zeros(len(NAMES), np.float32)
-    for name, value in values.items():
-        c[NAMES.index(name)] = value
-    return c
 
 
 @pytest.fixture(scope="module")
