@@ -84,12 +84,11 @@ class DualTalkNode(Node):
         self.face_pub = self.create_publisher(FaceCoefficients, "face", RELIABLE)
         self.pose_pub = self.create_publisher(PoseStamped, "head_pose", RELIABLE)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE)
-        sensor = SENSOR
-        self.create_subscription(AudioChunk, "self_audio", self._store("self_audio"), sensor)
+        self.create_subscription(AudioChunk, "self_audio", self._store("self_audio"), SENSOR)
         self.create_subscription(AudioChunk, "partner_audio", self._store("partner_audio"),
-                                 sensor)
+                                 SENSOR)
         self.create_subscription(FaceCoefficients, "partner_face", self._store("partner_face"),
-                                 sensor)
+                                 SENSOR)
         self.audio_common = AudioCommonInputs(self, self.p, self._store)
         self._stop = threading.Event()
         self.worker = threading.Thread(target=self._work, name="dualtalk_inference",

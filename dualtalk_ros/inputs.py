@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 from rclpy.node import Node
 
+from dualtalk_core import audio
 from dualtalk_ros import convert
 from dualtalk_ros.qos import SENSOR
 
@@ -33,7 +34,9 @@ class AudioCommonInputs:
             return
         if self.rate <= 0 or self.channels <= 0:
             raise ValueError("inputs.audio_common.sample_rate and .channels must be > 0")
-        convert.raw_audio(bytes(4 * self.channels), self.encoding, self.channels)  # validates
+        if self.encoding not in audio.ENCODINGS:
+            raise ValueError(f"inputs.audio_common.encoding must be one of "
+                             f"{sorted(audio.ENCODINGS)}, got {self.encoding!r}")
         for who in ("self", "partner"):
             kind = f"{who}_audio_raw"
             node.create_subscription(AudioData, f"{who}_voice", store(kind), SENSOR)
