@@ -4,16 +4,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
+from ros_harness import ros_node
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audio_common_msgs"
 
@@ -43,28 +41,19 @@ def test_audio_data_inputs_drive_the_node(audio_common_env, ros_domain):
                                   "--ros-args", "-p", "model:=lite"], env=env)
     publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER], env=env)
     faces, diags = [], []
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=ros_domain)
-    try:
-        node = rclpy.create_node("listener", context=context)
-        node.create_subscription(FaceCoefficients, "face", faces.append, 100)
-        node.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        deadline = time.monotonic() + 60
-        while publisher.poll() is None and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
-        end = time.monotonic() + 2.0
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.05)
-        assert publisher.wait(timeout=5) == 0
-        assert node_proc.poll() is None
-    finally:
-        for proc in (publisher, node_proc):
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=20)
-        rclpy.shutdown(context=context)
+    with ros_node(ros_domain, "listener") as ros:
+        try:
+            ros.node.create_subscription(FaceCoefficients, "face", faces.append, 100)
+            ros.node.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+            ros.until(lambda: publisher.poll() is not None, 60.0)
+            ros.until(lambda: False, 2.0)  # the last frames and a diagnostics message
+            assert publisher.wait(timeout=5) == 0
+            assert node_proc.poll() is None
+        finally:
+            for proc in (publisher, node_proc):
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(timeout=20)
     values = {kv.key: kv.value for kv in diags[-1].status[0].values}
     # Both voices (stamped and unstamped AudioData) reached the engine as audio chunks.
     assert int(values["engine.self_audio.chunks"]) >= 50

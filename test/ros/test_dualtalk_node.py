@@ -9,12 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
-
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
 from geometry_msgs.msg import PoseStamped
+from ros_harness import ros_node
 
 HERE = Path(__file__).parent
 SECONDS = 10.0
@@ -40,34 +38,28 @@ def run_conversation(clip: Path, domain: int, env: dict, garbage: bool) -> dict:
     faces: list[tuple[float, FaceCoefficients]] = []
     poses: list[PoseStamped] = []
     diagnostics: list[DiagnosticArray] = []
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
     node_proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.dualtalk_node",
                                   "--ros-args", *NODE_ARGS], env=env)
     peer = None
-    try:
-        node = rclpy.create_node("recorder", context=context)
-        node.create_subscription(FaceCoefficients, "face",
-                                 lambda m: faces.append((time.time(), m)), 100)
-        node.create_subscription(PoseStamped, "head_pose", poses.append, 100)
-        node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        args = [sys.executable, str(HERE / "conversation_peer.py"), str(clip), str(SECONDS)]
-        peer = subprocess.Popen(args + (["--garbage"] if garbage else []), env=env,
-                                stdout=subprocess.PIPE, text=True)
-        t0 = json.loads(peer.stdout.readline())["t0"]
-        end = time.time() + SECONDS + 3.0
-        while time.time() < end:
-            executor.spin_once(timeout_sec=0.02)
-        assert peer.wait(timeout=30) == 0, "the publishing peer failed"
-        assert node_proc.poll() is None, "the DualTalk node died"
-    finally:
-        if peer is not None and peer.poll() is None:
-            peer.kill()
-        node_proc.terminate()
-        node_proc.wait(timeout=20)
-        rclpy.shutdown(context=context)
+    with ros_node(domain, "recorder") as ros:
+        try:
+            ros.node.create_subscription(FaceCoefficients, "face",
+                                         lambda m: faces.append((time.time(), m)), 100)
+            ros.node.create_subscription(PoseStamped, "head_pose", poses.append, 100)
+            ros.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append,
+                                         10)
+            args = [sys.executable, str(HERE / "conversation_peer.py"), str(clip), str(SECONDS)]
+            peer = subprocess.Popen(args + (["--garbage"] if garbage else []), env=env,
+                                    stdout=subprocess.PIPE, text=True)
+            t0 = json.loads(peer.stdout.readline())["t0"]
+            ros.until(lambda: False, SECONDS + 3.0)  # record for the whole span and after
+            assert peer.wait(timeout=30) == 0, "the publishing peer failed"
+            assert node_proc.poll() is None, "the DualTalk node died"
+        finally:
+            if peer is not None and peer.poll() is None:
+                peer.kill()
+            node_proc.terminate()
+            node_proc.wait(timeout=20)
     return {"t0": t0, "faces": faces, "poses": poses, "diagnostics": diagnostics}
 
 
@@ -116,24 +108,18 @@ def test_garbage_on_every_input_never_stops_the_node(conversation, ros_domain, r
 def test_with_no_input_at_all_the_face_keeps_publishing(ros_domain, ros_env):
     faces: list[FaceCoefficients] = []
     diagnostics: list[DiagnosticArray] = []
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=ros_domain)
     proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.dualtalk_node", "--ros-args",
                              *NODE_ARGS], env=ros_env)
-    try:
-        node = rclpy.create_node("watcher", context=context)
-        node.create_subscription(FaceCoefficients, "face", faces.append, 100)
-        node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        deadline = time.monotonic() + 40
-        while len(faces) < 75 and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
-        assert proc.poll() is None
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        rclpy.shutdown(context=context)
+    with ros_node(ros_domain, "watcher") as ros:
+        try:
+            ros.node.create_subscription(FaceCoefficients, "face", faces.append, 100)
+            ros.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append,
+                                         10)
+            ros.until(lambda: len(faces) >= 75, 40.0)
+            assert proc.poll() is None
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
     assert len(faces) >= 75, f"{len(faces)} frames without input"
     stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in faces])
     np.testing.assert_allclose(np.diff(stamps), 0.04, atol=1e-6)

@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-import rclpy
 import yaml
 
 from dualtalk_core.config import to_dict
 from dualtalk_core.stream import StreamConfig
 from dualtalk_ros import avatar_renderer, dualtalk_node, mic_node, params
 from dualtalk_ros.processes import Options, command, processes
+from ros_harness import ros_node
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH = ROOT / "launch" / "dualtalk.launch.py"
@@ -31,19 +31,14 @@ def lite_params(tmp_path: Path) -> Path:
 
 
 def graph(domain: int, until, timeout_s: float = 30.0):
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
-    try:
-        node = rclpy.create_node("graph_probe", context=context)
+    with ros_node(domain, "graph_probe") as ros:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            result = until(node)
+            result = until(ros.node)
             if result:
                 return result
             time.sleep(0.2)
         return None
-    finally:
-        rclpy.shutdown(context=context)
 
 
 def test_runner_starts_the_node_with_namespace_and_remapping(tmp_path, ros_domain, ros_env):

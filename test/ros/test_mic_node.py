@@ -6,11 +6,10 @@ import sys
 import time
 
 import numpy as np
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 
 from dualtalk_msgs.msg import AudioChunk
+from ros_harness import ros_node
 from virtual_mic import RATE, VirtualMic
 
 
@@ -19,26 +18,18 @@ def test_mic_node_publishes_capture_stamped_chunks(tmp_path, ros_domain, ros_env
     signal = np.random.default_rng(0).normal(0, 4000, RATE * 30).clip(-32000, 32000)
     signal = signal.astype(np.int16)
     received: list[tuple[float, AudioChunk]] = []
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=ros_domain)
-    with VirtualMic(tmp_path, signal) as mic:
+    with VirtualMic(tmp_path, signal) as mic, ros_node(ros_domain, "mic_listener") as ros:
         env = dict(ros_env, **{k: mic.env[k] for k in ("HOME", "XDG_RUNTIME_DIR")})
         node_proc = subprocess.Popen(
             [sys.executable, "-m", "dualtalk_ros.mic_node", "--ros-args", "-p", "device:=pulse",
              "-r", "audio:=mic_audio"], env=env)
         try:
-            node = rclpy.create_node("mic_listener", context=context)
-            node.create_subscription(
+            ros.node.create_subscription(
                 AudioChunk, "mic_audio",
                 lambda m: received.append((time.time(), m)), qos_profile_sensor_data)
-            executor = SingleThreadedExecutor(context=context)
-            executor.add_node(node)
-            deadline = time.monotonic() + 40
-            while len(received) < 60 and time.monotonic() < deadline:
-                executor.spin_once(timeout_sec=0.05)
+            ros.until(lambda: len(received) >= 60, 40.0)
         finally:
             stop(node_proc)
-            rclpy.shutdown(context=context)
     assert len(received) >= 60, f"only {len(received)} chunks in 40 s"
     msgs = [m for _, m in received[10:]]  # skip start-up buffering
     assert all(m.sample_rate == RATE and m.channels == 1 and m.encoding == "S16LE" for m in msgs)

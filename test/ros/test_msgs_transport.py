@@ -3,39 +3,29 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 
 import msg_peer
 from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
+from ros_harness import ros_node
 
 PEER = str(Path(msg_peer.__file__))
 
 
 def receive(domain: int, env: dict, args: list[str], topics: dict, until, timeout_s=30.0):
     """Subscribe to `topics` ({name: type}), start the peer, spin until `until(received)`."""
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
     received: dict[str, list] = {name: [] for name in topics}
-    try:
-        node = rclpy.create_node("receiver", context=context)
+    with ros_node(domain, "receiver") as ros:
         for name, msg_type in topics.items():
-            node.create_subscription(msg_type, name, received[name].append, msg_peer.RELIABLE)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
+            ros.node.create_subscription(msg_type, name, received[name].append,
+                                         msg_peer.RELIABLE)
         peer = subprocess.Popen([sys.executable, PEER, *args], env=env)
-        deadline = time.monotonic() + timeout_s
-        while not until(received) and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
+        ros.until(lambda: until(received), timeout_s)
         peer.wait(timeout=30)
         assert peer.returncode == 0, f"publisher process failed with {peer.returncode}"
         return received
-    finally:
-        rclpy.shutdown(context=context)
 
 
 def test_each_message_type_arrives_intact(ros_domain, ros_env):
