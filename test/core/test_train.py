@@ -77,6 +77,49 @@ def test_loss_ignores_padding_and_weights_groups() -> None:
     assert loss.item() == pytest.approx(0.01 + 2 * 0.04 + 0.01)
 
 
+def test_dispersion_term_measures_the_spread_of_real_frames_only() -> None:
+    rig = get_rig("arkit52")
+    target = torch.randn(2, 40, 55, dtype=torch.float64)
+    target[1, 30:] = 0.0  # padding of the second window
+    mask = torch.ones(2, 40, dtype=torch.bool)
+    mask[1, 30:] = False
+    cfg = TrainConfig(weight_pose=10.0, weight_dispersion=2.0)
+    shifted = target + 0.3  # right spread, wrong level: MSE only
+    shifted[1, 30:] = 50.0
+    _, parts = motion_loss(shifted, target, mask, rig, cfg)
+    assert parts["dispersion"].item() == pytest.approx(0.0, abs=1e-6)
+    flat = torch.zeros_like(target)  # no spread at all: the error is the true spread
+    loss, parts = motion_loss(flat, target, mask, rig, cfg)
+    std = torch.stack([target[0].std(dim=0, unbiased=False),
+                       target[1, :30].std(dim=0, unbiased=False)])  # (B, C)
+    want = sum(w * std[:, rig.group_index(g)].square().mean().item()
+               for g, w in (("EXP", 1.0), ("JAW", 1.0), ("POSE", 10.0)))
+    assert parts["dispersion"].item() == pytest.approx(want, rel=1e-3)
+    recipe = sum(w * parts[k].item() for k, w in
+                 (("exp", 1.0), ("jaw", 1.0), ("pose", 10.0), ("velocity", 1.0)))
+    assert loss.item() == pytest.approx(recipe + 2.0 * parts["dispersion"].item(), rel=1e-9)
+    assert TrainConfig().weight_dispersion == 0.0  # the published recipe has no such term
+
+
+def test_audio_augmentation_touches_real_samples_only_and_repeats_per_seed(corpus: Path) -> None:
+    from dualtalk_core.data import collate_windows
+    from dualtalk_core.train import _augment_batch
+    ds = ConversationDataset(corpus, "train", window_frames=50)
+    items = [ds[i] for i in range(len(ds)) if len(ds[i]["target"]) < 50][:1] + [ds[0]]
+    batch = collate_windows(items)
+    short = int(batch["lengths"][0]) * 640
+    runs = []
+    for _ in range(2):
+        copy = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in batch.items()}
+        _augment_batch(copy, np.random.default_rng([0, 1, 2]))
+        runs.append(copy)
+    for key in ("self_audio", "partner_audio"):
+        assert torch.equal(runs[0][key], runs[1][key])
+        assert not torch.equal(runs[0][key][:, :short], batch[key][:, :short])
+        assert torch.count_nonzero(runs[0][key][0, short:]) == 0  # padding stays silent
+    assert torch.equal(runs[0]["target"], batch["target"])  # motion is never touched
+
+
 def test_output_head_starts_at_the_mean_target(corpus: Path) -> None:
     ds = ConversationDataset(corpus, "train")
     model = DualTalkModel.from_preset("lite", **tiny_config().model_overrides).eval()
