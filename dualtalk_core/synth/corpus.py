@@ -29,7 +29,7 @@ from scipy.signal import resample_poly
 from tqdm import tqdm
 
 from dualtalk_core.rigs import get_rig
-from dualtalk_core.synth import behaviour, prosody
+from dualtalk_core.synth import behaviour, persona, prosody
 from dualtalk_core.synth.dialogue import DialogueConfig, Utterance, plan_dialogue
 from dualtalk_core.synth.espeak import PAUSE, Voice
 from dualtalk_core.synth.visemes import VisemeConfig, viseme_curves
@@ -86,8 +86,9 @@ def _phoneme_track(utts: list[Utterance], person: int) -> tuple[list[str], np.nd
 
 def _face(utts: list[Utterance], audio: np.ndarray, person: int, n_frames: int,
           rng: np.random.Generator, bcfg: behaviour.BehaviourConfig,
-          style: behaviour.Style) -> tuple[np.ndarray, list[dict]]:
-    """(n_frames, 55) coefficients of one person: visemes + behaviour, blendshapes in [0, 1]."""
+          style: behaviour.Style, rest: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+    """(n_frames, 55) coefficients of one person: resting face (55,) + visemes + behaviour,
+    blendshapes in [0, 1]."""
     names, starts, end = _phoneme_track(utts, person)
     mouth = viseme_curves(names, starts, end, n_frames,
                           VisemeConfig(gain=float(rng.uniform(0.8, 1.2))))
@@ -95,7 +96,7 @@ def _face(utts: list[Utterance], audio: np.ndarray, person: int, n_frames: int,
     energy = prosody.energy_db(audio, n_frames)
     face, events = behaviour.person_behaviour(person, utts, n_frames, f0z, energy, style,
                                               bcfg, rng)
-    out = face + mouth
+    out = face + mouth + rest
     out[:, :_N_BLEND] = np.clip(out[:, :_N_BLEND], 0.0, 1.0)
     return out.astype(np.float32), events
 
@@ -136,9 +137,10 @@ def _build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig,
     audio = _mix(utts, duration, gains, rng)
     n_frames = int(np.ceil(audio.shape[1] / HOP))
     styles = [behaviour.draw_style(rng, bcfg) for _ in range(2)]
+    rests = [persona.session_face(v.name, seed, rng) for v in voices]
     faces, events = [], []
     for p in range(2):
-        face, ev = _face(utts, audio[p], p, n_frames, rng, bcfg, styles[p])
+        face, ev = _face(utts, audio[p], p, n_frames, rng, bcfg, styles[p], rests[p])
         faces.append(face)
         events.append(ev)
     name = f"syn_{split}_{index:05d}"
@@ -148,6 +150,8 @@ def _build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig,
             "fps": 25, "turns": turns, "rounds": (turns + 1) // 2,
             "voices": [_voice_meta(v) for v in voices],
             "styles": [asdict(s) for s in styles],
+            "resting_faces": [{n: round(float(x), 4) for n, x in zip(_RIG.names, r) if x != 0.0}
+                              for r in rests],
             "utterances": [_utterance_meta(u) for u in utts],
             "events": {"speaker1": events[0], "speaker2": events[1]}}
     return Clip(name, audio, np.stack(faces), meta)

@@ -52,6 +52,11 @@ def test_layout_shapes_names_and_ranges(corpus: Path):
         assert lengths[0] == lengths[1] == meta["n_samples"]
         assert 9.5 <= lengths[0] / 16000 <= 30.5
         assert len({v["name"] for v in meta["voices"]}) == 2
+        for s, rest in enumerate(meta["resting_faces"]):  # each face sits on its resting face
+            coeffs = data.load_motion(corpus / split / f"{clip}_speaker{s + 1}.npz")[0]
+            for name in ("eyeSquintLeft", "browDownRight", "mouthShrugLower"):
+                floor = rest.get(name, 0.0)
+                assert floor - 1e-4 <= np.median(coeffs[:, rig.names.index(name)]) <= floor + 0.15
         loaded = data.load_clip(corpus, split, clip)
         assert loaded.rig == "arkit52" and loaded.motion[0].shape[1] == 55
 
