@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
 
 from dualtalk_msgs.msg import AudioChunk
 from dualtalk_ros import entry, params
+from dualtalk_ros.qos import SENSOR
 
 DESCRIPTIONS = {
     "device": "PortAudio input device: name substring or index; '' = the system default",
@@ -45,7 +45,7 @@ class MicNode(Node):
         super().__init__("mic_node")
         self.p = params.declare(self, "mic_node", DESCRIPTIONS)
         self._validate()
-        self.pub = self.create_publisher(AudioChunk, "audio", qos_profile_sensor_data)
+        self.pub = self.create_publisher(AudioChunk, "audio", SENSOR)
         self.chunks: queue.Queue = queue.Queue(maxsize=int(self.p["queue_chunks"]))
         self.dropped = 0
         self.overflows = 0

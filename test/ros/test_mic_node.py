@@ -6,9 +6,9 @@ import sys
 import time
 
 import numpy as np
-from rclpy.qos import qos_profile_sensor_data
 
 from dualtalk_msgs.msg import AudioChunk
+from dualtalk_ros.qos import SENSOR
 from ros_harness import ros_node
 from virtual_mic import RATE, VirtualMic
 
@@ -24,9 +24,10 @@ def test_mic_node_publishes_capture_stamped_chunks(tmp_path, ros_domain, ros_env
             [sys.executable, "-m", "dualtalk_ros.mic_node", "--ros-args", "-p", "device:=pulse",
              "-r", "audio:=mic_audio"], env=env)
         try:
+            # The project's sensor QoS, as the DualTalk node subscribes: ROS's default depth of 5
+            # drops chunks whenever this process spins late (seen on a loaded CI machine).
             ros.node.create_subscription(
-                AudioChunk, "mic_audio",
-                lambda m: received.append((time.time(), m)), qos_profile_sensor_data)
+                AudioChunk, "mic_audio", lambda m: received.append((time.time(), m)), SENSOR)
             ros.until(lambda: len(received) >= 60, 40.0)
         finally:
             stop(node_proc)
