@@ -40,6 +40,8 @@ SAMPLE_RATE = 16000
 HOP = 640
 _ESPEAK_RATE = 22050
 _NOISE_FLOOR = 3e-4        # room noise: no exactly silent stretches in either track
+# Bumped when the same seed starts giving different clips; written into every <clip>.json.
+CORPUS_VERSION = 2
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _RIG = get_rig("arkit52")
 _N_BLEND = 52
@@ -145,7 +147,8 @@ def _build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig,
         events.append(ev)
     name = f"syn_{split}_{index:05d}"
     turns = len({u.turn for u in utts if u.turn >= 0})
-    meta = {"clip": name, "split": split, "seed": seed, "index": index,
+    meta = {"clip": name, "corpus_version": CORPUS_VERSION, "split": split, "seed": seed,
+            "index": index,
             "sample_rate": SAMPLE_RATE, "n_samples": int(audio.shape[1]), "n_frames": n_frames,
             "fps": 25, "turns": turns, "rounds": (turns + 1) // 2,
             "voices": [_voice_meta(v) for v in voices],

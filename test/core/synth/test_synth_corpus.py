@@ -10,7 +10,7 @@ from scipy.io import wavfile
 
 from dualtalk_core import data
 from dualtalk_core.rigs import get_rig
-from dualtalk_core.synth.corpus import build_clip, main
+from dualtalk_core.synth.corpus import CORPUS_VERSION, build_clip, main
 from dualtalk_core.synth.voices import SPLITS, voice_pool
 
 ARGS = ["--clips", "1", "--test-clips", "1", "--ood-clips", "1", "--max-rounds", "2"]
@@ -52,6 +52,7 @@ def test_layout_shapes_names_and_ranges(corpus: Path):
         assert lengths[0] == lengths[1] == meta["n_samples"]
         assert 9.5 <= lengths[0] / 16000 <= 30.5
         assert len({v["name"] for v in meta["voices"]}) == 2
+        assert meta["corpus_version"] == CORPUS_VERSION
         for s, rest in enumerate(meta["resting_faces"]):  # each face sits on its resting face
             coeffs = data.load_motion(corpus / split / f"{clip}_speaker{s + 1}.npz")[0]
             for name in ("eyeSquintLeft", "browDownRight", "mouthShrugLower"):
