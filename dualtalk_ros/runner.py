@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+from dualtalk_ros.entry import dump_stacks_on_sigusr1
 from dualtalk_ros.processes import Options, command, processes
 
 
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     opts = Options(**vars(_parser().parse_args(argv)))
+    dump_stacks_on_sigusr1()
     children = []
     for proc in processes(opts):
         cmd = command(proc, opts)
