@@ -11,6 +11,7 @@ import pytest
 
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
+from procs import stop
 from ros_harness import ros_node
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audio_common_msgs"
@@ -52,8 +53,7 @@ def test_audio_data_inputs_drive_the_node(audio_common_env, ros_domain):
         finally:
             for proc in (publisher, node_proc):
                 if proc.poll() is None:
-                    proc.terminate()
-                    proc.wait(timeout=20)
+                    stop(proc)
     values = {kv.key: kv.value for kv in diags[-1].status[0].values}
     # Both voices (stamped and unstamped AudioData) reached the engine as audio chunks.
     assert int(values["engine.self_audio.chunks"]) >= 50

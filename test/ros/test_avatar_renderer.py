@@ -14,6 +14,7 @@ from dualtalk_core.rigs import get_rig
 from dualtalk_msgs.msg import FaceCoefficients
 from dualtalk_ros.avatar_renderer import pose_to_head_channels
 from ros_harness import ros_node
+from procs import stop
 
 
 def test_head_pose_round_trips_through_the_quaternion():
@@ -50,5 +51,4 @@ def test_renderer_node_publishes_images_that_follow_the_face(ros_domain, ros_env
             assert images[-1].encoding == "rgb8" and images[-1].step == 160 * 3
             assert proc.poll() is None
         finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+            stop(proc)

@@ -13,6 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
 from geometry_msgs.msg import PoseStamped
 from ros_harness import ros_node
+from procs import stop
 
 HERE = Path(__file__).parent
 SECONDS = 10.0
@@ -58,8 +59,7 @@ def run_conversation(clip: Path, domain: int, env: dict, garbage: bool) -> dict:
         finally:
             if peer is not None and peer.poll() is None:
                 peer.kill()
-            node_proc.terminate()
-            node_proc.wait(timeout=20)
+            stop(node_proc)
     return {"t0": t0, "faces": faces, "poses": poses, "diagnostics": diagnostics}
 
 
@@ -118,8 +118,7 @@ def test_with_no_input_at_all_the_face_keeps_publishing(ros_domain, ros_env):
             ros.until(lambda: len(faces) >= 75, 40.0)
             assert proc.poll() is None
         finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+            stop(proc)
     assert len(faces) >= 75, f"{len(faces)} frames without input"
     stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in faces])
     np.testing.assert_allclose(np.diff(stamps), 0.04, atol=1e-6)

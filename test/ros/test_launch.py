@@ -16,6 +16,7 @@ from dualtalk_core.config import to_dict
 from dualtalk_core.stream import StreamConfig
 from dualtalk_ros import avatar_renderer, dualtalk_node, mic_node, params
 from dualtalk_ros.processes import Options, command, processes
+from procs import stop
 from ros_harness import ros_node
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,8 +62,8 @@ def test_runner_starts_the_node_with_namespace_and_remapping(tmp_path, ros_domai
         assert pubs["/robot1/head_pose"] == ["geometry_msgs/msg/PoseStamped"]
         assert "/diagnostics" in pubs
     finally:
-        runner.send_signal(signal.SIGINT)
-        assert runner.wait(timeout=20) == 0
+        if stop(runner, signal.SIGINT):
+            assert runner.returncode == 0
 
 
 def test_launch_file_and_runner_share_one_process_list():
