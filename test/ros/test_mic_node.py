@@ -45,12 +45,15 @@ def test_mic_node_publishes_capture_stamped_chunks(tmp_path, ros_domain, ros_env
     error = stamps - written
     print("stamp - capture time: median %.1f ms, range %.1f..%.1f ms" % (
         1e3 * np.median(error), 1e3 * error.min(), 1e3 * error.max()))
-    # PortAudio's ADC estimate through PulseAudio is within one buffer of the truth here. It may
-    # drift slowly while the server adapts its latency, but it must be smooth: arrival jitter
-    # (tens of ms, chunk to chunk) must not leak in, so the error around its trend stays small.
+    # PortAudio's ADC estimate through PulseAudio is within one buffer of the truth here. It
+    # drifts while the server adapts its latency (seen: 13 ms over the first second on a fresh
+    # CI machine, not along a straight line) and moves by up to ~6 ms from one chunk to the
+    # next (measured 4-6 ms here). Stamps taken at arrival would jump by a large part of a
+    # 32 ms chunk whenever PulseAudio hands over chunks in bursts; that must not leak in.
     assert np.all(np.abs(error) < 0.08), error
-    trend = np.polyval(np.polyfit(written, error, 1), written)
-    assert np.abs(error - trend).max() < 0.008, error - trend
+    steps = np.abs(np.diff(error))
+    print("largest chunk-to-chunk change of that error: %.1f ms" % (1e3 * steps.max()))
+    assert steps.max() < 0.012, steps
 
 
 def _position(signal: np.ndarray, chunk: np.ndarray) -> int:
