@@ -52,8 +52,7 @@ def test_audio_data_inputs_drive_the_node(audio_common_env, ros_domain):
             assert node_proc.poll() is None
         finally:
             for proc in (publisher, node_proc):
-                if proc.poll() is None:
-                    stop(proc)
+                stop(proc)  # a no-op for one that has exited
     values = {kv.key: kv.value for kv in diags[-1].status[0].values}
     # Both voices (stamped and unstamped AudioData) reached the engine as audio chunks.
     assert int(values["engine.self_audio.chunks"]) >= 50

@@ -13,8 +13,8 @@ from sensor_msgs.msg import Image
 from dualtalk_core.rigs import get_rig
 from dualtalk_msgs.msg import FaceCoefficients
 from dualtalk_ros.avatar_renderer import pose_to_head_channels
-from ros_harness import ros_node
 from procs import stop
+from ros_harness import ros_node
 
 
 def test_head_pose_round_trips_through_the_quaternion():

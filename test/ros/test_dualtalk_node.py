@@ -12,8 +12,8 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
 from geometry_msgs.msg import PoseStamped
-from ros_harness import ros_node
 from procs import stop
+from ros_harness import ros_node
 
 HERE = Path(__file__).parent
 SECONDS = 10.0
