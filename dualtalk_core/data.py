@@ -67,7 +67,9 @@ class Window:
 def _split_dir(root: str | Path, split: str) -> Path:
     path = Path(root) / split
     if not path.is_dir():
-        raise ValueError(f"split folder not found: {path} (expected DATA/{{train,test,ood}}/)")
+        raise ValueError(f"split folder not found: {path} (expected DATA/{{train,test,ood}}/; "
+                         "dualtalk-synth also writes val/, which config/train_lite.yaml "
+                         "validates on: rerun it, the other splits stay byte-identical)")
     return path
 
 

@@ -15,7 +15,7 @@ step() { echo; echo "[demo $(date +%H:%M:%S)] $*"; }
 start=$SECONDS
 
 step "1/5 synthesising a conversation with unseen voices (+ a small train pool for baselines)"
-dualtalk-synth --out "$OUT/corpus" --clips 12 --test-clips 0 --ood-clips 1 --seed 20261122
+dualtalk-synth --out "$OUT/corpus" --clips 12 --test-clips 0 --ood-clips 1 --val-clips 0 --seed 20261122
 
 step "2/5 recording it as a robot would: rosbag2 with audio chunks, partner face, ground truth"
 dualtalk-bag record --data "$OUT/corpus" --split ood --clip "$CLIP" --out "$OUT/conversation_bag"

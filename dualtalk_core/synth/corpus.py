@@ -1,6 +1,7 @@
 """Build and write the synthetic two-person conversation corpus (`dualtalk-synth`).
 
-Layout (docs/DESIGN.md): `OUT/{train,test,ood}/<clip>_speaker{1,2}.{wav,npz}` and `<clip>.json`.
+Layout (docs/DESIGN.md): `OUT/{train,test,ood,val}/<clip>_speaker{1,2}.{wav,npz}` and
+`<clip>.json`.
 Every clip draws from its own generator seeded by (seed, split, index), so clips are the same
 whatever the number of worker processes or the order they finish in; files are written with
 fixed zip timestamps so the same seed gives byte-identical output.
@@ -213,6 +214,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--clips", type=int, default=200, help="train clips")
     ap.add_argument("--test-clips", type=int, default=None, help="default: clips // 10 (>= 1)")
     ap.add_argument("--ood-clips", type=int, default=None, help="default: clips // 10 (>= 1)")
+    ap.add_argument("--val-clips", type=int, default=None,
+                    help="validation clips for picking checkpoints; default: clips // 10 (>= 1)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-rounds", type=int, default=1)
     ap.add_argument("--max-rounds", type=int, default=6)
@@ -229,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     default_eval = max(1, args.clips // 10)
     counts = {"train": args.clips,
               "test": default_eval if args.test_clips is None else args.test_clips,
-              "ood": default_eval if args.ood_clips is None else args.ood_clips}
+              "ood": default_eval if args.ood_clips is None else args.ood_clips,
+              "val": default_eval if args.val_clips is None else args.val_clips}
     if min(counts.values()) < 0:
         raise SystemExit(f"clip counts must be >= 0, got {counts}")
     dcfg = DialogueConfig(min_rounds=args.min_rounds, max_rounds=args.max_rounds)

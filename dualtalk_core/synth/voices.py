@@ -3,6 +3,11 @@
 Speaker identity is the voice+variant combination (`en-gb-scotland+f2`); pitch, range and speed
 are drawn per clip on top. OOD clips use only combinations that train/test never use: every
 combination with a held-out accent or a held-out variant.
+
+The `val` split is for picking checkpoints without looking at test or ood. Each of its clips
+pairs one person from the train pool with one whose variant no other split uses, so it asks both
+questions the held-out splits ask (a known person, a new voice) without sharing a voice with
+`ood`. It is last in SPLITS so that adding it left every other split's clips unchanged.
 """
 from __future__ import annotations
 
@@ -18,13 +23,18 @@ IN_LANGUAGES: tuple[str, ...] = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp",
 OOD_LANGUAGES: tuple[str, ...] = ("en-029", "en-gb-x-gbcwmd")
 IN_VARIANTS: tuple[str, ...] = ("m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f3", "f4")
 OOD_VARIANTS: tuple[str, ...] = ("m7", "m8", "f5")
-SPLITS: tuple[str, ...] = ("train", "test", "ood")
+VAL_VARIANTS: tuple[str, ...] = ("paul", "rob", "linda", "steph")  # named espeak-ng variants
+# The index of a split seeds its clips (corpus.py): append, never reorder.
+SPLITS: tuple[str, ...] = ("train", "test", "ood", "val")
 
 
 def voice_pool(split: str) -> list[tuple[str, str]]:
-    """(language, variant) combinations allowed in `split` (train and test share one pool)."""
+    """(language, variant) combinations allowed in `split` (train and test share one pool;
+    `val` draws from that pool and from `val_only_pool()`)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    if split == "val":
+        return voice_pool("train") + val_only_pool()
     every = itertools.product(IN_LANGUAGES + OOD_LANGUAGES, IN_VARIANTS + OOD_VARIANTS)
     held_out = [(lang, var) for lang, var in every
                 if lang in OOD_LANGUAGES or var in OOD_VARIANTS]
@@ -33,8 +43,21 @@ def voice_pool(split: str) -> list[tuple[str, str]]:
     return list(itertools.product(IN_LANGUAGES, IN_VARIANTS))
 
 
+def val_only_pool() -> list[tuple[str, str]]:
+    """Voices of the `val` split that no other split uses: train accents, unseen variants."""
+    return list(itertools.product(IN_LANGUAGES, VAL_VARIANTS))
+
+
 def draw_voices(rng: np.random.Generator, split: str) -> tuple[Voice, Voice]:
-    """Two people with different variants (so they sound like two people) from the pool."""
+    """Two people with different variants (so they sound like two people) from the pool; in
+    `val`, one known person and one new voice, in random order."""
+    if split == "val":
+        known = voice_pool("train")
+        new = val_only_pool()
+        pair = [known[rng.integers(len(known))], new[rng.integers(len(new))]]
+        if rng.integers(2):
+            pair.reverse()
+        return _with_prosody(rng, pair[0]), _with_prosody(rng, pair[1])
     pool = voice_pool(split)
     first = pool[rng.integers(len(pool))]
     others = [c for c in pool if c[1] != first[1]]

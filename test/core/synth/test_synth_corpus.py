@@ -11,7 +11,7 @@ from scipy.io import wavfile
 from dualtalk_core import data
 from dualtalk_core.rigs import get_rig
 from dualtalk_core.synth.corpus import CORPUS_VERSION, build_clip, main
-from dualtalk_core.synth.voices import SPLITS, voice_pool
+from dualtalk_core.synth.voices import SPLITS, val_only_pool, voice_pool
 
 ARGS = ["--clips", "1", "--test-clips", "1", "--ood-clips", "1", "--max-rounds", "2"]
 
@@ -66,7 +66,7 @@ def test_same_seed_is_byte_identical_and_another_seed_differs(corpus: Path, tmp_
     assert main(["--out", str(tmp_path / "b"), "--seed", "7", "--workers", "2", *ARGS]) == 0
     assert main(["--out", str(tmp_path / "c"), "--seed", "8", *ARGS]) == 0
     a, b, c = _files(corpus), _files(tmp_path / "b"), _files(tmp_path / "c")
-    assert len(a) == 15 and a == b
+    assert len(a) == 5 * len(SPLITS) and a == b
     assert a.keys() == c.keys() and all(a[k] != c[k] for k in a)
 
 
@@ -74,10 +74,23 @@ def test_ood_voices_never_appear_in_train_or_test(corpus: Path):
     train = set(voice_pool("train"))
     assert set(voice_pool("test")) == train
     assert not train & set(voice_pool("ood"))
-    for split in SPLITS:
+    for split in ("train", "test", "ood"):
         for meta_path in (corpus / split).glob("*.json"):
             for v in json.loads(meta_path.read_text())["voices"]:
                 assert ((v["language"], v["variant"]) in train) == (split != "ood")
+
+
+def test_val_pairs_a_known_person_with_a_voice_no_other_split_uses():
+    new = set(val_only_pool())
+    assert new and not new & (set(voice_pool("train")) | set(voice_pool("ood")))
+    first_is_known = set()
+    for index in range(6):
+        voices = build_clip("val", index, 5).meta["voices"]
+        combos = [(v["language"], v["variant"]) for v in voices]
+        assert [c in new for c in combos].count(True) == 1
+        assert [c in set(voice_pool("train")) for c in combos].count(True) == 1
+        first_is_known.add(combos[0] in set(voice_pool("train")))
+    assert first_is_known == {True, False}  # the new voice is not always the same speaker
 
 
 def test_listener_reactions_follow_their_causes_in_a_clip():
