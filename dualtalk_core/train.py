@@ -477,13 +477,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last")
     parser.add_argument("--epochs", type=int, help="override the config's epochs")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override device")
+    parser.add_argument("--seed", type=int, help="override the config's seed (seed sweeps)")
     args = parser.parse_args(argv)
     quiet = int(os.environ.get("RANK", "0")) != 0
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:
         cfg = config_io.load(TrainConfig, args.config)
-        overrides = {k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v}
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("device", args.device),
+                                       ("seed", args.seed)) if v is not None}
         cfg = dataclasses.replace(cfg, **overrides)
         train(cfg, args.data, args.out, resume=args.resume)
     except (ValueError, FileNotFoundError) as err:

@@ -191,7 +191,7 @@ def test_ddp_two_cpu_processes_agree(corpus: Path, tmp_path: Path) -> None:
 
 def test_cli_and_shipped_config(corpus: Path, tmp_path: Path) -> None:
     shipped = config_io.load(TrainConfig, REPO / "config" / "train_lite.yaml")
-    assert shipped.model_preset == "lite"
+    assert shipped.model_preset == "lite" and shipped.val_split == "val"
     cfg_path = tmp_path / "tiny.yaml"
     config_io.save(tiny_config(epochs=5), cfg_path)
     args = ["--config", str(cfg_path), "--data", str(corpus), "--out", str(tmp_path / "o")]
@@ -201,6 +201,10 @@ def test_cli_and_shipped_config(corpus: Path, tmp_path: Path) -> None:
     assert main(args + ["--epochs", "2", "--resume"]) == 0
     history = [json.loads(line) for line in (tmp_path / "o" / "history.jsonl").open()]
     assert [r["epoch"] for r in history] == [1, 2] and "lost" not in history[1]
+    config_io.save(tiny_config(epochs=1, seed=5), tmp_path / "seeded.yaml")
+    assert main(["--config", str(tmp_path / "seeded.yaml"), "--data", str(corpus),
+                 "--out", str(tmp_path / "s"), "--seed", "0"]) == 0  # 0 overrides too
+    assert config_io.load(TrainConfig, tmp_path / "s" / "train_config.yaml").seed == 0
     with pytest.raises(SystemExit):
         main(["--config", str(cfg_path), "--data", str(tmp_path / "none"),
               "--out", str(tmp_path / "x")])
