@@ -198,6 +198,89 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n" + note
 
 
+# What "ahead of a baseline" means in the verdict: lower FD and MSE (the issue's and DIM's
+# headline metrics), and, against the speaker-only ablation, that zeroing the partner raises
+# P-FD and rPCC (the model uses what it hears and sees of the partner).
+VERDICT_METRICS: tuple[str, ...] = ("FD", "MSE")
+LISTENING_METRICS: tuple[str, ...] = ("P-FD", "rPCC")
+ABLATION_KEY = "speaker_only"
+
+
+def _wins(per_clip: list[dict[str, Any]], key: str, group: str, metric: str) -> tuple[int, int]:
+    """(directions where the model's value is lower than method `key`'s, directions compared:
+    those where both values are defined)."""
+    by_direction: dict[tuple[str, int], dict[str, float]] = {}
+    for row in per_clip:
+        value = row[group][metric]
+        if value is not None and row["method"] in (MODEL_KEY, key):
+            by_direction.setdefault((row["clip"], row["target"]), {})[row["method"]] = value
+    pairs = [v for v in by_direction.values() if len(v) == 2]
+    return sum(v[MODEL_KEY] < v[key] for v in pairs), len(pairs)
+
+
+def verdict(results: dict[str, Any]) -> dict[str, Any]:
+    """Is the model ahead of every baseline (mean FD and MSE lower, per group), and does zeroing
+    the partner make its P-FD and rPCC worse? With per-direction win counts, so a mean that
+    leads by a hair can be told from one that leads on most clips."""
+    methods, per_clip = results["methods"], results.get("per_clip", [])
+    model = methods[MODEL_KEY]["groups"]
+    cells: list[dict[str, Any]] = []
+    for key in (k for k in methods if k != MODEL_KEY):
+        for metric in VERDICT_METRICS:
+            for g in GROUPS:
+                ours, theirs = model[g].get(metric), methods[key]["groups"][g].get(metric)
+                won, n = _wins(per_clip, key, g, metric)
+                cells.append({"baseline": key, "metric": metric, "group": g, "model": ours,
+                              "baseline_value": theirs, "ahead": _lower(ours, theirs),
+                              "directions_ahead": won, "directions": n})
+    listening: list[dict[str, Any]] = []
+    if ABLATION_KEY in methods:
+        ablated = methods[ABLATION_KEY]["groups"]
+        for metric in LISTENING_METRICS:
+            for g in GROUPS:
+                ours, zeroed = model[g].get(metric), ablated[g].get(metric)
+                won, n = _wins(per_clip, ABLATION_KEY, g, metric)
+                listening.append({"metric": metric, "group": g, "model": ours,
+                                  "partner_zeroed": zeroed,
+                                  "worse_when_zeroed": _lower(ours, zeroed),
+                                  "directions_worse": won, "directions": n})
+    return {"ahead_of_every_baseline": all(c["ahead"] for c in cells),
+            "listens": bool(listening) and all(c["worse_when_zeroed"] for c in listening),
+            "cells": cells, "listening": listening}
+
+
+def _lower(ours: float | None, theirs: float | None) -> bool:
+    return ours is not None and theirs is not None and ours < theirs
+
+
+def format_verdict(results: dict[str, Any]) -> str:
+    """Markdown: one row per baseline, one cell per FD/MSE group ("ahead 31/40" = lower mean,
+    lower in 31 of 40 directions), then the listening check against the ablation."""
+    v = verdict(results)
+    head = ["Baseline"] + [f"{m} {g}" for m in VERDICT_METRICS for g in GROUPS]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---" * (len(head) - 1) + "|"]
+    for key in dict.fromkeys(c["baseline"] for c in v["cells"]):
+        row = [LABELS.get(key, key)]
+        for c in (c for c in v["cells"] if c["baseline"] == key):
+            row.append(f"{'ahead' if c['ahead'] else '**behind**'} "
+                       f"{c['directions_ahead']}/{c['directions']}")
+        lines.append("| " + " | ".join(row) + " |")
+    out = ["Model against each baseline (lower mean; directions where the model is lower):", "",
+           *lines, "",
+           f"Ahead of every baseline on FD and MSE: **{v['ahead_of_every_baseline']}**"]
+    if v["listening"]:
+        out += ["", "Zeroing the partner's inputs (worse = higher; directions where it is worse):",
+                ""]
+        for c in v["listening"]:
+            scale = metrics.scale_for(c["metric"], c["group"])
+            out.append(f"- {c['metric']} {c['group']}: {_fmt_value(c['model'], scale)} -> "
+                       f"{_fmt_value(c['partner_zeroed'], scale)} ({_fmt_scale(scale)}), "
+                       f"{'worse' if c['worse_when_zeroed'] else '**not worse**'} "
+                       f"({c['directions_worse']}/{c['directions']})")
+        out += ["", f"Listens (every group's P-FD and rPCC worse when zeroed): **{v['listens']}**"]
+    return "\n".join(out) + "\n"
+
+
 def plot_clips(model: base.Predictor, root: str | Path, split: str, clips: list[str],
                out_dir: str | Path, rig: str) -> list[Path]:
     """One PNG per clip (speaker 1 as target): prediction, ground truth and partner channels."""
@@ -236,15 +319,20 @@ def plot_clips(model: base.Predictor, root: str | Path, split: str, clips: list[
 
 
 def write_outputs(results: dict[str, Any], out_dir: str | Path) -> None:
-    """metrics.json (without per-clip rows), per_clip.jsonl and table.md."""
+    """metrics.json (without per-clip rows; with the verdict when there are baselines),
+    per_clip.jsonl and table.md (the Table 2 layout, then the verdict)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {k: v for k, v in results.items() if k != "per_clip"}
+    table = format_table(results)
+    if len(results["methods"]) > 1:
+        summary["verdict"] = verdict(results)
+        table += "\n" + format_verdict(results)
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     with open(out_dir / "per_clip.jsonl", "w") as f:
         for row in results.get("per_clip", []):
             f.write(json.dumps(row, allow_nan=False) + "\n")
-    (out_dir / "table.md").write_text(format_table(results))
+    (out_dir / "table.md").write_text(table)
 
 
 def _load_model(path: str, device: str) -> Any:
@@ -289,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         log.error("%s", exc)
         return 2
-    print(format_table(results))
+    print((Path(args.out) / "table.md").read_text())
     print(f"wrote {args.out}/metrics.json, table.md, per_clip.jsonl and plots/")
     return 0
 

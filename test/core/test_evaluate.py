@@ -157,6 +157,40 @@ def test_a_constant_prediction_leaves_rpcc_undefined(corpus: Path) -> None:
     assert " - " in row and "e-06" not in row  # undefined shown as "-", collapsed SID as 0
 
 
+def _row(value: float) -> dict[str, dict[str, float]]:
+    return {g: {m: value for m in ("FD", "P-FD", "MSE", "rPCC")} for g in ("EXP", "JAW", "POSE")}
+
+
+def test_verdict_compares_means_and_counts_directions() -> None:
+    model_values, ablation_values = [1.0, 1.0, 5.0], [2.0, 2.0, 0.5]  # mean 2.33 vs 1.5
+    per_clip = []
+    for i, (ours, theirs) in enumerate(zip(model_values, ablation_values)):
+        per_clip += [{"clip": f"c{i}", "target": 1, "method": "dualtalk", **_row(ours)},
+                     {"clip": f"c{i}", "target": 1, "method": "speaker_only", **_row(theirs)},
+                     {"clip": f"c{i}", "target": 1, "method": "mirror", **_row(9.0)}]
+    per_clip[0]["JAW"]["rPCC"] = None  # an undefined value is left out of the count
+    results = {"methods": {"dualtalk": {"groups": _row(7 / 3)},
+                           "speaker_only": {"groups": _row(1.5)},
+                           "mirror": {"groups": _row(9.0)}},
+               "per_clip": per_clip}
+    v = evaluate.verdict(results)
+    mirror_fd = next(c for c in v["cells"] if c["baseline"] == "mirror" and c["metric"] == "FD")
+    assert mirror_fd["ahead"]
+    assert (mirror_fd["directions_ahead"], mirror_fd["directions"]) == (3, 3)
+    ablation_mse = next(c for c in v["cells"]
+                        if c["baseline"] == "speaker_only" and c["metric"] == "MSE")
+    assert not ablation_mse["ahead"] and ablation_mse["directions_ahead"] == 2  # mean vs count
+    assert not v["ahead_of_every_baseline"] and not v["listens"]
+    jaw_rpcc = next(c for c in v["listening"] if c["metric"] == "rPCC" and c["group"] == "JAW")
+    assert (jaw_rpcc["directions_worse"], jaw_rpcc["directions"]) == (1, 2)
+    text = evaluate.format_verdict(results)
+    assert "| Mirror partner | ahead 3/3 |" in text and "**behind** 2/3" in text
+    assert "FD EXP: 2.333 -> 1.5 (x1), **not worse** (2/3)" in text
+    results["methods"]["speaker_only"]["groups"] = _row(3.0)
+    assert evaluate.verdict(results)["ahead_of_every_baseline"]
+    assert evaluate.verdict(results)["listens"]
+
+
 def test_cli_end_to_end_with_the_lite_model(corpus: Path, tmp_path: Path) -> None:
     model_dir = DualTalkModel.from_preset("lite", device="cpu").save(tmp_path / "m")
     out = tmp_path / "eval"
@@ -168,6 +202,8 @@ def test_cli_end_to_end_with_the_lite_model(corpus: Path, tmp_path: Path) -> Non
     exp = summary["methods"]["dualtalk"]["groups"]["EXP"]
     assert all(np.isfinite(exp[m]) for m in ("FD", "P-FD", "MSE", "SID", "Var"))
     assert "| DualTalk |" in (out / "table.md").read_text()
+    assert "Ahead of every baseline on FD and MSE: **" in (out / "table.md").read_text()
+    assert len(summary["verdict"]["cells"]) == 4 * 2 * 3  # 4 baselines, FD/MSE, 3 groups
     assert (out / "plots" / "clip00_speaker1.png").stat().st_size > 1000
     assert len((out / "per_clip.jsonl").read_text().splitlines()) == 2 * 5
     assert evaluate.main(["--data", str(corpus), "--model", str(model_dir), "--out", str(out),
