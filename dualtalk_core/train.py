@@ -69,6 +69,13 @@ class TrainConfig:
     weight_jaw: float = 1.0
     weight_pose: float = 1.0
     weight_velocity: float = 1.0
+    # Not in the published recipe (1 = plain MSE): the weight of each window's mean error in the
+    # EXP/JAW/POSE terms, which split exactly into that mean's square and the error around it.
+    # Much of a window's mean is the person's resting face and head angle, which a voice does not
+    # reveal; full weight pays the model to guess it from the voice, and on a new voice the guess
+    # is worse than the average face. Below 1 the loss still anchors the level, but mostly asks
+    # for the motion around it.
+    weight_window_mean: float = 1.0
     # Not in the published recipe (0 = off): squared error between the predicted and the true
     # per-channel standard deviation over each window, group-weighted like the MSE terms. Plain
     # MSE rewards a regressor for predicting the mean of whatever it cannot time exactly (blinks,
@@ -99,6 +106,9 @@ class TrainConfig:
         if bad or self.lr <= 0 or self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"TrainConfig: expected positive {positive}, lr > 0 and device in "
                              f"auto|cpu|cuda; got {bad}, lr={self.lr}, device={self.device!r}")
+        if not 0.0 < self.weight_window_mean <= 1.0:
+            raise ValueError("TrainConfig: weight_window_mean must be in (0, 1] (0 would leave "
+                             f"the level unanchored), got {self.weight_window_mean}")
 
 
 @dataclass
@@ -110,14 +120,19 @@ class TrainResult:
 
 def motion_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, rig: Rig,
                 cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Weighted sum of masked MSE per EXP/JAW/POSE group, of velocity (first differences) and
-    of the per-window dispersion error (`TrainConfig.weight_dispersion`).
+    """Weighted sum of masked MSE per EXP/JAW/POSE group (its window-mean share weighted by
+    `TrainConfig.weight_window_mean`), of velocity (first differences) and of the per-window
+    dispersion error (`TrainConfig.weight_dispersion`).
 
     pred, target (B, T, C); mask (B, T) True on real frames. Each term is a mean over its valid
     elements, so padding changes neither the scale nor the gradient of real frames.
     """
     frame_mask = mask.unsqueeze(-1).to(pred.dtype)  # (B, T, 1)
-    sq = (pred - target).square() * frame_mask
+    err = (pred - target) * frame_mask
+    # sum_t e_t^2 = sum_t (e_t - mean e)^2 + n (mean e)^2: scale the second part per window.
+    n_window = frame_mask.sum(dim=1)  # (B, 1)
+    mean_sq = err.sum(dim=1).square() / n_window.clamp(min=1)  # (B, C) = n (mean e)^2
+    sq = err.square().sum(dim=1) - (1.0 - cfg.weight_window_mean) * mean_sq  # (B, C)
     n_frames = frame_mask.sum().clamp(min=1)
     weights = {"exp": cfg.weight_exp, "jaw": cfg.weight_jaw, "pose": cfg.weight_pose,
                "velocity": cfg.weight_velocity, "dispersion": cfg.weight_dispersion}
@@ -126,7 +141,7 @@ def motion_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, ri
     dispersion = pred.new_zeros(())
     for group in GROUPS:
         idx = torch.as_tensor(rig.group_index(group), device=pred.device)
-        parts[group.lower()] = sq[..., idx].sum() / (n_frames * len(idx))
+        parts[group.lower()] = sq[:, idx].sum() / (n_frames * len(idx))
         dispersion = dispersion + weights[group.lower()] * std_err[:, idx].mean()
     pair_mask = (mask[:, 1:] & mask[:, :-1]).unsqueeze(-1).to(pred.dtype)  # (B, T-1, 1)
     dv = (pred.diff(dim=1) - target.diff(dim=1)).square() * pair_mask

@@ -77,6 +77,33 @@ def test_loss_ignores_padding_and_weights_groups() -> None:
     assert loss.item() == pytest.approx(0.01 + 2 * 0.04 + 0.01)
 
 
+def test_window_mean_weight_scales_only_the_offset_share_of_the_error() -> None:
+    rig = get_rig("arkit52")
+    target = torch.randn(2, 8, 55, dtype=torch.float64)
+    mask = torch.ones(2, 8, dtype=torch.bool)
+    mask[1, 6:] = False
+    exp = rig.group_index("EXP")
+    pred = target.clone()
+    pred[..., exp] += 0.3  # one offset over each window
+    pred[1, 6:] += 50.0  # padding
+    wiggle = target.clone()
+    wiggle[:, 0::2, exp] += 0.2  # +-0.2 around the truth: no window-mean error
+    wiggle[:, 1::2, exp] -= 0.2
+    wiggle[1, 6:] += 50.0
+    for w in (1.0, 0.25):
+        cfg = TrainConfig(weight_window_mean=w)
+        assert motion_loss(pred, target, mask, rig, cfg)[1]["exp"].item() == \
+            pytest.approx(w * 0.09)
+        assert motion_loss(wiggle, target, mask, rig, cfg)[1]["exp"].item() == \
+            pytest.approx(0.04)
+    noisy = target + torch.randn_like(target)
+    plain = ((noisy - target)[..., exp].square() * mask.unsqueeze(-1)).sum() / (14 * len(exp))
+    assert motion_loss(noisy, target, mask, rig, TrainConfig())[1]["exp"].item() == \
+        pytest.approx(plain.item())
+    with pytest.raises(ValueError, match="weight_window_mean"):
+        TrainConfig(weight_window_mean=0.0)
+
+
 def test_dispersion_term_measures_the_spread_of_real_frames_only() -> None:
     rig = get_rig("arkit52")
     target = torch.randn(2, 40, 55, dtype=torch.float64)
