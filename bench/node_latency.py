@@ -35,6 +35,7 @@ from bench.common import (DEFAULT_MODEL_DIR, load_avg, model_source, percentiles
                           write_json)
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
+from dualtalk_ros.shutdown import stop_all
 
 WARMUP_S = 1.0  # frames stamped earlier are left out: first windows, allocations, discovery
 FRAME_S = 0.04
@@ -126,10 +127,9 @@ def run_once(hop_ms: float, seconds: float, threads: int, domain: int) -> dict[s
                 node_log.seek(0)
                 raise RuntimeError(f"the node died: {node_log.read()[-2000:]}")
         finally:
-            for proc in (pub, node):
-                if proc is not None and proc.poll() is None:
-                    proc.terminate()
-            node.wait(timeout=20)
+            if not all(stop_all([pub, node])):  # a hung node's stacks went to its log
+                node_log.seek(0)
+                print(node_log.read()[-6000:], file=sys.stderr)
             node_log.close()
             recorder.close()
     return {"t0": t0, "faces": recorder.faces, "chunks": chunks, "node_cpu_s": cpu,

@@ -5,14 +5,14 @@ error and exits with status 2 instead of a traceback.
 """
 from __future__ import annotations
 
-import faulthandler
-import signal
 import sys
 from typing import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+
+from dualtalk_ros.shutdown import dump_stacks_on_sigusr1
 
 
 def run(make_node: Callable[[], Node], args: list[str] | None = None,
@@ -36,9 +36,3 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None,
             close()
         node.destroy_node()
         rclpy.try_shutdown()
-
-
-def dump_stacks_on_sigusr1() -> None:
-    """`kill -USR1 PID` prints every Python thread's stack to stderr: how to see where a node
-    hangs (it works even while the main thread is blocked in C code)."""
-    faulthandler.register(signal.SIGUSR1, all_threads=True)

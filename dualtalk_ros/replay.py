@@ -30,6 +30,7 @@ from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 from dualtalk_ros import convert
 from dualtalk_ros.bagio import NS
 from dualtalk_ros.evaluation import INPUT_KINDS, BagInputs, Predictions
+from dualtalk_ros.shutdown import stop
 from geometry_msgs.msg import PoseStamped
 
 log = logging.getLogger(__name__)
@@ -58,17 +59,6 @@ def start_node(model: str | None, device: str | None,
         env["OMP_NUM_THREADS"] = str(torch_threads)
     log.info("starting the node: %s", " ".join(cmd))
     return subprocess.Popen(cmd, env=env)
-
-
-def stop_node(proc: subprocess.Popen) -> None:
-    """SIGINT (the node's clean exit), then kill if it hangs."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class Player:
@@ -196,7 +186,7 @@ def run_live(inputs: BagInputs, model: str | None = None, rate: float = 1.0,
         play_s = time.monotonic() - play_start
         preds = player.predictions()
     finally:
-        stop_node(proc)
+        stop(proc, signal.SIGINT)  # the node's clean exit; a hang is dumped and killed
         rclpy.shutdown(context=context)
     stats = {"wall_s": time.monotonic() - started, "node_ready_s": ready_s, "play_wall_s": play_s,
              "messages_published": sent, "faces_received": len(player.faces),

@@ -12,8 +12,12 @@ import subprocess
 import sys
 import time
 
-from dualtalk_ros.entry import dump_stacks_on_sigusr1
 from dualtalk_ros.processes import Options, command, processes
+from dualtalk_ros.shutdown import dump_stacks_on_sigusr1, stop_all
+
+# Less than the 20 s a caller (launch, tests) gives dualtalk-run itself, so its own exit is
+# bounded and a hung child's stacks are in the log.
+CHILD_STOP_TIMEOUT_S = 10.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,14 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop_all(children, signal.SIGINT, CHILD_STOP_TIMEOUT_S)
 
 
 if __name__ == "__main__":
