@@ -59,6 +59,7 @@ setup(
             "dualtalk-synth = dualtalk_core.synth.corpus:main",
             "dualtalk-train = dualtalk_core.train:main",
             "dualtalk-eval = dualtalk_core.evaluate:main",
+            "dualtalk-sweep = dualtalk_core.sweep:main",
         ],
     },
 )

@@ -169,11 +169,13 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
     }
 
 
-def _fmt_scale(scale: float) -> str:
+def fmt_scale(scale: float) -> str:
+    """The header label of a Table 2 scale factor: 1e3 -> "x1e3"."""
     return "x1" if scale == 1 else f"x1e{round(math.log10(scale))}"
 
 
-def _fmt_value(value: float | None, scale: float) -> str:
+def fmt_value(value: float | None, scale: float) -> str:
+    """A metric value times its Table 2 scale, 4 significant digits; None (undefined) -> "-"."""
     if value is None:
         return "-"
     # SID of a collapsed output is -log2(1 + 1e-6) ~ -1.4e-6 by the release's formula: show 0.
@@ -182,13 +184,13 @@ def _fmt_value(value: float | None, scale: float) -> str:
 
 def format_table(results: dict[str, Any]) -> str:
     """Markdown table in the paper's Table 2 layout: metric-major columns, EXP/JAW/POSE each."""
-    head = ["Method"] + [f"{m} {g} {_fmt_scale(metrics.scale_for(m, g))}"
+    head = ["Method"] + [f"{m} {g} {fmt_scale(metrics.scale_for(m, g))}"
                          for m in TABLE_METRICS for g in GROUPS]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     rows = list(results["methods"].values()) + [results["gt"]]
     for row in rows:
         cells = [row["label"]] + [
-            _fmt_value(row["groups"][g].get(m), metrics.scale_for(m, g))
+            fmt_value(row["groups"][g].get(m), metrics.scale_for(m, g))
             for m in TABLE_METRICS for g in GROUPS]
         lines.append("| " + " | ".join(cells) + " |")
     note = (f"\n{results['n_directions']} clip directions ({results['n_clips']} clips) of split "
@@ -273,8 +275,8 @@ def format_verdict(results: dict[str, Any]) -> str:
                 ""]
         for c in v["listening"]:
             scale = metrics.scale_for(c["metric"], c["group"])
-            out.append(f"- {c['metric']} {c['group']}: {_fmt_value(c['model'], scale)} -> "
-                       f"{_fmt_value(c['partner_zeroed'], scale)} ({_fmt_scale(scale)}), "
+            out.append(f"- {c['metric']} {c['group']}: {fmt_value(c['model'], scale)} -> "
+                       f"{fmt_value(c['partner_zeroed'], scale)} ({fmt_scale(scale)}), "
                        f"{'worse' if c['worse_when_zeroed'] else '**not worse**'} "
                        f"({c['directions_worse']}/{c['directions']})")
         out += ["", f"Listens (every group's P-FD and rPCC worse when zeroed): **{v['listens']}**"]
