@@ -283,6 +283,24 @@ def format_verdict(results: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def format_fd_split(results: dict[str, Any]) -> str:
+    """Markdown: each method's FD split into its offset (means) and spread (covariances) terms,
+    per group. When every method's offset is about the same, FD separates them by spread alone."""
+    head = ["Method"] + [f"FD {g} {part} {fmt_scale(metrics.scale_for('FD', g))}"
+                         for g in GROUPS for part in ("offset", "spread")]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for row in results["methods"].values():
+        cells = [row["label"]]
+        for g in GROUPS:
+            fd_all, offset = row["groups"][g].get("FD"), row["groups"][g].get("FD-offset")
+            scale = metrics.scale_for("FD", g)
+            spread = None if fd_all is None or offset is None else fd_all - offset
+            cells += [fmt_value(offset, scale), fmt_value(spread, scale)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return ("FD = offset (squared distance of the means) + spread (covariance term), mean over "
+            "directions:\n\n" + "\n".join(lines) + "\n")
+
+
 def plot_clips(model: base.Predictor, root: str | Path, split: str, clips: list[str],
                out_dir: str | Path, rig: str) -> list[Path]:
     """One PNG per clip (speaker 1 as target): prediction, ground truth and partner channels."""
@@ -326,7 +344,7 @@ def write_outputs(results: dict[str, Any], out_dir: str | Path) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {k: v for k, v in results.items() if k != "per_clip"}
-    table = format_table(results)
+    table = format_table(results) + "\n" + format_fd_split(results)
     if len(results["methods"]) > 1:
         summary["verdict"] = verdict(results)
         table += "\n" + format_verdict(results)

@@ -203,6 +203,8 @@ def test_cli_end_to_end_with_the_lite_model(corpus: Path, tmp_path: Path) -> Non
     assert all(np.isfinite(exp[m]) for m in ("FD", "P-FD", "MSE", "SID", "Var"))
     assert "| DualTalk |" in (out / "table.md").read_text()
     assert "Ahead of every baseline on FD and MSE: **" in (out / "table.md").read_text()
+    assert "| FD EXP offset x1 | FD EXP spread x1 |" in (out / "table.md").read_text()
+    assert 0.0 <= exp["FD-offset"] <= exp["FD"]
     assert len(summary["verdict"]["cells"]) == 4 * 2 * 3  # 4 baselines, FD/MSE, 3 groups
     assert (out / "plots" / "clip00_speaker1.png").stat().st_size > 1000
     assert len((out / "per_clip.jsonl").read_text().splitlines()) == 2 * 5

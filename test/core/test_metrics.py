@@ -88,6 +88,17 @@ def test_fd_of_a_mean_shift_is_d_c_squared() -> None:
     assert metrics.fd(x, x + 0.7) == pytest.approx(5 * 0.7 ** 2, rel=1e-6)
 
 
+def test_fd_offset_is_the_mean_term_of_fd() -> None:
+    x = _correlated(_rng(3), 300, 5)
+    assert metrics.fd_offset(x, x + 0.7) == pytest.approx(5 * 0.7 ** 2, rel=1e-9)
+    y = 2.0 * (x - x.mean(axis=0)) + x.mean(axis=0)  # same mean, twice the spread
+    assert metrics.fd_offset(x, y) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.fd(x, y) > 0.1
+    a, b = _correlated(_rng(4), 200, 4), 0.5 + _correlated(_rng(5), 200, 4)
+    spread = _ref_fd(a - a.mean(axis=0), b - b.mean(axis=0))
+    assert metrics.fd(a, b) == pytest.approx(metrics.fd_offset(a, b) + spread, rel=REL)
+
+
 def test_fd_of_constant_arrays_uses_the_mean_only() -> None:
     # Zero covariance: sqrtm of the zero matrix is fine and FD is the squared mean distance.
     assert metrics.fd(np.zeros((10, 3)), np.ones((10, 3)) * 2) == pytest.approx(12.0)
