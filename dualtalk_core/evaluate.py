@@ -3,8 +3,10 @@
 Every clip is scored in both directions (each speaker is the target once), with the published
 inference: one whole-clip `predict` call, no smoothing. Metrics are per clip and per group
 (dualtalk_core.metrics), then averaged over clip directions. Outputs in `--out`:
-`metrics.json` (raw means, counts), `per_clip.jsonl`, `table.md` (paper layout, scaled) and
-`plots/*.png` (channel trajectories of a few clips).
+`metrics.json` (raw means, counts, and with baselines a verdict), `per_clip.jsonl`, `table.md`
+(paper layout, scaled; FD split into offset and spread; the verdict: is the model ahead of each
+baseline, and does zeroing the partner hurt it) and `plots/*.png` (channel trajectories of a few
+clips).
 """
 from __future__ import annotations
 
@@ -340,7 +342,7 @@ def plot_clips(model: base.Predictor, root: str | Path, split: str, clips: list[
 
 def write_outputs(results: dict[str, Any], out_dir: str | Path) -> None:
     """metrics.json (without per-clip rows; with the verdict when there are baselines),
-    per_clip.jsonl and table.md (the Table 2 layout, then the verdict)."""
+    per_clip.jsonl and table.md (the Table 2 layout, the FD split, then the verdict)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {k: v for k, v in results.items() if k != "per_clip"}
