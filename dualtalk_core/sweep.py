@@ -191,7 +191,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--splits", nargs="+", default=["test", "ood"])
     p.add_argument("--jobs", type=int, default=2, help="trainings at a time")
     p.add_argument("--threads", type=int, default=1, help="torch threads per training")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="for training and scoring (auto: CUDA when present)")
     return p.parse_args(argv)
 
 
