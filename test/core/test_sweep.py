@@ -6,35 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.io import wavfile
 
 from dualtalk_core import config as config_io
 from dualtalk_core import sweep
-from dualtalk_core.rigs import get_rig
 from dualtalk_core.train import TrainConfig
-
-RIG = get_rig("arkit52")
-SPLITS = {"train": (60, 50), "val": (40,), "test": (45,), "ood": (40,)}
+from corpora import write_corpus  # test/core helper
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every split of the synth layout; jawOpen follows the speaker's audio level."""
-    root = tmp_path_factory.mktemp("corpus")
-    rng = np.random.default_rng(0)
-    for split, lengths in SPLITS.items():
-        (root / split).mkdir()
-        for i, frames in enumerate(lengths):
-            for speaker in (1, 2):
-                level = np.clip(np.sin(np.arange(frames) / (3.0 + speaker + i)), 0, None)
-                audio = rng.normal(size=(frames, 640)) * level[:, None] * 0.2
-                wavfile.write(root / split / f"c{i}_speaker{speaker}.wav", 16000,
-                              (audio.ravel() * 32767).astype(np.int16))
-                motion = np.clip(rng.normal(0.2, 0.05, (frames, RIG.dim)), 0, 1)
-                motion[:, RIG.names.index("jawOpen")] = level
-                np.savez(root / split / f"c{i}_speaker{speaker}.npz",
-                         coeffs=motion.astype(np.float32), names=np.array(RIG.names))
-    return root
+    return write_corpus(tmp_path_factory.mktemp("corpus"),
+                        {"train": [("a", 60), ("b", 50)], "val": [("c", 40)],
+                         "test": [("c", 45)], "ood": [("c", 40)]})
 
 
 def test_two_seeds_trained_scored_and_summarised(corpus: Path, tmp_path: Path) -> None:

@@ -12,35 +12,16 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
-from scipy.io import wavfile
 
 from dualtalk_core import config as config_io
 from dualtalk_core.data import ConversationDataset
 from dualtalk_core.model import DualTalkModel
-from dualtalk_core.rigs import ARKIT_BLENDSHAPES, HEAD_POSE, get_rig
+from dualtalk_core.rigs import get_rig
 from dualtalk_core.train import TrainConfig, init_output_head, main, motion_loss, train
+from corpora import write_corpus  # test/core helper
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[2]
-NAMES = np.array(ARKIT_BLENDSHAPES + HEAD_POSE)
-
-
-def write_corpus(root: Path, clips: dict[str, list[tuple[str, int]]]) -> Path:
-    """ARKit-layout clips per split: {split: [(clip, frames)]}; jawOpen follows the audio level."""
-    for split, items in clips.items():
-        (root / split).mkdir(parents=True)
-        for c, (clip, frames) in enumerate(items):
-            rng = np.random.default_rng(c)
-            for spk in (1, 2):
-                level = np.clip(np.sin(np.arange(frames) / (4 + spk + c)), 0, None)
-                audio = rng.normal(size=(frames, 640)) * level[:, None] * 0.3
-                wavfile.write(root / split / f"{clip}_speaker{spk}.wav", 16000,
-                              (audio.ravel() * 32767).astype(np.int16))
-                coeffs = rng.normal(0.0, 0.05, size=(frames, 55)) + 0.2
-                coeffs[:, 17] = level  # jawOpen
-                np.savez(root / split / f"{clip}_speaker{spk}.npz",
-                         coeffs=coeffs.astype(np.float32), names=NAMES)
-    return root
 
 
 @pytest.fixture(scope="module")
