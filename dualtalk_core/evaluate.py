@@ -257,10 +257,9 @@ def _lower(ours: float | None, theirs: float | None) -> bool:
     return ours is not None and theirs is not None and ours < theirs
 
 
-def format_verdict(results: dict[str, Any]) -> str:
-    """Markdown: one row per baseline, one cell per FD/MSE group ("ahead 31/40" = lower mean,
-    lower in 31 of 40 directions), then the listening check against the ablation."""
-    v = verdict(results)
+def format_verdict(v: dict[str, Any]) -> str:
+    """Markdown of a `verdict()`: one row per baseline, one cell per FD/MSE group ("ahead 31/40" =
+    lower mean, lower in 31 of 40 directions), then the listening check against the ablation."""
     head = ["Baseline"] + [f"{m} {g}" for m in VERDICT_METRICS for g in GROUPS]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---" * (len(head) - 1) + "|"]
     for key in dict.fromkeys(c["baseline"] for c in v["cells"]):
@@ -349,7 +348,7 @@ def write_outputs(results: dict[str, Any], out_dir: str | Path) -> None:
     table = format_table(results) + "\n" + format_fd_split(results)
     if len(results["methods"]) > 1:
         summary["verdict"] = verdict(results)
-        table += "\n" + format_verdict(results)
+        table += "\n" + format_verdict(summary["verdict"])
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     with open(out_dir / "per_clip.jsonl", "w") as f:
         for row in results.get("per_clip", []):

@@ -183,7 +183,7 @@ def test_verdict_compares_means_and_counts_directions() -> None:
     assert not v["ahead_of_every_baseline"] and not v["listens"]
     jaw_rpcc = next(c for c in v["listening"] if c["metric"] == "rPCC" and c["group"] == "JAW")
     assert (jaw_rpcc["directions_worse"], jaw_rpcc["directions"]) == (1, 2)
-    text = evaluate.format_verdict(results)
+    text = evaluate.format_verdict(v)
     assert "| Mirror partner | ahead 3/3 |" in text and "**behind** 2/3" in text
     assert "FD EXP: 2.333 -> 1.5 (x1), **not worse** (2/3)" in text
     results["methods"]["speaker_only"]["groups"] = _row(3.0)
