@@ -2,7 +2,12 @@
 
 Listening (caused by the partner, so a model that listens can predict it):
 - nods (headPitch dips) shortly after the partner's phrase ends, always with a backchannel;
-- smiles mirroring the partner's smiles `mirror_delay_s` later;
+- smiles mirroring the partner's smiles `mirror_delay_s` later, lips parted (every smile opens
+  the jaw a little: open-mouth smiles);
+- the mouth opening for the in-breath before answering, which starts just after the partner's
+  turn ends (speakers inhale for their answer within a few hundred ms of the question's end);
+- head pitch and roll echoing the partner's speech-driven head motion `mimic_delay_s` later
+  (head-movement coordination between listener and speaker);
 - brow raises (browInnerUp, browOuterUp) right after the partner's questions;
 - blinks at the partner's turn ends and, often, at the partner's phrase ends (listeners' blinks
   synchronise with the speaker's pauses).
@@ -53,6 +58,12 @@ class BehaviourConfig:
     head_energy_rad: tuple[float, float] = (0.03, 0.06)  # head pitch per energy onset
     idle_sway_rad: float = 0.01
     expressiveness: tuple[float, float] = (0.75, 1.25)   # per person amplitude scale
+    smile_jaw: tuple[float, float] = (0.12, 0.25)        # jawOpen per unit of smile, per person
+    inbreath_prob: float = 0.7                  # per own turn that answers a partner turn
+    inbreath_delay_s: tuple[float, float] = (0.0, 0.15)  # after the partner's voiced end
+    inbreath_jaw: tuple[float, float] = (0.06, 0.14)
+    mimic_delay_s: tuple[float, float] = (0.4, 0.8)      # per listener and clip
+    mimic_gain: tuple[float, float] = (0.25, 0.45)
 
 
 @dataclass(frozen=True)
@@ -65,11 +76,15 @@ class Style:
     blink_rate_hz: float
     head_f0_rad: float
     head_energy_rad: float
+    smile_jaw: float
+    mimic_delay_s: float
+    mimic_gain: float
 
 
 def draw_style(rng: np.random.Generator, cfg: BehaviourConfig) -> Style:
     u = [rng.uniform(*r) for r in (cfg.expressiveness, cfg.mirror_delay_s, cfg.mirror_gain,
-                                   cfg.blink_rate_hz, cfg.head_f0_rad, cfg.head_energy_rad)]
+                                   cfg.blink_rate_hz, cfg.head_f0_rad, cfg.head_energy_rad,
+                                   cfg.smile_jaw, cfg.mimic_delay_s, cfg.mimic_gain)]
     return Style(*[float(x) for x in u])
 
 
@@ -151,6 +166,48 @@ def _brows(t: np.ndarray, own: list[Utterance], partner: list[Utterance], sty: S
     return brow
 
 
+def _inbreath_jaw(t: np.ndarray, own: list[Utterance], partner: list[Utterance], sty: Style,
+                  cfg: BehaviourConfig, rng: np.random.Generator, events: Events) -> np.ndarray:
+    """jawOpen of the in-breath before an answer: from just after the partner's turn ends
+    until one's own first sentence starts (then the visemes take over). Answers that overlap
+    the partner's turn, or follow it too closely for a visible opening, get none."""
+    jaw = np.zeros_like(t)
+    partner_ends = _turn_ends(partner)
+    for start in _turn_starts(own):
+        answered = [e for e in partner_ends if start - 3.0 < e <= start]
+        if not answered or rng.random() >= cfg.inbreath_prob:
+            continue
+        on = answered[-1] + float(rng.uniform(*cfg.inbreath_delay_s))
+        if start - on < 0.15:
+            continue
+        amp = float(rng.uniform(*cfg.inbreath_jaw)) * sty.expressiveness
+        jaw = np.maximum(jaw, amp * shapes.envelope(t, on, start, 0.15, 0.15))
+        events.append({"type": "inbreath", "t": round(on, 3), "cause_t": round(answered[-1], 3)})
+    return jaw
+
+
+def _mimicry(t: np.ndarray, own: list[Utterance], partner_head: tuple[np.ndarray, np.ndarray],
+             sty: Style) -> tuple[np.ndarray, np.ndarray]:
+    """(pitch, roll) echo of the partner's speech-driven head motion, `mimic_delay_s` later
+    and only while not speaking oneself."""
+    speaking = np.zeros_like(t)
+    for u in own:
+        if u.kind == "sentence":
+            speaking = np.maximum(speaking, shapes.envelope(t, u.start_s, u.voiced_end_s,
+                                                            0.2, 0.3))
+    gain = sty.mimic_gain * (1.0 - speaking)
+    return tuple(gain * np.interp(t - sty.mimic_delay_s, t, x, left=0.0)  # type: ignore
+                 for x in partner_head)
+
+
+def _turn_starts(utts: list[Utterance]) -> list[float]:
+    starts: dict[int, float] = {}
+    for u in utts:
+        if u.kind == "sentence":
+            starts[u.turn] = min(starts.get(u.turn, np.inf), u.start_s)
+    return sorted(starts.values())
+
+
 def _turn_ends(utts: list[Utterance]) -> list[float]:
     ends: dict[int, float] = {}
     for u in utts:
@@ -202,8 +259,7 @@ def _gaze(t: np.ndarray, own: list[Utterance], cfg: BehaviourConfig,
         sel = (t >= k) & (t < k + dur)
         h[sel], v[sel] = rng.normal(0.0, cfg.gaze_jitter_rad, 2)
         k += dur
-    starts = {u.turn: u.start_s for u in reversed(own) if u.kind == "sentence"}
-    for start in sorted(starts.values()):
+    for start in _turn_starts(own):
         if rng.random() < cfg.gaze_aversion_prob:
             on = start + float(rng.uniform(0.0, 0.4))
             sel = (t >= on) & (t < on + float(rng.uniform(0.8, 2.0)))
@@ -213,9 +269,9 @@ def _gaze(t: np.ndarray, own: list[Utterance], cfg: BehaviourConfig,
     return shapes.smooth(h, 0.03), shapes.smooth(v, 0.03)
 
 
-def _speech_head(f0z: np.ndarray, energy_db: np.ndarray, sty: Style,
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Own voice -> (pitch, roll, brow) on the sub-frame grid: head rises with F0 (negative
+def speech_head(f0z: np.ndarray, energy_db: np.ndarray, sty: Style,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A person's voice -> their (pitch, roll, brow) on the sub-frame grid: head rises with F0 (negative
     pitch = chin up), dips on loudness onsets, brows lift on pitch peaks."""
     f0 = shapes.smooth(shapes.upsample(f0z.astype(np.float64)), 0.12)
     loud = np.clip((energy_db.astype(np.float64) + 50.0) / 35.0, 0.0, 1.0)
@@ -248,11 +304,14 @@ def _eyes(out: np.ndarray, h: np.ndarray, v: np.ndarray, blink: np.ndarray,
 
 def person_behaviour(person: int, utts: list[Utterance], n_frames: int, f0z: np.ndarray,
                      energy_db: np.ndarray, style: Style, cfg: BehaviourConfig,
-                     rng: np.random.Generator) -> tuple[np.ndarray, Events]:
+                     rng: np.random.Generator,
+                     partner_head: tuple[np.ndarray, np.ndarray] | None = None,
+                     ) -> tuple[np.ndarray, Events]:
     """One person's non-verbal channels: (n_frames, 55) arkit52 values (mouth/jaw only for
-    smiles; visemes are added by the caller) and the list of caused events.
+    smiles and in-breaths; visemes are added by the caller) and the list of caused events.
 
-    `f0z` and `energy_db` are (n_frames,) tracks of this person's own voice.
+    `f0z` and `energy_db` are (n_frames,) tracks of this person's own voice; `partner_head`
+    is the partner's speech-driven (pitch, roll) from `speech_head` (None: no mimicry).
     """
     own = [u for u in utts if u.person == person]
     partner = [u for u in utts if u.person != person]
@@ -263,13 +322,17 @@ def person_behaviour(person: int, utts: list[Utterance], n_frames: int, f0z: np.
     brow = _brows(t, own, partner, style, cfg, rng, events)
     blink = _blinks(t, own, partner, style, cfg, rng, events)
     gaze_h, gaze_v = _gaze(t, own, cfg, rng)
-    s_pitch, s_roll, s_brow = _speech_head(f0z, energy_db, style)
+    inbreath = _inbreath_jaw(t, own, partner, style, cfg, rng, events)
+    s_pitch, s_roll, s_brow = speech_head(f0z, energy_db, style)
+    m_pitch, m_roll = (_mimicry(t, own, partner_head, style) if partner_head is not None
+                       else (0.0, 0.0))
     sway = [shapes.ou_noise(rng, len(t), cfg.idle_sway_rad * style.expressiveness, 1.5)
             for _ in range(3)]
     out = np.zeros((len(t), len(_IDX)), np.float64)
-    out[:, _IDX["headPitch"]] = nods + s_pitch + sway[0]
+    out[:, _IDX["headPitch"]] = nods + s_pitch + m_pitch + sway[0]
     out[:, _IDX["headYaw"]] = 0.25 * shapes.smooth(gaze_h, 0.15) + 2.0 * sway[1]
-    out[:, _IDX["headRoll"]] = s_roll + 0.5 * sway[2]
+    out[:, _IDX["headRoll"]] = s_roll + m_roll + 0.5 * sway[2]
+    out[:, _IDX["jawOpen"]] = style.smile_jaw * smile + inbreath
     brow_total = brow + s_brow
     out[:, _IDX["browInnerUp"]] = brow_total
     _set_pair(out, "browOuterUp", 0.8 * brow_total)

@@ -42,7 +42,7 @@ HOP = 640
 _ESPEAK_RATE = 22050
 _NOISE_FLOOR = 3e-4        # room noise: no exactly silent stretches in either track
 # Bumped when the same seed starts giving different clips; written into every <clip>.json.
-CORPUS_VERSION = 2
+CORPUS_VERSION = 3
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _RIG = get_rig("arkit52")
 _N_BLEND = 52
@@ -87,18 +87,21 @@ def _phoneme_track(utts: list[Utterance], person: int) -> tuple[list[str], np.nd
     return [names[i] for i in order], np.asarray(starts)[order], end + 0.1
 
 
-def _face(utts: list[Utterance], audio: np.ndarray, person: int, n_frames: int,
-          rng: np.random.Generator, bcfg: behaviour.BehaviourConfig,
-          style: behaviour.Style, rest: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+def _face(utts: list[Utterance], prosodies: list[tuple[np.ndarray, np.ndarray]], person: int,
+          n_frames: int, rng: np.random.Generator, bcfg: behaviour.BehaviourConfig,
+          styles: list[behaviour.Style], rest: np.ndarray) -> tuple[np.ndarray, list[dict]]:
     """(n_frames, 55) coefficients of one person: resting face (55,) + visemes + behaviour,
-    blendshapes in [0, 1]."""
+    blendshapes in [0, 1]. `prosodies` holds each person's (F0 z-score, energy dB) tracks: one's
+    own drive the speaking head, the partner's the head mimicry."""
     names, starts, end = _phoneme_track(utts, person)
     mouth = viseme_curves(names, starts, end, n_frames,
                           VisemeConfig(gain=float(rng.uniform(0.8, 1.2))))
-    f0z = prosody.pitch_z(prosody.pitch_hz(audio, n_frames))
-    energy = prosody.energy_db(audio, n_frames)
-    face, events = behaviour.person_behaviour(person, utts, n_frames, f0z, energy, style,
-                                              bcfg, rng)
+    f0z, energy = prosodies[person]
+    partner_pitch, partner_roll, _ = behaviour.speech_head(*prosodies[1 - person],
+                                                           styles[1 - person])
+    face, events = behaviour.person_behaviour(person, utts, n_frames, f0z, energy,
+                                              styles[person], bcfg, rng,
+                                              (partner_pitch, partner_roll))
     out = face + mouth + rest
     out[:, :_N_BLEND] = np.clip(out[:, :_N_BLEND], 0.0, 1.0)
     return out.astype(np.float32), events
@@ -141,9 +144,11 @@ def _build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig,
     n_frames = int(np.ceil(audio.shape[1] / HOP))
     styles = [behaviour.draw_style(rng, bcfg) for _ in range(2)]
     rests = [persona.session_face(v.name, seed, rng) for v in voices]
+    prosodies = [(prosody.pitch_z(prosody.pitch_hz(audio[p], n_frames)),
+                  prosody.energy_db(audio[p], n_frames)) for p in range(2)]
     faces, events = [], []
     for p in range(2):
-        face, ev = _face(utts, audio[p], p, n_frames, rng, bcfg, styles[p], rests[p])
+        face, ev = _face(utts, prosodies, p, n_frames, rng, bcfg, styles, rests[p])
         faces.append(face)
         events.append(ev)
     name = f"syn_{split}_{index:05d}"
