@@ -11,6 +11,7 @@ splits, and writes, in `--out`:
   same for every seed), and per cell the mean, standard deviation, and how many seeds lead;
 - `summary.md`: the same as tables.
 A run whose history already holds every epoch is not trained again; an unfinished one resumes.
+Stopping the sweep (Ctrl-C, SIGTERM) stops the trainings it started.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,6 +37,7 @@ from dualtalk_core.train import TrainConfig
 log = logging.getLogger(__name__)
 
 CELL_METRICS: tuple[str, ...] = ("FD", "MSE", "P-FD", "rPCC")
+STOP_TIMEOUT_S = 10.0  # how long stopped trainings get to exit before SIGKILL
 
 
 def _finished_epochs(run_dir: Path) -> int:
@@ -61,26 +64,50 @@ def train_seeds(config: Path, data: Path, out: Path, seeds: list[int], jobs: int
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     running: list[tuple[int, subprocess.Popen, Any]] = []
     failed = []
-    while todo or running:
-        while todo and len(running) < jobs:
-            seed = todo.pop(0)
-            run_dir = out / f"seed{seed}"
-            run_dir.mkdir(parents=True, exist_ok=True)
-            log_file = open(run_dir / "train.log", "a")
-            cmd = _train_command(config, data, run_dir, seed, device)
-            log.info("seed %d: %s (log: %s)", seed, " ".join(cmd), run_dir / "train.log")
-            running.append((seed, subprocess.Popen(cmd, env=env, stdout=log_file,
-                                                   stderr=subprocess.STDOUT), log_file))
-        time.sleep(1.0)
-        for item in [r for r in running if r[1].poll() is not None]:
-            seed, proc, log_file = item
-            log_file.close()
-            running.remove(item)
-            if proc.returncode != 0:
-                failed.append(seed)
-            log.info("seed %d: training exited with %d", seed, proc.returncode)
+    try:
+        while todo or running:
+            while todo and len(running) < jobs:
+                seed = todo.pop(0)
+                run_dir = out / f"seed{seed}"
+                run_dir.mkdir(parents=True, exist_ok=True)
+                log_file = open(run_dir / "train.log", "a")
+                cmd = _train_command(config, data, run_dir, seed, device)
+                log.info("seed %d: %s (log: %s)", seed, " ".join(cmd), run_dir / "train.log")
+                running.append((seed, subprocess.Popen(cmd, env=env, stdout=log_file,
+                                                       stderr=subprocess.STDOUT), log_file))
+            time.sleep(1.0)
+            for item in [r for r in running if r[1].poll() is not None]:
+                seed, proc, log_file = item
+                log_file.close()
+                running.remove(item)
+                if proc.returncode != 0:
+                    failed.append(seed)
+                log.info("seed %d: training exited with %d", seed, proc.returncode)
+    finally:
+        _stop_runs(running)
     if failed:
         raise RuntimeError(f"training failed for seeds {failed}; see {out}/seed<S>/train.log")
+
+
+def _stop_runs(running: list[tuple[int, subprocess.Popen, Any]],
+               timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Stop trainings still running when the sweep ends early (an error, Ctrl-C, a SIGTERM
+    from a job scheduler), so none is left training unseen: SIGTERM to all, one shared
+    deadline, then SIGKILL. Each resumes from OUT/seed<S>/last on the next sweep."""
+    for seed, proc, _ in running:
+        if proc.poll() is None:
+            log.warning("seed %d: stopping its training (pid %d)", seed, proc.pid)
+            proc.terminate()
+    deadline = time.monotonic() + timeout_s
+    for seed, proc, log_file in running:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("seed %d: training ignored SIGTERM for %.0f s; killing it", seed,
+                        timeout_s)
+            proc.kill()
+            proc.wait()
+        log_file.close()
 
 
 def score_seeds(data: Path, out: Path, seeds: list[int], splits: list[str],
@@ -202,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1 or args.threads < 1:
         log.error("--jobs and --threads must be >= 1")
         return 2
+    # A scheduler's SIGTERM unwinds like Ctrl-C, so the trainings are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     try:
         train_seeds(args.config, args.data, args.out, args.seeds, args.jobs, args.threads,
                     args.device)

@@ -1,7 +1,13 @@
 """dualtalk-sweep: several seeds trained side by side, each scored, the spread summarised."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +63,39 @@ def test_a_failed_training_is_reported(corpus: Path, tmp_path: Path) -> None:
     assert sweep.main(["--config", str(tmp_path / "bad.yaml"), "--data", str(corpus),
                        "--out", str(tmp_path / "s"), "--seeds", "0"]) == 2
     assert "nope" in (tmp_path / "s" / "seed0" / "train.log").read_text()
+
+
+def test_stopping_the_sweep_stops_its_trainings(corpus: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(model_overrides={"feature_dim": 16, "audio_hidden_dim": 16, "ff_dim": 32,
+                                       "n_mels": 16, "n_interaction_layers": 1,
+                                       "lstm_layers": 1},
+                      val_split="val", window_frames=25, batch_size=4, epochs=100000,
+                      device="cpu")
+    config_io.save(cfg, tmp_path / "long.yaml")
+    out = tmp_path / "sweep"
+    proc = subprocess.Popen([sys.executable, "-m", "dualtalk_core.sweep", "--config",
+                             str(tmp_path / "long.yaml"), "--data", str(corpus), "--out",
+                             str(out), "--seeds", "0", "1", "--jobs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    children_file = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 60.0
+    children: list[int] = []
+    while len(children) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        children = [int(p) for p in children_file.read_text().split()]
+    assert len(children) == 2, "the sweep did not start two trainings"
+    while not all((out / f"seed{s}" / "history.jsonl").is_file() for s in (0, 1)):
+        assert time.monotonic() < deadline, "no training finished an epoch"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        output, _ = proc.communicate(timeout=30)
+        alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    finally:  # never leave a 100000-epoch training behind, whatever failed
+        proc.kill()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGTERM, output
+    assert "stopping its training" in output
+    assert not alive, f"trainings {alive} outlived the sweep"
