@@ -271,8 +271,8 @@ def _gaze(t: np.ndarray, own: list[Utterance], cfg: BehaviourConfig,
 
 def speech_head(f0z: np.ndarray, energy_db: np.ndarray, sty: Style,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A person's voice -> their (pitch, roll, brow) on the sub-frame grid: head rises with F0 (negative
-    pitch = chin up), dips on loudness onsets, brows lift on pitch peaks."""
+    """A person's voice -> their (pitch, roll, brow) on the sub-frame grid: head rises with F0
+    (negative pitch = chin up), dips on loudness onsets, brows lift on pitch peaks."""
     f0 = shapes.smooth(shapes.upsample(f0z.astype(np.float64)), 0.12)
     loud = np.clip((energy_db.astype(np.float64) + 50.0) / 35.0, 0.0, 1.0)
     onset = np.clip(np.diff(loud, prepend=loud[:1]), 0.0, None)
