@@ -95,9 +95,10 @@ class TrainConfig:
     # weights without a gradient in some steps, else False.
     find_unused_parameters: bool | None = None
     autocast_bf16: bool = False  # CUDA only; not in the published (float32) recipe
-    # Fresh models start with a zero output layer whose bias is the mean training target (see
-    # `init_output_head`); not in the release, False reproduces its default initialisation.
-    init_head_from_data: bool = True
+    # Not in the published recipe (False = the release's default initialisation): a fresh
+    # model starts with a zero output layer whose bias is the mean training target (see
+    # `init_output_head`), so a short CPU run does not spend its first epochs finding the level.
+    init_head_from_data: bool = False
 
     def __post_init__(self) -> None:
         positive = ("window_frames", "batch_size", "epochs", "lr_step_epochs",

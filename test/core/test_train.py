@@ -200,6 +200,7 @@ def test_ddp_two_cpu_processes_agree(corpus: Path, tmp_path: Path) -> None:
 def test_cli_and_shipped_config(corpus: Path, tmp_path: Path) -> None:
     shipped = config_io.load(TrainConfig, REPO / "config" / "train_lite.yaml")
     assert shipped.model_preset == "lite" and shipped.val_split == "val"
+    assert shipped.init_head_from_data and not TrainConfig().init_head_from_data  # published: off
     cfg_path = tmp_path / "tiny.yaml"
     config_io.save(tiny_config(epochs=5), cfg_path)
     args = ["--config", str(cfg_path), "--data", str(corpus), "--out", str(tmp_path / "o")]
