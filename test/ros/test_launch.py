@@ -48,14 +48,18 @@ def test_runner_starts_the_node_with_namespace_and_remapping(tmp_path, ros_domai
          "--namespace", "/robot1", "--partner-face", "/humans/faces/f1/coefficients",
          "--params-file", str(lite_params(tmp_path))], env=ros_env)
     try:
+        want_subs = {"/humans/faces/f1/coefficients", "/robot1/self_audio"}
+        want_pubs = {"/robot1/face", "/robot1/head_pose", "/diagnostics"}
+
         def ready(node):
+            # Discovery reports a node's endpoints one by one: wait for all that are checked.
             if ("dualtalk_node", "/robot1") not in node.get_node_names_and_namespaces():
                 return None
             subs = dict(node.get_subscriber_names_and_types_by_node("dualtalk_node", "/robot1"))
             pubs = dict(node.get_publisher_names_and_types_by_node("dualtalk_node", "/robot1"))
-            return (subs, pubs) if "/robot1/face" in pubs else None
+            return (subs, pubs) if want_subs <= set(subs) and want_pubs <= set(pubs) else None
         found = graph(ros_domain, ready)
-        assert found, "dualtalk_node did not come up in /robot1"
+        assert found, "dualtalk_node did not come up in /robot1 with the remapped topics"
         subs, pubs = found
         assert subs["/humans/faces/f1/coefficients"] == ["dualtalk_msgs/msg/FaceCoefficients"]
         assert subs["/robot1/self_audio"] == ["dualtalk_msgs/msg/AudioChunk"]
