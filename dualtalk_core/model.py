@@ -54,6 +54,10 @@ class ModelConfig:
     lstm_bidirectional: bool = False
     modulation_scale: float = 0.1  # h = dec + scale * Linear(dec)
     lookahead_frames: int | None = 4  # frames of future context past the frame; None: unbounded
+    # Not in the release (False): also add the partner's audio features to the temporal
+    # enhancer's attention output. As published, partner audio is only the query of attention
+    # over partner motion, so with a constant partner face (no tracker) it has no effect.
+    partner_audio_residual: bool = False
     # log-mel front end (lite)
     n_mels: int = 64
     stft_window_ms: float = 25.0
@@ -105,6 +109,9 @@ class ModelConfig:
 RUNTIME_FIELDS = ("wav2vec2_path", "dropout", "interaction_dropout", "device", "cuda_autocast")
 ARCH_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig)
                     if f.name not in RUNTIME_FIELDS)
+# Architecture fields added after checkpoints were shipped, with the value their absence from
+# a saved config means (what those checkpoints were trained with).
+LATER_FIELDS: dict[str, Any] = {"partner_audio_residual": False}
 
 PRESETS: dict[str, ModelConfig] = {
     "lite": ModelConfig(),
@@ -220,6 +227,7 @@ class TemporalEnhancer(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         d = config.feature_dim
+        self.audio_residual = config.partner_audio_residual
         self.cross_attention = nn.MultiheadAttention(d, config.n_heads, batch_first=True)
         hidden = d // 2 if config.lstm_bidirectional else d  # output width d either way
         self.temporal_lstm = nn.LSTM(d, hidden, config.lstm_layers, batch_first=True,
@@ -228,6 +236,8 @@ class TemporalEnhancer(nn.Module):
     def forward(self, audio: torch.Tensor, motion: torch.Tensor, mask: Any) -> torch.Tensor:
         # (B, T, d) query, (B, T, d) key/value -> (B, T, d)
         x, _ = self.cross_attention(audio, motion, motion, attn_mask=mask, need_weights=False)
+        if self.audio_residual:
+            x = x + audio
         x, _ = self.temporal_lstm(x)
         return x
 
@@ -326,6 +336,7 @@ class DualTalkModel(nn.Module):
         if config_dict is None:
             config = _replace(PRESETS["official"], overrides)
         else:
+            config_dict = {**LATER_FIELDS, **config_dict}
             missing = [f for f in ARCH_FIELDS if f not in config_dict]
             if missing:
                 raise ValueError(f"{path}: config lacks architecture field(s) {missing}")

@@ -66,6 +66,11 @@ def test_load_checks_architecture_fields(tmp_path, lite):
     with pytest.raises(ValueError, match="feature_dim"):
         DualTalkModel.load(folder, feature_dim=32)
     config = json.loads((folder / "config.json").read_text())
+    del config["partner_audio_residual"]  # saved before the field existed: trained without it
+    (folder / "config.json").write_text(json.dumps(config))
+    assert DualTalkModel.load(folder).config.partner_audio_residual is False
+    with pytest.raises(ValueError, match="partner_audio_residual"):
+        DualTalkModel.load(folder, partner_audio_residual=True)
     del config["n_mels"]
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="n_mels"):

@@ -112,6 +112,22 @@ def test_lite_shapes_and_predict(lite):
     assert sum(p.numel() for p in lite.parameters()) < 2_000_000
 
 
+@pytest.mark.parametrize("residual", [False, True])
+def test_partner_audio_reaches_the_output_without_a_face_only_with_the_residual(residual):
+    """As published, partner audio only queries attention over partner motion: with a constant
+    partner face (no tracker) it cannot matter. `partner_audio_residual` adds it directly."""
+    torch.manual_seed(2)
+    model = DualTalkModel.from_preset("lite", partner_audio_residual=residual,
+                                      device="cpu").eval()
+    own, partner, motion = _inputs(640 * 20, 55)
+    still = motion[:, :1].expand_as(motion).contiguous()  # one face held throughout
+    with torch.inference_mode():
+        diff = (model(own, partner, still) - model(own, torch.zeros_like(partner), still)).abs()
+        moving = (model(own, partner, motion) - model(own, partner, still)).abs()
+    assert (diff.max() > 1e-4) == residual, diff.max()
+    assert moving.max() > 1e-4  # the partner's face matters either way
+
+
 @pytest.mark.parametrize("lookahead_frames", [0, 4])
 def test_lite_lookahead_bound_is_exact(lookahead_frames):
     """Frame t ignores audio from 640 t + lookahead_ms * 16 samples on (outputs bit-identical)
