@@ -35,7 +35,7 @@ from bench.common import (DEFAULT_MODEL_DIR, load_avg, model_source, percentiles
                           write_json)
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
-from dualtalk_ros.shutdown import stop_all
+from dualtalk_core.shutdown import stop_all
 
 WARMUP_S = 1.0  # frames stamped earlier are left out: first windows, allocations, discovery
 FRAME_S = 0.04

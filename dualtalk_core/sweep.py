@@ -32,12 +32,13 @@ from dualtalk_core import config as config_io
 from dualtalk_core import evaluate, metrics
 from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import GROUPS
+from dualtalk_core.shutdown import stop_all
 from dualtalk_core.train import TrainConfig
 
 log = logging.getLogger(__name__)
 
 CELL_METRICS: tuple[str, ...] = ("FD", "MSE", "P-FD", "rPCC")
-STOP_TIMEOUT_S = 10.0  # how long stopped trainings get to exit before SIGKILL
+STOP_TIMEOUT_S = 10.0  # how long stopped trainings get to exit before they are killed
 
 
 def _finished_epochs(run_dir: Path) -> int:
@@ -89,24 +90,15 @@ def train_seeds(config: Path, data: Path, out: Path, seeds: list[int], jobs: int
         raise RuntimeError(f"training failed for seeds {failed}; see {out}/seed<S>/train.log")
 
 
-def _stop_runs(running: list[tuple[int, subprocess.Popen, Any]],
-               timeout_s: float = STOP_TIMEOUT_S) -> None:
+def _stop_runs(running: list[tuple[int, subprocess.Popen, Any]]) -> None:
     """Stop trainings still running when the sweep ends early (an error, Ctrl-C, a SIGTERM
-    from a job scheduler), so none is left training unseen: SIGTERM to all, one shared
-    deadline, then SIGKILL. Each resumes from OUT/seed<S>/last on the next sweep."""
+    from a job scheduler), so none is left training unseen. Each resumes from
+    OUT/seed<S>/last on the next sweep."""
     for seed, proc, _ in running:
         if proc.poll() is None:
             log.warning("seed %d: stopping its training (pid %d)", seed, proc.pid)
-            proc.terminate()
-    deadline = time.monotonic() + timeout_s
-    for seed, proc, log_file in running:
-        try:
-            proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("seed %d: training ignored SIGTERM for %.0f s; killing it", seed,
-                        timeout_s)
-            proc.kill()
-            proc.wait()
+    stop_all([proc for _, proc, _ in running], signal.SIGTERM, STOP_TIMEOUT_S)
+    for _, _, log_file in running:
         log_file.close()
 
 

@@ -12,7 +12,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
-from dualtalk_ros.shutdown import dump_stacks_on_sigusr1
+from dualtalk_core.shutdown import dump_stacks_on_sigusr1
 
 
 def run(make_node: Callable[[], Node], args: list[str] | None = None,

@@ -30,7 +30,7 @@ from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 from dualtalk_ros import convert
 from dualtalk_ros.bagio import NS
 from dualtalk_ros.evaluation import INPUT_KINDS, BagInputs, Predictions
-from dualtalk_ros.shutdown import stop
+from dualtalk_core.shutdown import stop
 from geometry_msgs.msg import PoseStamped
 
 log = logging.getLogger(__name__)

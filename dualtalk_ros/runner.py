@@ -13,7 +13,7 @@ import sys
 import time
 
 from dualtalk_ros.processes import Options, command, processes
-from dualtalk_ros.shutdown import dump_stacks_on_sigusr1, stop_all
+from dualtalk_core.shutdown import dump_stacks_on_sigusr1, stop_all
 
 # Less than the 20 s a caller (launch, tests) gives dualtalk-run itself, so its own exit is
 # bounded and a hung child's stacks are in the log.

@@ -11,7 +11,7 @@ import pytest
 
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
-from dualtalk_ros.shutdown import stop
+from dualtalk_core.shutdown import stop
 from ros_harness import ros_node
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audio_common_msgs"

@@ -13,7 +13,7 @@ from sensor_msgs.msg import Image
 from dualtalk_core.rigs import get_rig
 from dualtalk_msgs.msg import FaceCoefficients
 from dualtalk_ros.avatar_renderer import pose_to_head_channels
-from dualtalk_ros.shutdown import stop
+from dualtalk_core.shutdown import stop
 from ros_harness import ros_node
 
 

@@ -12,7 +12,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
 from geometry_msgs.msg import PoseStamped
-from dualtalk_ros.shutdown import stop
+from dualtalk_core.shutdown import stop
 from ros_harness import ros_node
 
 HERE = Path(__file__).parent

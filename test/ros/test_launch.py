@@ -16,7 +16,7 @@ from dualtalk_core.config import to_dict
 from dualtalk_core.stream import StreamConfig
 from dualtalk_ros import avatar_renderer, dualtalk_node, mic_node, params
 from dualtalk_ros.processes import Options, command, processes
-from dualtalk_ros.shutdown import stop
+from dualtalk_core.shutdown import stop
 from ros_harness import ros_node
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import numpy as np
 
 from dualtalk_msgs.msg import AudioChunk
 from dualtalk_ros.qos import SENSOR
-from dualtalk_ros.shutdown import stop
+from dualtalk_core.shutdown import stop
 from ros_harness import ros_node
 from virtual_mic import RATE, VirtualMic
 

@@ -1,10 +1,11 @@
-"""Stopping node processes, and saying where one hung when it will not stop.
+"""Stopping child processes, and saying where one hung when it will not stop.
 
-Nodes have been seen (rarely, under load on a freshly set-up machine) not to exit within 20 s of
-SIGTERM/SIGINT. Every node and `dualtalk-run` register faulthandler on SIGUSR1, so whoever stops
-them (`dualtalk-run`, `dualtalk-bag eval --live`, the benchmarks, the tests) can ask a hung one
-for its Python stacks before killing it, and the hang is reported instead of hidden or turned
-into a silent kill.
+ROS nodes have been seen (rarely, under load on a freshly set-up machine) not to exit within
+20 s of SIGTERM/SIGINT. Every node and `dualtalk-run` register faulthandler on SIGUSR1, so
+whoever stops them (`dualtalk-run`, `dualtalk-bag eval --live`, the benchmarks, the tests) can
+ask a hung one for its Python stacks before killing it, and the hang is reported instead of
+hidden or turned into a silent kill. `dualtalk-sweep` stops its trainings the same way. No ROS
+import here: the core uses it too.
 """
 from __future__ import annotations
 
