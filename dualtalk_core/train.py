@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm import tqdm
 
 from dualtalk_core import config as config_io
-from dualtalk_core.augment import augment_track
+from dualtalk_core.augment import augment_track, drop_partner
 from dualtalk_core.data import SAMPLES_PER_FRAME, ConversationDataset, collate_windows
 from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import GROUPS, Rig, get_rig
@@ -84,6 +84,10 @@ class TrainConfig:
     # Not in the published recipe: random gain, tilt, reverb and noise on both training audio
     # tracks (`dualtalk_core.augment`), for voices and microphones the corpus does not have.
     audio_augment: bool = False
+    # Not in the published recipe (0 = off): the probability that a training window's partner is
+    # replaced by silence and a still neutral face (`augment.drop_partner`), so that the network
+    # has learned what to do when a robot has no partner face or voice.
+    partner_dropout: float = 0.0
     grad_clip_norm: float = 0.0  # 0 = off, as published
     eval_every_epochs: int = 1  # validate and write OUT/last (and OUT/best) this often
     log_every_steps: int = 10
@@ -107,6 +111,9 @@ class TrainConfig:
         if bad or self.lr <= 0 or self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"TrainConfig: expected positive {positive}, lr > 0 and device in "
                              f"auto|cpu|cuda; got {bad}, lr={self.lr}, device={self.device!r}")
+        if not 0.0 <= self.partner_dropout <= 1.0:
+            raise ValueError("TrainConfig: partner_dropout is a probability in [0, 1], got "
+                             f"{self.partner_dropout}")
         if not 0.0 < self.weight_window_mean <= 1.0:
             raise ValueError("TrainConfig: weight_window_mean must be in (0, 1] (0 would leave "
                              f"the level unanchored), got {self.weight_window_mean}")
@@ -276,9 +283,13 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
     sums = torch.zeros(len(PARTS) + 2, dtype=torch.float64)
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=writer is None)
     for batch in bar:
+        rank = dist.get_rank() if dist.is_initialized() else 0
         if cfg.audio_augment:
-            rank = dist.get_rank() if dist.is_initialized() else 0
             _augment_batch(batch, np.random.default_rng([cfg.seed, epoch, step, rank]))
+        if cfg.partner_dropout > 0.0:  # a generator stream of its own, apart from the audio's
+            batch["partner_audio"], batch["partner_motion"] = drop_partner(
+                batch["partner_audio"], batch["partner_motion"], cfg.partner_dropout,
+                np.random.default_rng([cfg.seed, epoch, step, rank, 2]), rig.neutral_array())
         pred = _forward(model, batch, device, cfg.autocast_bf16)
         mask = batch["mask"].to(device)
         loss, parts = motion_loss(pred, batch["target"].to(device), mask, rig, cfg)

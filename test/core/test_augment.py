@@ -1,11 +1,13 @@
-"""Training audio augmentation: seeded, level-controlled, each transform really applied."""
+"""Training augmentation: audio seeded, level-controlled, each transform really applied; the
+partner dropped exactly as the speaker-only ablation drops it."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.signal import welch
 
-from dualtalk_core.augment import AudioAugmentConfig, augment_track
+from dualtalk_core.augment import AudioAugmentConfig, augment_track, drop_partner
 
 OFF = dict(tilt_prob=0.0, reverb_prob=0.0, noise_prob=0.0, gain_db=(0.0, 0.0))
 
@@ -75,3 +77,40 @@ def test_reverb_fills_the_pauses_and_noise_meets_its_snr() -> None:
 def test_bad_config_says_what_was_expected() -> None:
     with pytest.raises(ValueError, match="probabilities"):
         AudioAugmentConfig(noise_prob=1.5)
+
+
+def test_drop_partner_feeds_exactly_what_the_speaker_only_ablation_feeds() -> None:
+    from dualtalk_core.baselines import SpeakerOnly
+    from dualtalk_core.model import DualTalkModel
+    from dualtalk_core.rigs import get_rig
+
+    rng = np.random.default_rng(0)
+    audio = torch.from_numpy(rng.standard_normal((6, 640 * 20)).astype(np.float32) * 0.1)
+    motion = torch.from_numpy(rng.random((6, 20, 55)).astype(np.float32))
+    neutral = get_rig("arkit52").neutral_array()
+    out_a, out_m = drop_partner(audio, motion, 0.5, np.random.default_rng(4), neutral)
+    again = drop_partner(audio, motion, 0.5, np.random.default_rng(4), neutral)
+    assert torch.equal(out_a, again[0]) and torch.equal(out_m, again[1])
+    dropped = [i for i in range(6) if not torch.equal(out_m[i], motion[i])]
+    assert 0 < len(dropped) < 6
+    torch.manual_seed(0)
+    model = DualTalkModel.from_preset("lite", feature_dim=16, audio_hidden_dim=16, ff_dim=32,
+                                      n_mels=16, n_interaction_layers=1, lstm_layers=1,
+                                      device="cpu").eval()
+    ablation = SpeakerOnly(model, "arkit52")
+    kept = model.predict(audio[0].numpy(), audio[0].numpy(), motion[0].numpy())
+    assert not np.allclose(kept, ablation.predict(audio[0].numpy(), audio[0].numpy(),
+                                                  motion[0].numpy()))  # the partner matters
+    for i in range(6):
+        if i in dropped:  # a dropped window is the ablation's input, nothing else
+            np.testing.assert_array_equal(
+                model.predict(audio[i].numpy(), out_a[i].numpy(), out_m[i].numpy()),
+                ablation.predict(audio[i].numpy(), audio[i].numpy(), motion[i].numpy()))
+        else:
+            assert torch.equal(out_a[i], audio[i]) and torch.equal(out_m[i], motion[i])
+    none = drop_partner(audio, motion, 0.0, np.random.default_rng(4), neutral)
+    assert torch.equal(none[0], audio) and torch.equal(none[1], motion)
+    every = drop_partner(audio, motion, 1.0, np.random.default_rng(4), neutral)
+    assert torch.count_nonzero(every[0]) == 0 and torch.count_nonzero(every[1]) == 0
+    with pytest.raises(ValueError, match="prob"):
+        drop_partner(audio, motion, -0.1, np.random.default_rng(0), neutral)

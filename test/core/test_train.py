@@ -128,6 +128,18 @@ def test_audio_augmentation_touches_real_samples_only_and_repeats_per_seed(corpu
     assert torch.equal(runs[0]["target"], batch["target"])  # motion is never touched
 
 
+def test_partner_dropout_is_seeded_and_changes_what_the_model_sees(
+        corpus: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(epochs=1, partner_dropout=0.5)
+    runs = [train(c, corpus, tmp_path / name).model.state_dict()
+            for name, c in (("a", cfg), ("b", cfg), ("off", tiny_config(epochs=1)))]
+    assert all(torch.equal(v, runs[1][k]) for k, v in runs[0].items())
+    assert not all(torch.equal(v, runs[2][k]) for k, v in runs[0].items())
+    assert TrainConfig().partner_dropout == 0.0  # not in the published recipe
+    with pytest.raises(ValueError, match="partner_dropout"):
+        TrainConfig(partner_dropout=-0.1)
+
+
 def test_output_head_starts_at_the_mean_target(corpus: Path) -> None:
     ds = ConversationDataset(corpus, "train")
     model = DualTalkModel.from_preset("lite", **tiny_config().model_overrides).eval()
