@@ -282,8 +282,8 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
     model.train()
     sums = torch.zeros(len(PARTS) + 2, dtype=torch.float64)
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=writer is None)
+    rank = dist.get_rank() if dist.is_initialized() else 0
     for batch in bar:
-        rank = dist.get_rank() if dist.is_initialized() else 0
         if cfg.audio_augment:
             _augment_batch(batch, np.random.default_rng([cfg.seed, epoch, step, rank]))
         if cfg.partner_dropout > 0.0:  # a generator stream of its own, apart from the audio's
