@@ -14,6 +14,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
 from dualtalk_core import config as config_io
+from dualtalk_core import metrics
 from dualtalk_core.data import ConversationDataset
 from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import get_rig
@@ -107,6 +108,38 @@ def test_dispersion_term_measures_the_spread_of_real_frames_only() -> None:
                  (("exp", 1.0), ("jaw", 1.0), ("pose", 10.0), ("velocity", 1.0)))
     assert loss.item() == pytest.approx(recipe + 2.0 * parts["dispersion"].item(), rel=1e-9)
     assert TrainConfig().weight_dispersion == 0.0  # the published recipe has no such term
+
+
+def test_frechet_term_is_the_covariance_part_of_metrics_fd_on_real_frames() -> None:
+    rig = get_rig("arkit52")
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randn(2, 60, 55, generator=gen, dtype=torch.float64)
+    target[:, :, 3] = target[:, :, 2]  # a left/right pair: repeated eigenvalues
+    target[:, :, 10:20] = 0.0  # channels that do not move: a singular covariance
+    target[1, 45:] = 0.0  # padding of the second window
+    mask = torch.ones(2, 60, dtype=torch.bool)
+    mask[1, 45:] = False
+    pred = (0.5 * target + 0.2 * torch.randn(2, 60, 55, generator=gen, dtype=torch.float64))
+    pred[1, 45:] = 50.0
+    pred.requires_grad_(True)
+    cfg = TrainConfig(weight_pose=10.0, weight_frechet=3.0)
+    loss, parts = motion_loss(pred, target, mask, rig, cfg)
+    want = 0.0
+    for g, w in (("EXP", 1.0), ("JAW", 1.0), ("POSE", 10.0)):
+        idx = rig.group_index(g)
+        spread = [metrics.fd(p[:n, idx], t[:n, idx]) - metrics.fd_offset(p[:n, idx], t[:n, idx])
+                  for p, t, n in zip(pred.detach().numpy(), target.numpy(), (60, 45))]
+        want += w * float(np.mean(spread)) / len(idx)
+    assert parts["frechet"].item() == pytest.approx(want, rel=1e-4)
+    recipe = sum(w * parts[k].item() for k, w in
+                 (("exp", 1.0), ("jaw", 1.0), ("pose", 10.0), ("velocity", 1.0)))
+    assert loss.item() == pytest.approx(recipe + 3.0 * parts["frechet"].item(), rel=1e-9)
+    loss.backward()
+    assert torch.isfinite(pred.grad).all()
+    assert pred.grad[1, 45:].abs().max().item() == 0.0  # padding takes no gradient
+    _, parts = motion_loss(target + 0.3, target, mask, rig, cfg)  # right covariance
+    assert parts["frechet"].item() == pytest.approx(0.0, abs=1e-6)
+    assert TrainConfig().weight_frechet == 0.0  # the published recipe has no such term
 
 
 def test_audio_augmentation_touches_real_samples_only_and_repeats_per_seed(corpus: Path) -> None:
