@@ -246,6 +246,13 @@ def test_cli_and_shipped_config(corpus: Path, tmp_path: Path) -> None:
     shipped = config_io.load(TrainConfig, REPO / "config" / "train_lite.yaml")
     assert shipped.model_preset == "lite" and shipped.val_split == "val"
     assert shipped.init_head_from_data and not TrainConfig().init_head_from_data  # published: off
+    # The shipped model's recorded configs are the two stages' files (stage 1 ran as seed 2).
+    model_dir = REPO / "dualtalk_core" / "models" / "default"
+    stage1 = config_io.load(TrainConfig, model_dir / "stage1_train_config.yaml")
+    assert stage1 == dataclasses.replace(shipped, seed=2)
+    stage2 = config_io.load(TrainConfig, REPO / "config" / "finetune_lite.yaml")
+    assert stage2 == config_io.load(TrainConfig, model_dir / "train_config.yaml")
+    assert stage2.weight_frechet > 0 and stage2.partner_dropout > 0 and stage2.init_from
     cfg_path = tmp_path / "tiny.yaml"
     config_io.save(tiny_config(epochs=5), cfg_path)
     args = ["--config", str(cfg_path), "--data", str(corpus), "--out", str(tmp_path / "o")]
