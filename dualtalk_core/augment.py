@@ -11,10 +11,10 @@ background noise. Motion targets are untouched: none of these change what was sa
 A robot does not always have its partner (`drop_partner`): the face tracker loses the person,
 the partner's microphone is off. The node then feeds silence and a neutral face, an input the
 published recipe never trains on, so what the network does with it is an accident of its
-weights. Measured with the corpus-v3 default model on the synthetic test split (160 directions):
-zeroing the partner lowered its mean head pitch from 0.029 to 0.015 rad. That split's people
-rest at 0.009 rad against train's 0.027, so the accident made the partner-less head level the
-better one (pitch level error 0.0057 against 0.0062), and the speaker-only ablation "won" the
+weights. Measured with the stage-1 default model (`config/train_lite.yaml`, no dropout) on the
+synthetic test split (160 directions): zeroing the partner lowered its mean head pitch from
+0.029 to 0.015 rad. That split's people hold 0.009 rad on average against train's 0.021, so the
+accident made the partner-less head level the better one (pitch level error 0.0057 against 0.0062), and the speaker-only ablation "won" the
 head. Training a share of windows with exactly that input makes "no partner" a case the network
 has learned: its best guess from the target's own voice.
 

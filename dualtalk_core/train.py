@@ -340,13 +340,14 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
     sums = torch.zeros(len(PARTS) + 2, dtype=torch.float64)
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=writer is None)
     rank = dist.get_rank() if dist.is_initialized() else 0
+    neutral = rig.neutral_array()  # what a dropped partner's face becomes
     for batch in bar:
         if cfg.audio_augment:
             _augment_batch(batch, np.random.default_rng([cfg.seed, epoch, step, rank]))
         if cfg.partner_dropout > 0.0:  # a generator stream of its own, apart from the audio's
             batch["partner_audio"], batch["partner_motion"] = drop_partner(
                 batch["partner_audio"], batch["partner_motion"], cfg.partner_dropout,
-                np.random.default_rng([cfg.seed, epoch, step, rank, 2]), rig.neutral_array())
+                np.random.default_rng([cfg.seed, epoch, step, rank, 2]), neutral)
         pred = _forward(model, batch, device, cfg.autocast_bf16)
         mask = batch["mask"].to(device)
         loss, parts = motion_loss(pred, batch["target"].to(device), mask, rig, cfg)
