@@ -14,9 +14,10 @@ published recipe never trains on, so what the network does with it is an acciden
 weights. Measured with the stage-1 default model (`config/train_lite.yaml`, no dropout) on the
 synthetic test split (160 directions): zeroing the partner lowered its mean head pitch from
 0.029 to 0.015 rad. That split's people hold 0.009 rad on average against train's 0.021, so the
-accident made the partner-less head level the better one (pitch level error 0.0057 against 0.0062), and the speaker-only ablation "won" the
-head. Training a share of windows with exactly that input makes "no partner" a case the network
-has learned: its best guess from the target's own voice.
+accident made the partner-less head level the better one (pitch level error 0.0057 against
+0.0062), and the speaker-only ablation "won" the head. Training a share of windows with exactly
+that input makes "no partner" a case the network has learned: its best guess from the target's
+own voice.
 
 Randomness comes from the generator the caller passes, so a seeded trainer stays reproducible.
 """
