@@ -46,7 +46,8 @@ from dualtalk_core.rigs import GROUPS, Rig, get_rig
 logger = logging.getLogger(__name__)
 
 STATE_NAME = "train_state.safetensors"
-PARTS = ("exp", "jaw", "pose", "velocity", "dispersion", "frechet")
+PARTS = ("exp", "jaw", "pose", "velocity", "dispersion", "frechet", "head_level",
+         "head_motion")
 NEWTON_SCHULZ_STEPS = 20  # matrix square root iterations of the Frechet term
 
 
@@ -88,6 +89,30 @@ class TrainConfig:
     # spread alone; this one also matches how channels move together (a smile lifts both
     # corners and squints the cheeks; a blink closes both eyes), which is most of FD EXP.
     weight_frechet: float = 0.0
+    # Not in the published recipe (False): compute the Frechet term on the joint (partner, self)
+    # frames of each group, as P-FD does, rather than on one's own frames alone. Then the cross
+    # covariance with the partner counts too: copying the partner's motion where one's own is
+    # unpredictable has the right spread but the wrong co-movement, and costs.
+    frechet_with_partner: bool = False
+    # The groups the dispersion and Frechet terms apply to. Leaving one out asks for its
+    # plain regression: the head's sway and gaze turns are not caused by anything the model
+    # hears or sees, and a window's spread can be met with noise copied from the partner.
+    spread_groups: list[str] = field(default_factory=lambda: list(GROUPS))
+    # Groups whose spread terms are computed on a second run of each window with the partner
+    # dropped instead (not in the published recipe; empty = none). A group here should not be
+    # in `spread_groups` too: its liveliness must then come from one's own voice, and what the
+    # partner adds to it is asked only to be accurate (the group's MSE).
+    spread_groups_without_partner: list[str] = field(default_factory=list)
+    # Not in the published recipe (0 = off): each training window also runs with the partner
+    # dropped (`augment.drop_partner`), and this weighs the squared difference of the two runs'
+    # window-mean head angles. A resting head angle is the person's: it should not jump when a
+    # face tracker loses the partner, nor drift with whatever the partner happens to do.
+    weight_head_level: float = 0.0
+    # Not in the published recipe (0 = off): with the same second run, the squared per-frame
+    # gap between the two runs' head angles around their window means. The MSE still pays
+    # for partner-timed motion (nods); motion that only fills the spread must then be drawn
+    # the same way with or without the partner, i.e. from one's own voice.
+    weight_head_motion: float = 0.0
     # Not in the published recipe: random gain, tilt, reverb and noise on both training audio
     # tracks (`dualtalk_core.augment`), for voices and microphones the corpus does not have.
     audio_augment: bool = False
@@ -118,6 +143,17 @@ class TrainConfig:
         if bad or self.lr <= 0 or self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"TrainConfig: expected positive {positive}, lr > 0 and device in "
                              f"auto|cpu|cuda; got {bad}, lr={self.lr}, device={self.device!r}")
+        unknown = sorted(set(self.spread_groups + self.spread_groups_without_partner)
+                         - set(GROUPS))
+        if unknown:
+            raise ValueError(f"TrainConfig: spread_groups {unknown} are not among {GROUPS}")
+        both = sorted(set(self.spread_groups) & set(self.spread_groups_without_partner))
+        if both:
+            raise ValueError(f"TrainConfig: {both} in both spread_groups and "
+                             "spread_groups_without_partner")
+        if self.weight_head_level < 0 or self.weight_head_motion < 0:
+            raise ValueError(f"TrainConfig: weight_head_level and weight_head_motion must be "
+                             f">= 0, got {self.weight_head_level}, {self.weight_head_motion}")
         if not 0.0 <= self.partner_dropout <= 1.0:
             raise ValueError("TrainConfig: partner_dropout is a probability in [0, 1], got "
                              f"{self.partner_dropout}")
@@ -134,15 +170,20 @@ class TrainResult:
 
 
 def motion_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, rig: Rig,
-                cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                cfg: TrainConfig, partner: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted sum of masked MSE per EXP/JAW/POSE group (its window-mean share weighted by
     `TrainConfig.weight_window_mean`), of velocity (first differences) and of the per-window
     dispersion error (`TrainConfig.weight_dispersion`) and of the per-window covariance part of
     the Frechet distance (`TrainConfig.weight_frechet`).
 
-    pred, target (B, T, C); mask (B, T) True on real frames. Each term is a mean over its valid
-    elements, so padding changes neither the scale nor the gradient of real frames.
+    pred, target, partner (B, T, C); mask (B, T) True on real frames. Each term is a mean over
+    its valid elements, so padding changes neither the scale nor the gradient of real frames.
+    `partner` (the partner's motion the model was given) is needed for `frechet_with_partner`.
+    Returns the total and the parts named in PARTS but the head gaps (see `_step_loss`).
     """
+    if cfg.frechet_with_partner and cfg.weight_frechet > 0 and partner is None:
+        raise ValueError("motion_loss: frechet_with_partner needs the partner's motion")
     frame_mask = mask.unsqueeze(-1).to(pred.dtype)  # (B, T, 1)
     err = (pred - target) * frame_mask
     # sum_t e_t^2 = sum_t (e_t - mean e)^2 + n (mean e)^2: scale the second part per window.
@@ -160,17 +201,39 @@ def motion_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, ri
     for group in GROUPS:
         idx = torch.as_tensor(rig.group_index(group), device=pred.device)
         parts[group.lower()] = sq[:, idx].sum() / (n_frames * len(idx))
+        if group not in cfg.spread_groups:
+            continue
         dispersion = dispersion + weights[group.lower()] * std_err[:, idx].mean()
         if cfg.weight_frechet > 0:  # skip the matrix roots when the term is off
-            spread = window_frechet_spread(pred[..., idx], target[..., idx], frame_mask)  # (B,)
+            p, g = pred[..., idx], target[..., idx]
+            if cfg.frechet_with_partner:  # (B, T, 2c): the partner's frames are the same in both
+                other = partner[..., idx].to(pred.dtype)  # type: ignore[index]
+                p, g = torch.cat([other, p], dim=-1), torch.cat([other, g], dim=-1)
+            spread = window_frechet_spread(p, g, frame_mask)  # (B,)
             frechet = frechet + weights[group.lower()] * spread.mean() / len(idx)
     pair_mask = (mask[:, 1:] & mask[:, :-1]).unsqueeze(-1).to(pred.dtype)  # (B, T-1, 1)
     dv = (pred.diff(dim=1) - target.diff(dim=1)).square() * pair_mask
     parts["velocity"] = dv.sum() / (pair_mask.sum().clamp(min=1) * pred.shape[-1])
     parts["dispersion"] = dispersion
     parts["frechet"] = frechet
-    total = sum(weights[k] * parts[k] for k in PARTS)
+    total = sum(weights[k] * parts[k] for k in parts)
     return total, parts  # type: ignore[return-value]
+
+
+def head_gap_losses(with_partner: torch.Tensor, without: torch.Tensor, mask: torch.Tensor,
+                    rig: Rig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gap between head angles predicted with and without the partner, split as the MSE
+    splits: (level) mean over windows and head channels of the squared window-mean gap, and
+    (motion) mean over real frames and head channels of the squared gap around it.
+    (B, T, C) x2, (B, T) mask -> (), ()."""
+    idx = torch.as_tensor(rig.group_index("POSE"), device=with_partner.device)
+    frame_mask = mask.unsqueeze(-1).to(with_partner.dtype)  # (B, T, 1)
+    n = frame_mask.sum(dim=1).clamp(min=1)  # (B, 1)
+    gap = (with_partner - without)[..., idx] * frame_mask  # (B, T, 3)
+    level = gap.sum(dim=1) / n  # (B, 3)
+    around = (gap - level.unsqueeze(1)) * frame_mask
+    motion = around.square().sum() / (frame_mask.sum().clamp(min=1) * len(idx))
+    return level.square().mean(), motion
 
 
 def _window_cov(x: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
@@ -348,9 +411,7 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
             batch["partner_audio"], batch["partner_motion"] = drop_partner(
                 batch["partner_audio"], batch["partner_motion"], cfg.partner_dropout,
                 np.random.default_rng([cfg.seed, epoch, step, rank, 2]), neutral)
-        pred = _forward(model, batch, device, cfg.autocast_bf16)
-        mask = batch["mask"].to(device)
-        loss, parts = motion_loss(pred, batch["target"].to(device), mask, rig, cfg)
+        loss, parts, mask = _step_loss(model, batch, rig, cfg, device, neutral)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip_norm > 0:
@@ -362,6 +423,53 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
             writer.add_scalar("train_step/loss", loss.item(), step)
             bar.set_postfix(loss=f"{loss.item():.4g}")
     return _as_parts(_reduce(sums, world)), step
+
+
+def _step_loss(model: nn.Module, batch: dict[str, Any], rig: Rig, cfg: TrainConfig,
+               device: torch.device, neutral: np.ndarray, measure_head_gap: bool = False
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    """Loss, its parts and the (B, T) mask of one batch as given (partner dropout already
+    applied). The head-gap terms and `spread_groups_without_partner` need a second run with
+    every partner dropped; `measure_head_gap` runs it whatever the weights, so that validation
+    always reports how far the head moves when the partner drops."""
+    measure = (cfg.weight_head_level > 0 or cfg.weight_head_motion > 0
+               or bool(cfg.spread_groups_without_partner) or measure_head_gap)
+    rng_state = _rng_state(device) if measure else None
+    pred = _forward(model, batch, device, cfg.autocast_bf16)
+    mask = batch["mask"].to(device)
+    partner = batch["partner_motion"].to(device)
+    loss, parts = motion_loss(pred, batch["target"].to(device), mask, rig, cfg, partner)
+    parts["head_level"] = parts["head_motion"] = pred.new_zeros(())
+    if rng_state is not None:
+        silent, still = drop_partner(batch["partner_audio"], batch["partner_motion"], 1.0,
+                                     np.random.default_rng(0), neutral)
+        _set_rng_state(device, rng_state)  # the same dropout masks: only the partner differs
+        alone = _forward(model, {**batch, "partner_audio": silent, "partner_motion": still},
+                         device, cfg.autocast_bf16)
+        parts["head_level"], parts["head_motion"] = head_gap_losses(pred, alone, mask, rig)
+        loss = (loss + cfg.weight_head_level * parts["head_level"]
+                + cfg.weight_head_motion * parts["head_motion"])
+        if cfg.spread_groups_without_partner:
+            solo = dataclasses.replace(cfg, spread_groups=cfg.spread_groups_without_partner,
+                                       spread_groups_without_partner=[],
+                                       frechet_with_partner=False)  # the partner is still
+            _, extra = motion_loss(alone, batch["target"].to(device), mask, rig, solo)
+            for name, weight in (("dispersion", cfg.weight_dispersion),
+                                 ("frechet", cfg.weight_frechet)):
+                parts[name] = parts[name] + extra[name]
+                loss = loss + weight * extra[name]
+    return loss, parts, mask
+
+
+def _rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(device: torch.device, state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
 
 
 def _augment_batch(batch: dict[str, Any], rng: np.random.Generator) -> None:
@@ -379,10 +487,9 @@ def evaluate(model: nn.Module, loader: DataLoader, rig: Rig, cfg: TrainConfig,
     """Frame-weighted mean validation losses over all ranks' shards."""
     model.eval()
     sums = torch.zeros(len(PARTS) + 2, dtype=torch.float64)
+    neutral = rig.neutral_array()
     for batch in loader:
-        mask = batch["mask"].to(device)
-        pred = _forward(model, batch, device, cfg.autocast_bf16)
-        loss, parts = motion_loss(pred, batch["target"].to(device), mask, rig, cfg)
+        loss, parts, mask = _step_loss(model, batch, rig, cfg, device, neutral, True)
         _accumulate(sums, loss, parts, mask)
     model.train()
     return _as_parts(_reduce(sums, world))

@@ -18,7 +18,8 @@ from dualtalk_core import metrics
 from dualtalk_core.data import ConversationDataset
 from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import get_rig
-from dualtalk_core.train import TrainConfig, init_output_head, main, motion_loss, train
+from dualtalk_core.train import (TrainConfig, head_gap_losses, init_output_head, main, motion_loss,
+                                 train)
 from corpora import write_corpus  # test/core helper
 
 torch.set_num_threads(1)
@@ -142,6 +143,165 @@ def test_frechet_term_is_the_covariance_part_of_metrics_fd_on_real_frames() -> N
     assert TrainConfig().weight_frechet == 0.0  # the published recipe has no such term
 
 
+def _smooth(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, C) -> the same, a 9-frame moving average over T: motion-like noise."""
+    b, t, c = x.shape
+    flat = x.permute(0, 2, 1).reshape(b * c, 1, t)
+    kernel = torch.ones(1, 1, 9, dtype=x.dtype) / 9
+    return torch.conv1d(flat, kernel, padding=4).reshape(b, c, t).permute(0, 2, 1)
+
+
+def test_frechet_with_partner_is_the_covariance_part_of_metrics_pfd() -> None:
+    rig = get_rig("arkit52")
+    gen = torch.Generator().manual_seed(1)
+    # 200 frames, the training window: the joint EXP block is 96 wide, and a window of fewer
+    # frames has tiny eigenvalues whose roots 20 Newton-Schulz steps do not settle to 1e-4.
+    # Smooth independent motion: the target and the partner move alike but not together.
+    target = _smooth(torch.randn(2, 200, 55, generator=gen, dtype=torch.float64))
+    partner = _smooth(torch.randn(2, 200, 55, generator=gen, dtype=torch.float64))
+    partner[1] = 0.2  # a dropped partner: a still face
+    mask = torch.ones(2, 200, dtype=torch.bool)
+    mask[1, 150:] = False
+    noise = _smooth(torch.randn(2, 200, 55, generator=gen, dtype=torch.float64))
+    pred = 0.6 * target + 0.5 * noise
+    cfg = TrainConfig(weight_frechet=1.0, frechet_with_partner=True)
+    _, parts = motion_loss(pred, target, mask, rig, cfg, partner)
+    want = 0.0
+    for g in ("EXP", "JAW", "POSE"):
+        idx = rig.group_index(g)
+        spread = [metrics.pfd(p[:n, idx], t[:n, idx], q[:n, idx])
+                  - metrics.fd_offset(p[:n, idx], t[:n, idx])
+                  for p, t, q, n in zip(pred.numpy(), target.numpy(), partner.numpy(), (200, 150))]
+        want += float(np.mean(spread)) / len(idx)
+    assert parts["frechet"].item() == pytest.approx(want, rel=1e-4)
+    # Copying the partner has about the right spread but the wrong co-movement.
+    copy = partner.clone()
+    copy[1] = target[1]
+    alone = motion_loss(copy, target, mask, rig, TrainConfig(weight_frechet=1.0))[1]["frechet"]
+    paired = motion_loss(copy, target, mask, rig, cfg, partner)[1]["frechet"]
+    assert paired.item() > 3.0 * alone.item()
+    with pytest.raises(ValueError, match="partner"):
+        motion_loss(pred, target, mask, rig, cfg)
+
+
+def test_spread_terms_cover_only_the_chosen_groups() -> None:
+    rig = get_rig("arkit52")
+    gen = torch.Generator().manual_seed(3)
+    target = torch.randn(2, 200, 55, generator=gen, dtype=torch.float64)
+    pred = target.clone()
+    mask = torch.ones(2, 200, dtype=torch.bool)
+    pose = rig.group_index("POSE")
+    pred[:, :, pose] *= 0.2  # a flat head, right face and jaw
+    every = TrainConfig(weight_dispersion=1.0, weight_frechet=1.0)
+    _, parts = motion_loss(pred, target, mask, rig, every)
+    assert parts["dispersion"].item() > 0.1 and parts["frechet"].item() > 0.1
+    face_only = dataclasses.replace(every, spread_groups=["EXP", "JAW"])
+    _, parts = motion_loss(pred, target, mask, rig, face_only)
+    assert parts["dispersion"].item() == pytest.approx(0.0, abs=1e-9)
+    assert parts["frechet"].item() == pytest.approx(0.0, abs=1e-6)
+    assert parts["pose"].item() > 0.1  # the head is still regressed
+    assert TrainConfig().spread_groups == ["EXP", "JAW", "POSE"]
+    with pytest.raises(ValueError, match="spread_groups"):
+        TrainConfig(spread_groups=["HEAD"])
+
+
+def test_head_gap_splits_into_window_level_and_motion_on_real_frames() -> None:
+    rig = get_rig("arkit52")
+    gen = torch.Generator().manual_seed(2)
+    alone = torch.randn(2, 30, 55, generator=gen)
+    mask = torch.ones(2, 30, dtype=torch.bool)
+    mask[1, 20:] = False
+    pose, exp = rig.group_index("POSE"), rig.group_index("EXP")
+    moved = alone.clone()
+    moved[:, :, exp] += 1.0  # the face is not the head
+    moved[1, 20:] = 99.0  # padding
+    level, motion = head_gap_losses(moved, alone, mask, rig)
+    assert level.item() == pytest.approx(0.0, abs=1e-6)
+    assert motion.item() == pytest.approx(0.0, abs=1e-6)
+    moved[:, ::2, pose] += 0.3  # timing the head: +0.3/-0.3 on alternate frames
+    moved[:, 1::2, pose] -= 0.3
+    level, motion = head_gap_losses(moved, alone, mask, rig)
+    assert level.item() == pytest.approx(0.0, abs=1e-6)
+    assert motion.item() == pytest.approx(0.09, rel=1e-4)
+    moved[:, :, pose[0]] += 0.1  # moving where the head rests
+    level, motion = head_gap_losses(moved, alone, mask, rig)
+    assert level.item() == pytest.approx(0.01 / 3, rel=1e-4)
+    assert motion.item() == pytest.approx(0.09, rel=1e-4)
+    assert TrainConfig().weight_head_level == 0.0 and TrainConfig().weight_head_motion == 0.0
+    assert not TrainConfig().frechet_with_partner
+    with pytest.raises(ValueError, match="weight_head_level"):
+        TrainConfig(weight_head_motion=-1.0)
+
+
+def test_head_gap_terms_compare_a_run_without_the_partner(
+        corpus: Path, tmp_path: Path) -> None:
+    from dualtalk_core.augment import drop_partner
+    from dualtalk_core.data import collate_windows
+    from dualtalk_core.train import _step_loss
+    rig = get_rig("arkit52")
+    cfg = tiny_config(weight_head_level=5.0, weight_head_motion=2.0)
+    model = DualTalkModel.from_preset("lite", **cfg.model_overrides).eval()
+    ds = ConversationDataset(corpus, "train", window_frames=25)
+    batch = collate_windows([ds[i] for i in range(4)])
+    with torch.no_grad():
+        loss, parts, mask = _step_loss(model, batch, rig, cfg, torch.device("cpu"),
+                                       rig.neutral_array())
+        audio, motion = drop_partner(batch["partner_audio"], batch["partner_motion"], 1.0,
+                                     np.random.default_rng(9), rig.neutral_array())
+        level, motion_gap = head_gap_losses(
+            model(batch["self_audio"], batch["partner_audio"], batch["partner_motion"]),
+            model(batch["self_audio"], audio, motion), mask, rig)
+        plain = motion_loss(model(batch["self_audio"], batch["partner_audio"],
+                                  batch["partner_motion"]), batch["target"], mask, rig, cfg,
+                            batch["partner_motion"])[0]
+    assert parts["head_level"].item() == pytest.approx(level.item(), rel=1e-5)
+    assert parts["head_motion"].item() == pytest.approx(motion_gap.item(), rel=1e-5)
+    assert level.item() > 0 and motion_gap.item() > 0  # a random network's head follows
+    assert loss.item() == pytest.approx(plain.item() + 5.0 * level.item()
+                                        + 2.0 * motion_gap.item(), rel=1e-5)
+    # Fine-tuning with the term brings the partnerless head level to the partnered one; val
+    # reports the gap whatever the weight.
+    start = train(tiny_config(epochs=3), corpus, tmp_path / "start").model
+    start.save(tmp_path / "start_model")
+    tune = tiny_config(epochs=3, lr=1e-3, init_from=str(tmp_path / "start_model"),
+                       partner_dropout=0.3, val_split="train")
+    gaps = [train(dataclasses.replace(tune, weight_head_level=w), corpus,
+                  tmp_path / f"w{w}").history[-1]["val"]["head_level"] for w in (0.0, 2000.0)]
+    assert gaps[0] > 0 and gaps[1] < 0.5 * gaps[0]
+
+
+def test_head_spread_can_be_asked_of_the_run_without_the_partner(corpus: Path) -> None:
+    from dualtalk_core.augment import drop_partner
+    from dualtalk_core.data import collate_windows
+    from dualtalk_core.train import _step_loss
+    rig = get_rig("arkit52")
+    cfg = tiny_config(weight_dispersion=2.0, weight_frechet=3.0, frechet_with_partner=True,
+                      spread_groups=["EXP", "JAW"], spread_groups_without_partner=["POSE"])
+    model = DualTalkModel.from_preset("lite", **cfg.model_overrides).eval()
+    ds = ConversationDataset(corpus, "train", window_frames=25)
+    batch = collate_windows([ds[i] for i in range(4)])
+    with torch.no_grad():
+        loss, parts, mask = _step_loss(model, batch, rig, cfg, torch.device("cpu"),
+                                       rig.neutral_array())
+        audio, motion = drop_partner(batch["partner_audio"], batch["partner_motion"], 1.0,
+                                     np.random.default_rng(9), rig.neutral_array())
+        alone = model(batch["self_audio"], audio, motion)
+        face = motion_loss(model(batch["self_audio"], batch["partner_audio"],
+                                 batch["partner_motion"]), batch["target"], mask, rig, cfg,
+                           batch["partner_motion"])
+        head = motion_loss(alone, batch["target"], mask, rig, dataclasses.replace(
+            cfg, spread_groups=["POSE"], spread_groups_without_partner=[],
+            frechet_with_partner=False))[1]  # a dropped partner is a still face
+    for name in ("dispersion", "frechet"):
+        assert parts[name].item() == pytest.approx(face[1][name].item() + head[name].item(),
+                                                   rel=1e-5)
+    assert head["dispersion"].item() > 0 and head["frechet"].item() > 0
+    assert loss.item() == pytest.approx(face[0].item() + 2.0 * head["dispersion"].item()
+                                        + 3.0 * head["frechet"].item(), rel=1e-5)
+    with pytest.raises(ValueError, match="both"):
+        TrainConfig(spread_groups_without_partner=["POSE"])  # POSE is in spread_groups too
+
+
 def test_audio_augmentation_touches_real_samples_only_and_repeats_per_seed(corpus: Path) -> None:
     from dualtalk_core.data import collate_windows
     from dualtalk_core.train import _augment_batch
@@ -223,7 +383,8 @@ def _ddp_worker(rank: int, port: int, corpus: str, out: str) -> None:
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE="2")
-    result = train(tiny_config(epochs=1, batch_size=2), corpus, out)
+    # The head-level term runs the network twice before one backward: DDP must still agree.
+    result = train(tiny_config(epochs=1, batch_size=2, weight_head_level=1.0), corpus, out)
     weights = {k: v.contiguous() for k, v in result.model.state_dict().items()}
     save_file(weights, str(Path(out).parent / f"rank{rank}.safetensors"))
 
@@ -240,6 +401,7 @@ def test_ddp_two_cpu_processes_agree(corpus: Path, tmp_path: Path) -> None:
         assert torch.equal(value, ranks[0][key]) and torch.equal(value, ranks[1][key]), key
     history = [json.loads(line) for line in (tmp_path / "out" / "history.jsonl").open()]
     assert [r["epoch"] for r in history] == [1]  # rank 0 only writes
+    assert history[0]["train"]["head_level"] > 0
 
 
 def test_cli_and_shipped_config(corpus: Path, tmp_path: Path) -> None:
