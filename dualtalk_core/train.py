@@ -98,10 +98,10 @@ class TrainConfig:
     # plain regression: the head's sway and gaze turns are not caused by anything the model
     # hears or sees, and a window's spread can be met with noise copied from the partner.
     spread_groups: list[str] = field(default_factory=lambda: list(GROUPS))
-    # Groups whose spread terms are computed on a second run of each window with the partner
-    # dropped instead (not in the published recipe; empty = none). A group here should not be
-    # in `spread_groups` too: its liveliness must then come from one's own voice, and what the
-    # partner adds to it is asked only to be accurate (the group's MSE).
+    # Groups whose spread terms are (also) computed on a second run of each window with the
+    # partner dropped (not in the published recipe; empty = none). Out of `spread_groups`, a
+    # group's liveliness must come from one's own voice, and what the partner adds to it is
+    # asked only to be accurate (the group's MSE); in both, each run is asked for it.
     spread_groups_without_partner: list[str] = field(default_factory=list)
     # Not in the published recipe (0 = off): each training window also runs with the partner
     # dropped (`augment.drop_partner`), and this weighs the squared difference of the two runs'
@@ -147,10 +147,6 @@ class TrainConfig:
                          - set(GROUPS))
         if unknown:
             raise ValueError(f"TrainConfig: spread_groups {unknown} are not among {GROUPS}")
-        both = sorted(set(self.spread_groups) & set(self.spread_groups_without_partner))
-        if both:
-            raise ValueError(f"TrainConfig: {both} in both spread_groups and "
-                             "spread_groups_without_partner")
         if self.weight_head_level < 0 or self.weight_head_motion < 0:
             raise ValueError(f"TrainConfig: weight_head_level and weight_head_motion must be "
                              f">= 0, got {self.weight_head_level}, {self.weight_head_motion}")
