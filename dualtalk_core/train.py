@@ -15,6 +15,7 @@ Under torchrun, `batch_size` is per process; only rank 0 logs and saves.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -428,18 +429,21 @@ def _step_loss(model: nn.Module, batch: dict[str, Any], rig: Rig, cfg: TrainConf
     applied). The head-gap terms and `spread_groups_without_partner` need a second run with
     every partner dropped; `measure_head_gap` runs it whatever the weights, so that validation
     always reports how far the head moves when the partner drops."""
-    measure = (cfg.weight_head_level > 0 or cfg.weight_head_motion > 0
-               or bool(cfg.spread_groups_without_partner) or measure_head_gap)
-    rng_state = _rng_state(device) if measure else None
-    pred = _forward(model, batch, device, cfg.autocast_bf16)
+    second_run = (cfg.weight_head_level > 0 or cfg.weight_head_motion > 0
+                  or bool(cfg.spread_groups_without_partner) or measure_head_gap)
+    # With a second run, the first runs on a forked RNG, so that the second draws the same
+    # dropout masks: the gap between them is then the partner's doing alone.
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices) if second_run else contextlib.nullcontext():
+        pred = _forward(model, batch, device, cfg.autocast_bf16)
     mask = batch["mask"].to(device)
+    target = batch["target"].to(device)
     partner = batch["partner_motion"].to(device)
-    loss, parts = motion_loss(pred, batch["target"].to(device), mask, rig, cfg, partner)
+    loss, parts = motion_loss(pred, target, mask, rig, cfg, partner)
     parts["head_level"] = parts["head_motion"] = pred.new_zeros(())
-    if rng_state is not None:
+    if second_run:
         silent, still = drop_partner(batch["partner_audio"], batch["partner_motion"], 1.0,
                                      np.random.default_rng(0), neutral)
-        _set_rng_state(device, rng_state)  # the same dropout masks: only the partner differs
         alone = _forward(model, {**batch, "partner_audio": silent, "partner_motion": still},
                          device, cfg.autocast_bf16)
         parts["head_level"], parts["head_motion"] = head_gap_losses(pred, alone, mask, rig)
@@ -449,23 +453,12 @@ def _step_loss(model: nn.Module, batch: dict[str, Any], rig: Rig, cfg: TrainConf
             solo = dataclasses.replace(cfg, spread_groups=cfg.spread_groups_without_partner,
                                        spread_groups_without_partner=[],
                                        frechet_with_partner=False)  # the partner is still
-            _, extra = motion_loss(alone, batch["target"].to(device), mask, rig, solo)
+            _, extra = motion_loss(alone, target, mask, rig, solo)
             for name, weight in (("dispersion", cfg.weight_dispersion),
                                  ("frechet", cfg.weight_frechet)):
                 parts[name] = parts[name] + extra[name]
                 loss = loss + weight * extra[name]
     return loss, parts, mask
-
-
-def _rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-    return torch.get_rng_state(), cuda
-
-
-def _set_rng_state(device: torch.device, state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
-    torch.set_rng_state(state[0])
-    if state[1] is not None:
-        torch.cuda.set_rng_state(state[1], device)
 
 
 def _augment_batch(batch: dict[str, Any], rng: np.random.Generator) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -233,13 +234,13 @@ def test_head_gap_splits_into_window_level_and_motion_on_real_frames() -> None:
         TrainConfig(weight_head_motion=-1.0)
 
 
-def test_head_gap_terms_compare_a_run_without_the_partner(
-        corpus: Path, tmp_path: Path) -> None:
+def _two_runs(corpus: Path, cfg: TrainConfig) -> tuple[Any, ...]:
+    """A random tiny model in eval mode on 4 windows: `_step_loss`'s (loss, parts, mask), the
+    batch, and the model's output with the partner and with it dropped, computed by hand."""
     from dualtalk_core.augment import drop_partner
     from dualtalk_core.data import collate_windows
     from dualtalk_core.train import _step_loss
     rig = get_rig("arkit52")
-    cfg = tiny_config(weight_head_level=5.0, weight_head_motion=2.0)
     model = DualTalkModel.from_preset("lite", **cfg.model_overrides).eval()
     ds = ConversationDataset(corpus, "train", window_frames=25)
     batch = collate_windows([ds[i] for i in range(4)])
@@ -248,12 +249,18 @@ def test_head_gap_terms_compare_a_run_without_the_partner(
                                        rig.neutral_array())
         audio, motion = drop_partner(batch["partner_audio"], batch["partner_motion"], 1.0,
                                      np.random.default_rng(9), rig.neutral_array())
-        level, motion_gap = head_gap_losses(
-            model(batch["self_audio"], batch["partner_audio"], batch["partner_motion"]),
-            model(batch["self_audio"], audio, motion), mask, rig)
-        plain = motion_loss(model(batch["self_audio"], batch["partner_audio"],
-                                  batch["partner_motion"]), batch["target"], mask, rig, cfg,
-                            batch["partner_motion"])[0]
+        together = model(batch["self_audio"], batch["partner_audio"], batch["partner_motion"])
+        alone = model(batch["self_audio"], audio, motion)
+    return loss, parts, mask, batch, together, alone
+
+
+def test_head_gap_terms_compare_a_run_without_the_partner(
+        corpus: Path, tmp_path: Path) -> None:
+    rig = get_rig("arkit52")
+    cfg = tiny_config(weight_head_level=5.0, weight_head_motion=2.0)
+    loss, parts, mask, batch, together, alone = _two_runs(corpus, cfg)
+    level, motion_gap = head_gap_losses(together, alone, mask, rig)
+    plain = motion_loss(together, batch["target"], mask, rig, cfg, batch["partner_motion"])[0]
     assert parts["head_level"].item() == pytest.approx(level.item(), rel=1e-5)
     assert parts["head_motion"].item() == pytest.approx(motion_gap.item(), rel=1e-5)
     assert level.item() > 0 and motion_gap.item() > 0  # a random network's head follows
@@ -271,27 +278,14 @@ def test_head_gap_terms_compare_a_run_without_the_partner(
 
 
 def test_head_spread_can_be_asked_of_the_run_without_the_partner(corpus: Path) -> None:
-    from dualtalk_core.augment import drop_partner
-    from dualtalk_core.data import collate_windows
-    from dualtalk_core.train import _step_loss
     rig = get_rig("arkit52")
     cfg = tiny_config(weight_dispersion=2.0, weight_frechet=3.0, frechet_with_partner=True,
                       spread_groups=["EXP", "JAW"], spread_groups_without_partner=["POSE"])
-    model = DualTalkModel.from_preset("lite", **cfg.model_overrides).eval()
-    ds = ConversationDataset(corpus, "train", window_frames=25)
-    batch = collate_windows([ds[i] for i in range(4)])
-    with torch.no_grad():
-        loss, parts, mask = _step_loss(model, batch, rig, cfg, torch.device("cpu"),
-                                       rig.neutral_array())
-        audio, motion = drop_partner(batch["partner_audio"], batch["partner_motion"], 1.0,
-                                     np.random.default_rng(9), rig.neutral_array())
-        alone = model(batch["self_audio"], audio, motion)
-        face = motion_loss(model(batch["self_audio"], batch["partner_audio"],
-                                 batch["partner_motion"]), batch["target"], mask, rig, cfg,
-                           batch["partner_motion"])
-        head = motion_loss(alone, batch["target"], mask, rig, dataclasses.replace(
-            cfg, spread_groups=["POSE"], spread_groups_without_partner=[],
-            frechet_with_partner=False))[1]  # a dropped partner is a still face
+    loss, parts, mask, batch, together, alone = _two_runs(corpus, cfg)
+    face = motion_loss(together, batch["target"], mask, rig, cfg, batch["partner_motion"])
+    head = motion_loss(alone, batch["target"], mask, rig, dataclasses.replace(
+        cfg, spread_groups=["POSE"], spread_groups_without_partner=[],
+        frechet_with_partner=False))[1]  # a dropped partner is a still face
     for name in ("dispersion", "frechet"):
         assert parts[name].item() == pytest.approx(face[1][name].item() + head[name].item(),
                                                    rel=1e-5)
