@@ -114,6 +114,10 @@ class TrainConfig:
     # for partner-timed motion (nods); motion that only fills the spread must then be drawn
     # the same way with or without the partner, i.e. from one's own voice.
     weight_head_motion: float = 0.0
+    # The head channels (rig names) that `weight_head_motion` ties; None = every POSE channel.
+    # Naming only the sway axes (headYaw, headRoll) ties them and leaves the nod axis
+    # (headPitch) free to differ with the partner.
+    head_motion_channels: list[str] | None = None
     # Not in the published recipe: random gain, tilt, reverb and noise on both training audio
     # tracks (`dualtalk_core.augment`), for voices and microphones the corpus does not have.
     audio_augment: bool = False
@@ -218,19 +222,34 @@ def motion_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, ri
 
 
 def head_gap_losses(with_partner: torch.Tensor, without: torch.Tensor, mask: torch.Tensor,
-                    rig: Rig) -> tuple[torch.Tensor, torch.Tensor]:
+                    rig: Rig, motion_channels: list[str] | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """The gap between head angles predicted with and without the partner, split as the MSE
     splits: (level) mean over windows and head channels of the squared window-mean gap, and
-    (motion) mean over real frames and head channels of the squared gap around it.
-    (B, T, C) x2, (B, T) mask -> (), ()."""
-    idx = torch.as_tensor(rig.group_index("POSE"), device=with_partner.device)
+    (motion) mean over real frames and `motion_channels` (None = all head channels) of the
+    squared gap around it. (B, T, C) x2, (B, T) mask -> (), ()."""
+    pose = rig.group_index("POSE")
+    idx = torch.as_tensor(pose, device=with_partner.device)
     frame_mask = mask.unsqueeze(-1).to(with_partner.dtype)  # (B, T, 1)
     n = frame_mask.sum(dim=1).clamp(min=1)  # (B, 1)
     gap = (with_partner - without)[..., idx] * frame_mask  # (B, T, 3)
     level = gap.sum(dim=1) / n  # (B, 3)
     around = (gap - level.unsqueeze(1)) * frame_mask
-    motion = around.square().sum() / (frame_mask.sum().clamp(min=1) * len(idx))
+    cols = list(range(len(pose))) if motion_channels is None else head_channel_columns(
+        rig, motion_channels)
+    motion = around[..., cols].square().sum() / (frame_mask.sum().clamp(min=1) * len(cols))
     return level.square().mean(), motion
+
+
+def head_channel_columns(rig: Rig, names: list[str]) -> list[int]:
+    """Positions within the POSE group of the named head channels; a name that is not one of
+    the rig's head channels raises ValueError (a typo must not tie nothing silently)."""
+    head = [rig.names[i] for i in rig.group_index("POSE")]
+    unknown = [name for name in names if name not in head]
+    if unknown or not names:
+        raise ValueError(f"head_motion_channels {names}: expected a non-empty list out of the "
+                         f"{rig.name} head channels {head}")
+    return [head.index(name) for name in names]
 
 
 def _window_cov(x: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
@@ -446,7 +465,8 @@ def _step_loss(model: nn.Module, batch: dict[str, Any], rig: Rig, cfg: TrainConf
                                      np.random.default_rng(0), neutral)
         alone = _forward(model, {**batch, "partner_audio": silent, "partner_motion": still},
                          device, cfg.autocast_bf16)
-        parts["head_level"], parts["head_motion"] = head_gap_losses(pred, alone, mask, rig)
+        parts["head_level"], parts["head_motion"] = head_gap_losses(
+            pred, alone, mask, rig, cfg.head_motion_channels)
         loss = (loss + cfg.weight_head_level * parts["head_level"]
                 + cfg.weight_head_motion * parts["head_motion"])
         if cfg.spread_groups_without_partner:
@@ -554,6 +574,8 @@ def _train(cfg: TrainConfig, data_dir: Path, out_dir: Path, resume: bool, rank: 
     train_ds, train_loader, val_loader = _loaders(cfg, data_dir, rank, world,
                                                   pin=device.type == "cuda")
     rig = get_rig(train_ds.rig)
+    if cfg.head_motion_channels is not None:
+        head_channel_columns(rig, cfg.head_motion_channels)  # fail before the first epoch
     model, optimizer, scheduler, meta = _setup(cfg, rig.name, out_dir, resume, device)
     if cfg.init_head_from_data and not resume and not cfg.init_from:
         init_output_head(model, train_ds)  # every rank: the same data, the same values

@@ -234,6 +234,27 @@ def test_head_gap_splits_into_window_level_and_motion_on_real_frames() -> None:
         TrainConfig(weight_head_motion=-1.0)
 
 
+def test_head_motion_tie_covers_only_the_named_head_channels() -> None:
+    rig = get_rig("arkit52")
+    alone = torch.zeros(1, 20, 55)
+    mask = torch.ones(1, 20, dtype=torch.bool)
+    pitch, yaw = rig.names.index("headPitch"), rig.names.index("headYaw")
+    moved = alone.clone()
+    moved[0, ::2, pitch] += 0.2  # a partner-timed nod: +0.1/-0.1 around its level
+    _, everywhere = head_gap_losses(moved, alone, mask, rig)
+    _, sway_only = head_gap_losses(moved, alone, mask, rig, ["headYaw", "headRoll"])
+    assert everywhere.item() == pytest.approx(0.01 / 3, rel=1e-4)
+    assert sway_only.item() == pytest.approx(0.0, abs=1e-9)
+    moved[0, 1::2, yaw] += 0.2  # swaying with the partner
+    _, sway_only = head_gap_losses(moved, alone, mask, rig, ["headYaw", "headRoll"])
+    assert sway_only.item() == pytest.approx(0.01 / 2, rel=1e-4)
+    assert TrainConfig().head_motion_channels is None
+    with pytest.raises(ValueError, match="head_motion_channels"):
+        head_gap_losses(moved, alone, mask, rig, ["headyaw"])
+    with pytest.raises(ValueError, match="head_motion_channels"):
+        head_gap_losses(moved, alone, mask, rig, [])
+
+
 def _two_runs(corpus: Path, cfg: TrainConfig) -> tuple[Any, ...]:
     """A random tiny model in eval mode on 4 windows: `_step_loss`'s (loss, parts, mask), the
     batch, and the model's output with the partner and with it dropped, computed by hand."""
@@ -275,6 +296,14 @@ def test_head_gap_terms_compare_a_run_without_the_partner(
     gaps = [train(dataclasses.replace(tune, weight_head_level=w), corpus,
                   tmp_path / f"w{w}").history[-1]["val"]["head_level"] for w in (0.0, 2000.0)]
     assert gaps[0] > 0 and gaps[1] < 0.5 * gaps[0]
+
+
+def test_a_misnamed_tied_head_channel_fails_before_training(corpus: Path,
+                                                            tmp_path: Path) -> None:
+    cfg = tiny_config(weight_head_motion=1.0, head_motion_channels=["headTurn"])
+    with pytest.raises(ValueError, match="headTurn"):
+        train(cfg, corpus, tmp_path / "out")
+    assert not (tmp_path / "out" / "last").exists()
 
 
 def test_head_spread_can_be_asked_of_the_run_without_the_partner(corpus: Path) -> None:
