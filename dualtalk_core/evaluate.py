@@ -5,8 +5,8 @@ inference: one whole-clip `predict` call, no smoothing. Metrics are per clip and
 (dualtalk_core.metrics), then averaged over clip directions. Outputs in `--out`:
 `metrics.json` (raw means, counts, and with baselines a verdict), `per_clip.jsonl`, `table.md`
 (paper layout, scaled; FD split into offset and spread; the verdict: is the model ahead of each
-baseline, and does zeroing the partner hurt it) and `plots/*.png` (channel trajectories of a few
-clips).
+baseline, and does zeroing the partner hurt it, with a paired bootstrap interval per cell that
+tells a lead from noise) and `plots/*.png` (channel trajectories of a few clips).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+from scipy import stats
 from sklearn.cluster import KMeans
 from tqdm import tqdm
 
@@ -210,16 +211,49 @@ LISTENING_METRICS: tuple[str, ...] = ("P-FD", "rPCC")
 ABLATION_KEY = "speaker_only"
 
 
-def _wins(per_clip: list[dict[str, Any]], key: str, group: str, metric: str) -> tuple[int, int]:
-    """(directions where the model's value is lower than method `key`'s, directions compared:
-    those where both values are defined)."""
+# A lead in the mean is only as good as its distance from zero: the verdict also gives a paired
+# bootstrap interval of the mean per-direction difference (model minus the other method).
+CI_LEVEL = 0.95
+CI_RESAMPLES = 2000
+
+
+def _paired(per_clip: list[dict[str, Any]], key: str, group: str, metric: str
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The model's and method `key`'s values on the directions where both are defined."""
     by_direction: dict[tuple[str, int], dict[str, float]] = {}
     for row in per_clip:
         value = row[group][metric]
         if value is not None and row["method"] in (MODEL_KEY, key):
             by_direction.setdefault((row["clip"], row["target"]), {})[row["method"]] = value
     pairs = [v for v in by_direction.values() if len(v) == 2]
-    return sum(v[MODEL_KEY] < v[key] for v in pairs), len(pairs)
+    return (np.array([v[MODEL_KEY] for v in pairs], dtype=np.float64),
+            np.array([v[key] for v in pairs], dtype=np.float64))
+
+
+def mean_difference_ci(ours: np.ndarray, theirs: np.ndarray, seed: int = 0
+                       ) -> tuple[float, float] | None:
+    """`CI_LEVEL` paired bootstrap (percentile) interval of mean(ours - theirs) over directions;
+    None with fewer than 2 pairs. Seeded: the same rows give the same interval."""
+    diff = np.asarray(ours, dtype=np.float64) - np.asarray(theirs, dtype=np.float64)
+    if diff.size < 2:
+        return None
+    if np.all(diff == diff[0]):  # no spread to resample (bootstrap would warn)
+        return float(diff[0]), float(diff[0])
+    res = stats.bootstrap((diff,), np.mean, n_resamples=CI_RESAMPLES, vectorized=True,
+                          confidence_level=CI_LEVEL, method="percentile",
+                          rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _compare(per_clip: list[dict[str, Any]], key: str, group: str, metric: str
+             ) -> dict[str, Any]:
+    """Directions where the model is lower than method `key`, directions compared, the interval
+    of the mean difference, and whether it lies wholly below zero ("clearly lower")."""
+    ours, theirs = _paired(per_clip, key, group, metric)
+    ci = mean_difference_ci(ours, theirs)
+    return {"lower_in": int((ours < theirs).sum()), "directions": int(ours.size),
+            "mean_difference_ci": None if ci is None else list(ci),
+            "clearly_lower": ci is not None and ci[1] < 0}
 
 
 def verdict(results: dict[str, Any]) -> dict[str, Any]:
@@ -233,23 +267,31 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         for metric in VERDICT_METRICS:
             for g in GROUPS:
                 ours, theirs = model[g].get(metric), methods[key]["groups"][g].get(metric)
-                won, n = _wins(per_clip, key, g, metric)
+                c = _compare(per_clip, key, g, metric)
                 cells.append({"baseline": key, "metric": metric, "group": g, "model": ours,
                               "baseline_value": theirs, "ahead": _lower(ours, theirs),
-                              "directions_ahead": won, "directions": n})
+                              "directions_ahead": c["lower_in"], "directions": c["directions"],
+                              "mean_difference_ci": c["mean_difference_ci"],
+                              "clearly_ahead": c["clearly_lower"]})
     listening: list[dict[str, Any]] = []
     if ABLATION_KEY in methods:
         ablated = methods[ABLATION_KEY]["groups"]
         for metric in LISTENING_METRICS:
             for g in GROUPS:
                 ours, zeroed = model[g].get(metric), ablated[g].get(metric)
-                won, n = _wins(per_clip, ABLATION_KEY, g, metric)
+                c = _compare(per_clip, ABLATION_KEY, g, metric)
                 listening.append({"metric": metric, "group": g, "model": ours,
                                   "partner_zeroed": zeroed,
                                   "worse_when_zeroed": _lower(ours, zeroed),
-                                  "directions_worse": won, "directions": n})
+                                  "directions_worse": c["lower_in"],
+                                  "directions": c["directions"],
+                                  "mean_difference_ci": c["mean_difference_ci"],
+                                  "clearly_worse_when_zeroed": c["clearly_lower"]})
     return {"ahead_of_every_baseline": all(c["ahead"] for c in cells),
             "listens": bool(listening) and all(c["worse_when_zeroed"] for c in listening),
+            "clearly_ahead_of_every_baseline": all(c["clearly_ahead"] for c in cells),
+            "clearly_listens": (bool(listening)
+                                and all(c["clearly_worse_when_zeroed"] for c in listening)),
             "cells": cells, "listening": listening}
 
 
@@ -257,20 +299,32 @@ def _lower(ours: float | None, theirs: float | None) -> bool:
     return ours is not None and theirs is not None and ours < theirs
 
 
+def _noise_mark(ci: list[float] | None) -> str:
+    """"clear" when the interval of the mean difference excludes 0, else "within noise"."""
+    if ci is None:
+        return "no interval"
+    return "within noise" if ci[0] <= 0.0 <= ci[1] else "clear"
+
+
 def format_verdict(v: dict[str, Any]) -> str:
-    """Markdown of a `verdict()`: one row per baseline, one cell per FD/MSE group ("ahead 31/40" =
-    lower mean, lower in 31 of 40 directions), then the listening check against the ablation."""
+    """Markdown of a `verdict()`: one row per baseline, one cell per FD/MSE group ("ahead 31/40,
+    clear" = lower mean, lower in 31 of 40 directions, and the interval of the mean difference
+    excludes 0), then the listening check against the ablation."""
     head = ["Baseline"] + [f"{m} {g}" for m in VERDICT_METRICS for g in GROUPS]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---" * (len(head) - 1) + "|"]
     for key in dict.fromkeys(c["baseline"] for c in v["cells"]):
         row = [LABELS.get(key, key)]
         for c in (c for c in v["cells"] if c["baseline"] == key):
             row.append(f"{'ahead' if c['ahead'] else '**behind**'} "
-                       f"{c['directions_ahead']}/{c['directions']}")
+                       f"{c['directions_ahead']}/{c['directions']}, "
+                       f"{_noise_mark(c.get('mean_difference_ci'))}")
         lines.append("| " + " | ".join(row) + " |")
-    out = ["Model against each baseline (lower mean; directions where the model is lower):", "",
-           *lines, "",
-           f"Ahead of every baseline on FD and MSE: **{v['ahead_of_every_baseline']}**"]
+    level = f"{CI_LEVEL:.0%}"
+    out = ["Model against each baseline (lower mean; directions where the model is lower; "
+           f"whether the {level} paired bootstrap interval of the mean difference excludes 0):",
+           "", *lines, "",
+           f"Ahead of every baseline on FD and MSE: **{v['ahead_of_every_baseline']}**; "
+           f"clearly ahead in every cell: **{v.get('clearly_ahead_of_every_baseline')}**"]
     if v["listening"]:
         out += ["", "Zeroing the partner's inputs (worse = higher; directions where it is worse):",
                 ""]
@@ -279,8 +333,11 @@ def format_verdict(v: dict[str, Any]) -> str:
             out.append(f"- {c['metric']} {c['group']}: {fmt_value(c['model'], scale)} -> "
                        f"{fmt_value(c['partner_zeroed'], scale)} ({fmt_scale(scale)}), "
                        f"{'worse' if c['worse_when_zeroed'] else '**not worse**'} "
-                       f"({c['directions_worse']}/{c['directions']})")
-        out += ["", f"Listens (every group's P-FD and rPCC worse when zeroed): **{v['listens']}**"]
+                       f"({c['directions_worse']}/{c['directions']}, "
+                       f"{_noise_mark(c.get('mean_difference_ci'))})")
+        out += ["", "Listens (every group's P-FD and rPCC worse when zeroed): "
+                f"**{v['listens']}**; clearly worse in every group: "
+                f"**{v.get('clearly_listens')}**"]
     return "\n".join(out) + "\n"
 
 

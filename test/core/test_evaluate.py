@@ -183,12 +183,31 @@ def test_verdict_compares_means_and_counts_directions() -> None:
     assert not v["ahead_of_every_baseline"] and not v["listens"]
     jaw_rpcc = next(c for c in v["listening"] if c["metric"] == "rPCC" and c["group"] == "JAW")
     assert (jaw_rpcc["directions_worse"], jaw_rpcc["directions"]) == (1, 2)
+    assert mirror_fd["clearly_ahead"]  # every difference is -8 or -4
+    assert -8.0 <= mirror_fd["mean_difference_ci"][0] <= mirror_fd["mean_difference_ci"][1] <= -4.0
+    assert not ablation_mse["clearly_ahead"]  # differences -1, -1, +4.5: the sign is noise
+    assert not v["clearly_ahead_of_every_baseline"] and not v["clearly_listens"]
     text = evaluate.format_verdict(v)
-    assert "| Mirror partner | ahead 3/3 |" in text and "**behind** 2/3" in text
-    assert "FD EXP: 2.333 -> 1.5 (x1), **not worse** (2/3)" in text
+    assert "| Mirror partner | ahead 3/3, clear |" in text
+    assert "**behind** 2/3, within noise" in text
+    assert "FD EXP: 2.333 -> 1.5 (x1), **not worse** (2/3, within noise)" in text
     results["methods"]["speaker_only"]["groups"] = _row(3.0)
     assert evaluate.verdict(results)["ahead_of_every_baseline"]
     assert evaluate.verdict(results)["listens"]
+
+
+def test_mean_difference_interval_matches_the_normal_approximation() -> None:
+    rng = np.random.default_rng(3)
+    ours, theirs = rng.normal(0.0, 1.0, 400), rng.normal(0.0, 1.0, 400) + 0.3
+    low, high = evaluate.mean_difference_ci(ours, theirs)
+    diff = ours - theirs
+    half = 1.96 * diff.std(ddof=1) / np.sqrt(diff.size)
+    assert low == pytest.approx(diff.mean() - half, abs=0.2 * half)
+    assert high == pytest.approx(diff.mean() + half, abs=0.2 * half)
+    assert high < 0  # a lead of 0.3 sd over 400 directions is clear
+    assert evaluate.mean_difference_ci(ours, theirs) == (low, high)  # seeded
+    assert evaluate.mean_difference_ci(ours[:1], theirs[:1]) is None
+    assert evaluate.mean_difference_ci(np.ones(5), np.zeros(5)) == (1.0, 1.0)
 
 
 def test_cli_end_to_end_with_the_lite_model(corpus: Path, tmp_path: Path) -> None:
