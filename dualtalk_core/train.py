@@ -104,6 +104,11 @@ class TrainConfig:
     # group's liveliness must come from one's own voice, and what the partner adds to it is
     # asked only to be accurate (the group's MSE); in both, each run is asked for it.
     spread_groups_without_partner: list[str] = field(default_factory=list)
+    # Channels (rig names) that the dispersion and Frechet terms leave out whatever their group
+    # (not in the published recipe; empty = none): they are asked for their plain regression.
+    # For a channel that nothing heard or seen causes (headYaw: gaze and sway), a spread term
+    # can only be met with noise, and the partner's inputs are where the network finds it.
+    spread_skip_channels: list[str] = field(default_factory=list)
     # Not in the published recipe (0 = off): each training window also runs with the partner
     # dropped (`augment.drop_partner`), and this weighs the squared difference of the two runs'
     # window-mean head angles. A resting head angle is the person's: it should not jump when a
@@ -202,7 +207,9 @@ def motion_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, ri
     for group in GROUPS:
         idx = torch.as_tensor(rig.group_index(group), device=pred.device)
         parts[group.lower()] = sq[:, idx].sum() / (n_frames * len(idx))
-        if group not in cfg.spread_groups:
+        idx = torch.as_tensor(spread_channels(rig, group, cfg.spread_skip_channels),
+                              device=pred.device)
+        if group not in cfg.spread_groups or len(idx) == 0:
             continue
         dispersion = dispersion + weights[group.lower()] * std_err[:, idx].mean()
         if cfg.weight_frechet > 0:  # skip the matrix roots when the term is off
@@ -219,6 +226,16 @@ def motion_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, ri
     parts["frechet"] = frechet
     total = sum(weights[k] * parts[k] for k in parts)
     return total, parts  # type: ignore[return-value]
+
+
+def spread_channels(rig: Rig, group: str, skip: list[str]) -> list[int]:
+    """Indices of a group's channels that the spread terms cover: all but those in `skip`.
+    A name in `skip` that the rig does not have raises ValueError (a typo must not leave a
+    channel's spread asked for silently)."""
+    unknown = [name for name in skip if name not in rig.names]
+    if unknown:
+        raise ValueError(f"spread_skip_channels {unknown}: not channels of rig {rig.name}")
+    return [int(i) for i in rig.group_index(group) if rig.names[i] not in skip]
 
 
 def head_gap_losses(with_partner: torch.Tensor, without: torch.Tensor, mask: torch.Tensor,
@@ -574,8 +591,9 @@ def _train(cfg: TrainConfig, data_dir: Path, out_dir: Path, resume: bool, rank: 
     train_ds, train_loader, val_loader = _loaders(cfg, data_dir, rank, world,
                                                   pin=device.type == "cuda")
     rig = get_rig(train_ds.rig)
-    if cfg.head_motion_channels is not None:
-        head_channel_columns(rig, cfg.head_motion_channels)  # fail before the first epoch
+    if cfg.head_motion_channels is not None:  # fail before the first epoch
+        head_channel_columns(rig, cfg.head_motion_channels)
+    spread_channels(rig, GROUPS[0], cfg.spread_skip_channels)
     model, optimizer, scheduler, meta = _setup(cfg, rig.name, out_dir, resume, device)
     if cfg.init_head_from_data and not resume and not cfg.init_from:
         init_output_head(model, train_ds)  # every rank: the same data, the same values

@@ -206,6 +206,32 @@ def test_spread_terms_cover_only_the_chosen_groups() -> None:
         TrainConfig(spread_groups=["HEAD"])
 
 
+def test_skipped_channels_leave_the_spread_terms_but_not_the_regression() -> None:
+    rig = get_rig("arkit52")
+    gen = torch.Generator().manual_seed(4)
+    target = torch.randn(2, 200, 55, generator=gen, dtype=torch.float64)
+    mask = torch.ones(2, 200, dtype=torch.bool)
+    yaw, pitch = rig.names.index("headYaw"), rig.names.index("headPitch")
+    flat_yaw = target.clone()
+    flat_yaw[:, :, yaw] = 0.0  # a head that never turns, everything else right
+    every = TrainConfig(weight_dispersion=1.0, weight_frechet=1.0)
+    _, parts = motion_loss(flat_yaw, target, mask, rig, every)
+    assert parts["dispersion"].item() > 0.1 and parts["frechet"].item() > 0.1
+    no_yaw = dataclasses.replace(every, spread_skip_channels=["headYaw"])
+    _, parts = motion_loss(flat_yaw, target, mask, rig, no_yaw)
+    assert parts["dispersion"].item() == pytest.approx(0.0, abs=1e-9)
+    assert parts["frechet"].item() == pytest.approx(0.0, abs=1e-6)
+    assert parts["pose"].item() > 0.1  # yaw is still regressed
+    flat_pitch = target.clone()
+    flat_pitch[:, :, pitch] = 0.0  # the other head channels keep their spread terms
+    _, parts = motion_loss(flat_pitch, target, mask, rig, no_yaw)
+    assert parts["dispersion"].item() > 0.1 and parts["frechet"].item() > 0.1
+    assert TrainConfig().spread_skip_channels == []
+    with pytest.raises(ValueError, match="headyaw"):
+        motion_loss(flat_yaw, target, mask, rig, dataclasses.replace(
+            every, spread_skip_channels=["headyaw"]))
+
+
 def test_head_gap_splits_into_window_level_and_motion_on_real_frames() -> None:
     rig = get_rig("arkit52")
     gen = torch.Generator().manual_seed(2)
