@@ -591,7 +591,9 @@ def _train(cfg: TrainConfig, data_dir: Path, out_dir: Path, resume: bool, rank: 
     train_ds, train_loader, val_loader = _loaders(cfg, data_dir, rank, world,
                                                   pin=device.type == "cuda")
     rig = get_rig(train_ds.rig)
-    if cfg.head_motion_channels is not None:  # fail before the first epoch
+    # Misnamed channels fail here, before the first epoch, rather than at the first step
+    # (any group will do: spread_channels checks the names against the whole rig).
+    if cfg.head_motion_channels is not None:
         head_channel_columns(rig, cfg.head_motion_channels)
     spread_channels(rig, GROUPS[0], cfg.spread_skip_channels)
     model, optimizer, scheduler, meta = _setup(cfg, rig.name, out_dir, resume, device)
