@@ -20,6 +20,7 @@ from rclpy.qos import qos_profile_sensor_data
 
 from bench.common import conversation, write_json
 from dualtalk_core.rigs import get_rig
+from dualtalk_core.units import float_to_s16
 from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 
 CHUNK_SAMPLES = 512  # 32 ms at 16 kHz: a common microphone block
@@ -62,7 +63,7 @@ def publish(node: Node, ns: str, seconds: float) -> list[list[float]]:
             for n in ("self_audio", "partner_audio")]
     face_pub = node.create_publisher(FaceCoefficients, f"{ns}/partner_face", q)
     wait_for_node(pubs + [face_pub])
-    tracks = [np.clip(x * 32767, -32768, 32767).astype("<i2")
+    tracks = [float_to_s16(x)
               for x in conversation(seconds + 0.1, RATE_HZ)]
     names = list(get_rig("arkit52").names)
     faces = np.zeros((int(seconds * 25) + 1, len(names)), np.float32)

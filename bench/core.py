@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from bench.common import conversation, load_avg, model_source, timed, write_json
-from dualtalk_core.model import PRESETS, DualTalkModel
-from dualtalk_core.stream import StreamConfig, StreamingEngine
+from dualtalk_core.model.network import PRESETS, DualTalkModel
+from dualtalk_core.streaming.engine import StreamConfig, StreamingEngine
 
 RATE_HZ = 16000
 DEFAULT_HOP_MS = StreamConfig().hop_ms

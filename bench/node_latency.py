@@ -35,7 +35,7 @@ from bench.common import (DEFAULT_MODEL_DIR, load_avg, model_source, percentiles
                           write_json)
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
-from dualtalk_core.shutdown import stop_all
+from dualtalk_core.child_processes import stop_all
 
 WARMUP_S = 1.0  # frames stamped earlier are left out: first windows, allocations, discovery
 FRAME_S = 0.04
@@ -54,7 +54,7 @@ def node_command(ns: str, hop_ms: float, threads: int) -> list[str]:
     params = ["-p", f"torch_threads:={threads}", "-p", f"stream.hop_ms:={hop_ms:.1f}"]
     if Path(source) != DEFAULT_MODEL_DIR:
         params += ["-p", f"model:={source}"]
-    return [sys.executable, "-m", "dualtalk_ros.dualtalk_node", "--ros-args",
+    return [sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node", "--ros-args",
             "-r", f"__ns:={ns}", *params]
 
 

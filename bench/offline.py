@@ -82,7 +82,7 @@ def inputs(seconds: float, batch: int, n_channels: int) -> tuple[torch.Tensor, .
 def worker(kind: str, seconds: float, batch: int, device: str, autocast: str,
            preset: str) -> dict[str, Any]:
     """One measurement point, in this (fresh) process."""
-    from dualtalk_core.stream import StreamConfig, process_clip
+    from dualtalk_core.streaming.engine import StreamConfig, process_clip
 
     model = build_model(model_source() if preset == "lite" else preset, device, autocast)
     own, other, motion = inputs(seconds, batch, model.n_channels)

@@ -18,7 +18,7 @@ DEFAULT_HOP_MS = 120.0  # the engine's (StreamConfig) default; the node's is in 
 
 def node_default_hop_ms() -> float:
     """The node's own default hop, from config/dualtalk.yaml (where node defaults live)."""
-    from dualtalk_ros.params import defaults
+    from dualtalk_ros.nodes.ros_parameters import defaults
 
     return float(defaults("dualtalk_node")["stream.hop_ms"])
 

@@ -18,8 +18,8 @@ import time
 import numpy as np
 import torch
 
-from dualtalk_core.smoothing import OneEuroConfig
-from dualtalk_core.stream import StreamConfig, StreamingEngine
+from dualtalk_core.streaming.smoothing import OneEuroConfig
+from dualtalk_core.streaming.engine import StreamConfig, StreamingEngine
 
 log = logging.getLogger("stream_rtf")
 

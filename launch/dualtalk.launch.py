@@ -4,7 +4,7 @@
         self_audio:=/tts/audio partner_face:=/humans/faces/f1/coefficients
 
 Every argument has the same meaning in `dualtalk-run` (machines without ROS 2 launch): both are
-built from dualtalk_ros.processes, and node parameters come from the params file only.
+built from dualtalk_ros.launching.process_list, and node parameters come from the params file only.
 """
 from dataclasses import fields
 
@@ -12,7 +12,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
-from dualtalk_ros.processes import Options, params_file, processes
+from dualtalk_ros.launching.process_list import Options, params_file, processes
 
 
 def _nodes(context):

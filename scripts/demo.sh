@@ -28,7 +28,7 @@ dualtalk-render --bag "$OUT/conversation_bag" --bag "$OUT/live/output_bag" \
   --out "$OUT/conversation.mp4"
 
 step "5/5 scoring against the ground truth and the baselines"
-python -m dualtalk_ros.demo --corpus "$OUT/corpus" --split ood --live "$OUT/live" \
+python -m dualtalk_ros.bag.demo_report --corpus "$OUT/corpus" --split ood --live "$OUT/live" \
   --video "$OUT/conversation.mp4" --out "$OUT/report.md"
 
 step "done in $((SECONDS - start)) s: $OUT/conversation.mp4 and $OUT/report.md"

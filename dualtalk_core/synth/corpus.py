@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.io import wavfile
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
@@ -35,14 +34,14 @@ from dualtalk_core.synth.dialogue import DialogueConfig, Utterance, plan_dialogu
 from dualtalk_core.synth.espeak import PAUSE, Voice
 from dualtalk_core.synth.visemes import VisemeConfig, viseme_curves
 from dualtalk_core.synth.voices import SPLITS, draw_voices
+from dualtalk_core.audio.wav_files import write_wav
+from dualtalk_core.units import FRAME_RATE_HZ, SAMPLES_PER_FRAME, SAMPLE_RATE_HZ
 
 LOG = logging.getLogger(__name__)
-SAMPLE_RATE = 16000
-HOP = 640
 _ESPEAK_RATE = 22050
 _NOISE_FLOOR = 3e-4        # room noise: no exactly silent stretches in either track
 # Bumped when the same seed starts giving different clips; written into every <clip>.json.
-CORPUS_VERSION = 3
+CORPUS_VERSION = 4
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _RIG = get_rig("arkit52")
 _N_BLEND = 52
@@ -141,7 +140,7 @@ def _build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig,
     behaviour.plan_smiles(rng, utts, bcfg)
     gains = (float(rng.uniform(0.6, 1.0)), float(rng.uniform(0.6, 1.0)))
     audio = _mix(utts, duration, gains, rng)
-    n_frames = int(np.ceil(audio.shape[1] / HOP))
+    n_frames = int(np.ceil(audio.shape[1] / SAMPLES_PER_FRAME))
     styles = [behaviour.draw_style(rng, bcfg) for _ in range(2)]
     rests = [persona.session_face(v.name, seed, rng) for v in voices]
     prosodies = [(prosody.pitch_z(prosody.pitch_hz(audio[p], n_frames)),
@@ -155,7 +154,7 @@ def _build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig,
     turns = len({u.turn for u in utts if u.turn >= 0})
     meta = {"clip": name, "corpus_version": CORPUS_VERSION, "split": split, "seed": seed,
             "index": index,
-            "sample_rate": SAMPLE_RATE, "n_samples": int(audio.shape[1]), "n_frames": n_frames,
+            "sample_rate": SAMPLE_RATE_HZ, "n_samples": int(audio.shape[1]), "n_frames": n_frames,
             "fps": 25, "turns": turns, "rounds": (turns + 1) // 2,
             "voices": [_voice_meta(v) for v in voices],
             "styles": [asdict(s) for s in styles],
@@ -185,11 +184,10 @@ def write_clip(clip: Clip, folder: Path) -> None:
     names = np.array(_RIG.names, dtype=np.str_)
     for p in range(2):
         stem = folder / f"{clip.name}_speaker{p + 1}"
-        pcm = np.round(clip.audio[p] * 32767.0).astype(np.int16)
-        wavfile.write(stem.with_suffix(".wav"), SAMPLE_RATE, pcm)
+        write_wav(stem.with_suffix(".wav"), clip.audio[p])
         _write_npz(stem.with_suffix(".npz"), {
             "coeffs": clip.coeffs[p], "names": names, "rig": np.array(_RIG.name),
-            "fps": np.array(25, dtype=np.int64)})
+            "fps": np.array(FRAME_RATE_HZ, dtype=np.int64)})
     text = json.dumps(clip.meta, indent=1, sort_keys=True)
     (folder / f"{clip.name}.json").write_text(text + "\n", encoding="utf-8")
 
@@ -198,7 +196,7 @@ def _job(task: tuple[str, int, int, Path, DialogueConfig]) -> float:
     split, index, seed, out, dcfg = task
     clip = _build_clip(split, index, seed, dcfg, behaviour.BehaviourConfig())
     write_clip(clip, out / split)
-    return clip.audio.shape[1] / SAMPLE_RATE
+    return clip.audio.shape[1] / SAMPLE_RATE_HZ
 
 
 def write_corpus(out: Path, counts: dict[str, int], seed: int,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16000
-HOP = 640                      # samples per 25 fps frame
+from dualtalk_core.units import SAMPLES_PER_FRAME, SAMPLE_RATE_HZ
+
 _WIN = 1280                    # 80 ms analysis window: two periods of a 25 Hz voice
 _F0_RANGE_HZ = (60.0, 420.0)
 _VOICING_THRESHOLD = 0.45
@@ -17,11 +17,11 @@ _VOICING_THRESHOLD = 0.45
 
 def _frames(audio: np.ndarray, n_frames: int) -> np.ndarray:
     """(N,) -> (n_frames, _WIN) windows centred on each frame's span, zero padded."""
-    pad = (_WIN - HOP) // 2
-    padded = np.zeros(n_frames * HOP + _WIN, np.float64)
-    seg = audio[: n_frames * HOP].astype(np.float64)
+    pad = (_WIN - SAMPLES_PER_FRAME) // 2
+    padded = np.zeros(n_frames * SAMPLES_PER_FRAME + _WIN, np.float64)
+    seg = audio[: n_frames * SAMPLES_PER_FRAME].astype(np.float64)
     padded[pad:pad + len(seg)] = seg
-    idx = np.arange(n_frames)[:, None] * HOP + np.arange(_WIN)[None, :]
+    idx = np.arange(n_frames)[:, None] * SAMPLES_PER_FRAME + np.arange(_WIN)[None, :]
     return padded[idx]
 
 
@@ -38,15 +38,15 @@ def pitch_hz(audio: np.ndarray, n_frames: int) -> np.ndarray:
     frames *= np.hanning(_WIN)[None, :]
     spec = np.fft.rfft(frames, n=2 * _WIN, axis=1)
     acf = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :_WIN]
-    lag_lo = int(SAMPLE_RATE / _F0_RANGE_HZ[1])
-    lag_hi = int(SAMPLE_RATE / _F0_RANGE_HZ[0])
+    lag_lo = int(SAMPLE_RATE_HZ / _F0_RANGE_HZ[1])
+    lag_hi = int(SAMPLE_RATE_HZ / _F0_RANGE_HZ[0])
     # Divide by the window's own autocorrelation so long lags are not penalised.
     win_acf = np.correlate(np.hanning(_WIN), np.hanning(_WIN), "full")[_WIN - 1:]
     win_acf = win_acf / win_acf[0]
     norm = acf[:, lag_lo:lag_hi] / np.maximum(acf[:, :1], 1e-12) / win_acf[lag_lo:lag_hi]
     best = np.argmax(norm, axis=1)
     peak = norm[np.arange(n_frames), best]
-    f0 = SAMPLE_RATE / (best + lag_lo)
+    f0 = SAMPLE_RATE_HZ / (best + lag_lo)
     loud = np.sqrt(np.mean(frames ** 2, axis=1)) > 3e-3
     voiced = (peak > _VOICING_THRESHOLD) & loud
     return np.where(voiced, f0, 0.0).astype(np.float32)

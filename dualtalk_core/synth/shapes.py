@@ -9,13 +9,14 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import lfilter
 
-FPS = 25
+from dualtalk_core.units import FRAME_RATE_HZ
+
 SUB = 4  # sub-samples per frame
 
 
 def grid(n_frames: int) -> np.ndarray:
     """Sub-frame sample times (s): (n_frames * SUB,)."""
-    return (np.arange(n_frames * SUB) + 0.5) / (FPS * SUB)
+    return (np.arange(n_frames * SUB) + 0.5) / (FRAME_RATE_HZ * SUB)
 
 
 def to_frames(x: np.ndarray) -> np.ndarray:
@@ -52,7 +53,7 @@ def blink(t: np.ndarray, onset_s: float, close_s: float = 0.07,
 def ou_noise(rng: np.random.Generator, n: int, sigma: float, tau_s: float) -> np.ndarray:
     """Ornstein-Uhlenbeck drift on the sub-frame grid: stationary std `sigma`, time const
     `tau_s`; the idle sway of a head that is neither speaking nor reacting."""
-    dt = 1.0 / (FPS * SUB)
+    dt = 1.0 / (FRAME_RATE_HZ * SUB)
     a = np.exp(-dt / tau_s)
     drive = rng.normal(0.0, sigma * np.sqrt(1 - a * a), n)
     x0 = rng.normal(0.0, sigma)
@@ -62,7 +63,7 @@ def ou_noise(rng: np.random.Generator, n: int, sigma: float, tau_s: float) -> np
 
 def smooth(x: np.ndarray, sigma_s: float) -> np.ndarray:
     """Gaussian smoothing along time of a sub-frame-grid signal."""
-    return gaussian_filter1d(x, sigma_s * FPS * SUB, axis=0, mode="nearest")
+    return gaussian_filter1d(x, sigma_s * FRAME_RATE_HZ * SUB, axis=0, mode="nearest")
 
 
 def upsample(frames: np.ndarray) -> np.ndarray:

@@ -15,8 +15,8 @@ import numpy as np
 
 from dualtalk_core.rigs import get_rig
 from dualtalk_core.synth.espeak import PAUSE
+from dualtalk_core.units import FRAME_RATE_HZ
 
-FPS = 25
 _SUB = 8  # sub-samples per frame (200 Hz)
 _NAMES = get_rig("arkit52").names
 _IDX = {n: i for i, n in enumerate(_NAMES)}
@@ -120,7 +120,7 @@ def viseme_curves(phonemes: tuple[str, ...] | list[str], starts_s: np.ndarray, e
     if len(phonemes) != len(starts_s):
         raise ValueError(f"expected one start per phoneme, got {len(phonemes)} and "
                          f"{len(starts_s)}")
-    grid = (np.arange(n_frames * _SUB) + 0.5) / (FPS * _SUB)
+    grid = (np.arange(n_frames * _SUB) + 0.5) / (FRAME_RATE_HZ * _SUB)
     num = np.zeros((len(grid), len(_NAMES)), np.float64)
     den = np.full(len(grid), 1e-3)  # the rest pose always has a little pull
     for t0, t1, cls in _segments(phonemes, starts_s, end_s):

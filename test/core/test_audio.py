@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dualtalk_core.audio import (StreamResampler, check_rate, decode_pcm,
-                                 resample_to_16k, to_mono_float32)
-from dualtalk_core.timeline import AudioTimeline
+from dualtalk_core.audio.pcm import check_rate, decode_pcm, to_mono_float32
+from dualtalk_core.audio.resampling import StreamResampler, resample_to_16k
+from dualtalk_core.streaming.timelines import AudioTimeline
 
 
 def test_decode_s16le_interleaved_stereo_to_mono():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.signal import welch
 
-from dualtalk_core.augment import AudioAugmentConfig, augment_track, drop_partner
+from dualtalk_core.training.augment import AudioAugmentConfig, augment_track, drop_partner
 
 OFF = dict(tilt_prob=0.0, reverb_prob=0.0, noise_prob=0.0, gain_db=(0.0, 0.0))
 
@@ -80,8 +80,8 @@ def test_bad_config_says_what_was_expected() -> None:
 
 
 def test_drop_partner_feeds_exactly_what_the_speaker_only_ablation_feeds() -> None:
-    from dualtalk_core.baselines import SpeakerOnly
-    from dualtalk_core.model import DualTalkModel
+    from dualtalk_core.evaluation.baselines import SpeakerOnly
+    from dualtalk_core.model.network import DualTalkModel
     from dualtalk_core.rigs import get_rig
 
     rng = np.random.default_rng(0)

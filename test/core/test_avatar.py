@@ -3,8 +3,8 @@ turns by the rigs.py (REP-103) convention. No OpenGL needed."""
 import numpy as np
 import pytest
 
-from dualtalk_core.avatar import (EYE, LID, SKIN, build_avatar, head_rotation)
-from dualtalk_core.avatar_mesh import EYE_R, MOUTH_LAT, eye_center, skin_point
+from dualtalk_core.render.avatar import (EYE, LID, SKIN, build_avatar, head_rotation)
+from dualtalk_core.render.avatar_mesh import EYE_R, MOUTH_LAT, eye_center, skin_point
 from dualtalk_core.rigs import ARKIT_BLENDSHAPES, HEAD_POSE
 
 from arkit_values import coeffs  # test/core helper

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from dualtalk_core.model import ARCH_FIELDS, DualTalkModel
+from dualtalk_core.model.network import ARCH_FIELDS, DualTalkModel
 
 # One thread: on a shared two-core machine two threads contend and run several times slower.
 torch.set_num_threads(1)

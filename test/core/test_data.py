@@ -9,7 +9,8 @@ import pytest
 import torch
 from scipy.io import wavfile
 
-from dualtalk_core import data
+from dualtalk_core.audio import wav_files
+from dualtalk_core.dataset import clips, windows
 from dualtalk_core.rigs import ARKIT_BLENDSHAPES, HEAD_POSE, get_rig
 
 torch.set_num_threads(1)
@@ -44,7 +45,7 @@ def test_flame_layout_mapping(tmp_path: Path) -> None:
     pose = rng.normal(size=(7, 6)).astype(np.float32)
     np.savez(tmp_path / "c_speaker1.npz", exp=exp, pose=pose, shape=np.zeros((7, 100)),
              cam=np.zeros((7, 3)), light=np.zeros((7, 9, 3)))
-    motion, rig = data.load_motion(tmp_path / "c_speaker1.npz")
+    motion, rig = clips.load_motion(tmp_path / "c_speaker1.npz")
     assert rig == "flame56" and motion.shape == (7, 56) and motion.dtype == np.float32
     np.testing.assert_array_equal(motion[:, :50], exp)
     np.testing.assert_array_equal(motion[:, 50:53], pose[:, 3:6])  # jaw
@@ -57,7 +58,7 @@ def test_arkit_layout_is_reordered_by_name(tmp_path: Path) -> None:
     coeffs = np.arange(3 * 55, dtype=np.float32).reshape(3, 55)
     order = np.random.default_rng(0).permutation(55)
     np.savez(tmp_path / "x.npz", coeffs=coeffs[:, order], names=np.array(ARKIT)[order])
-    motion, rig = data.load_motion(tmp_path / "x.npz")
+    motion, rig = clips.load_motion(tmp_path / "x.npz")
     assert rig == "arkit52"
     np.testing.assert_array_equal(motion, coeffs)
 
@@ -65,7 +66,7 @@ def test_arkit_layout_is_reordered_by_name(tmp_path: Path) -> None:
 @pytest.mark.parametrize("rate", [22050, 48000])
 def test_wav_resampled_to_16k(tmp_path: Path, rate: int) -> None:
     write_wav(tmp_path / "a.wav", 1.3, rate=rate, stereo=True)
-    audio = data.load_wav(tmp_path / "a.wav")
+    audio = wav_files.read_wav(tmp_path / "a.wav")
     n_in = round(1.3 * rate)
     assert audio.dtype == np.float32 and audio.ndim == 1
     assert len(audio) == math.ceil(n_in * 16000 / rate)
@@ -73,13 +74,13 @@ def test_wav_resampled_to_16k(tmp_path: Path, rate: int) -> None:
 
 def test_int16_scaling_and_stereo_average(tmp_path: Path) -> None:
     expected = write_wav(tmp_path / "a.wav", 0.1, stereo=True)
-    np.testing.assert_allclose(data.load_wav(tmp_path / "a.wav"), expected, atol=1e-6)
+    np.testing.assert_allclose(wav_files.read_wav(tmp_path / "a.wav"), expected, atol=1e-6)
 
 
 def test_windows_slice_the_whole_clip_in_both_directions(tmp_path: Path) -> None:
     write_arkit_clip(tmp_path / "train", "a", frames=45)
     write_arkit_clip(tmp_path / "train", "b", frames=20, seed=5)
-    ds = data.ConversationDataset(tmp_path, "train", window_frames=20)
+    ds = windows.ConversationDataset(tmp_path, "train", window_frames=20)
     # a: 45 frames -> [0,20) [20,40) [40,45); b: one window; times two directions.
     assert len(ds) == 2 * (3 + 1) and ds.rig == "arkit52"
     assert {(w.clip, w.start, w.end) for w in ds.windows} == {
@@ -100,11 +101,11 @@ def test_windows_slice_the_whole_clip_in_both_directions(tmp_path: Path) -> None
 
 def test_overlap_and_collate_mask(tmp_path: Path) -> None:
     write_arkit_clip(tmp_path / "train", "a", frames=50)
-    ds = data.ConversationDataset(tmp_path, "train", window_frames=20, overlap_frames=5)
+    ds = windows.ConversationDataset(tmp_path, "train", window_frames=20, overlap_frames=5)
     assert sorted({(w.start, w.end) for w in ds.windows}) == [(0, 20), (15, 35), (30, 50)]
-    assert data.window_bounds(45, 20, 0)[-1] == (40, 45)
+    assert windows.window_bounds(45, 20, 0)[-1] == (40, 45)
     short = ds[0] | {k: v[: len(v) // 2] for k, v in ds[0].items()}  # a 10-frame window
-    batch = data.collate_windows([ds[0], short])
+    batch = windows.collate_windows([ds[0], short])
     assert batch["self_audio"].shape == (2, 20 * 640) and batch["target"].shape == (2, 20, 55)
     assert batch["mask"].tolist() == [[True] * 20, [True] * 10 + [False] * 10]
     assert torch.all(batch["target"][1, 10:] == 0)
@@ -113,29 +114,29 @@ def test_overlap_and_collate_mask(tmp_path: Path) -> None:
 
 def test_small_mismatch_trimmed_large_rejected(tmp_path: Path) -> None:
     write_arkit_clip(tmp_path / "train", "ok", frames=30, audio_frames=31)
-    clip = data.load_clip(tmp_path, "train", "ok")
+    clip = clips.load_clip(tmp_path, "train", "ok")
     assert clip.frames == 30 and len(clip.audio[0]) == 30 * 640 == len(clip.audio[1])
     write_arkit_clip(tmp_path / "bad", "x", frames=30, audio_frames=40)
     with pytest.raises(ValueError, match="disagree"):
-        data.load_clip(tmp_path, "bad", "x")
+        clips.load_clip(tmp_path, "bad", "x")
 
 
 def test_partial_last_frame_of_audio_is_padded(tmp_path: Path) -> None:
     write_arkit_clip(tmp_path / "train", "a", frames=10)
     wavfile.write(tmp_path / "train" / "a_speaker1.wav", 16000, np.ones(9 * 640 + 100, np.int16))
-    clip = data.load_clip(tmp_path, "train", "a")  # ceil(N/640) = 10 frames: no trimming
+    clip = clips.load_clip(tmp_path, "train", "a")  # ceil(N/640) = 10 frames: no trimming
     assert clip.frames == 10 and len(clip.audio[0]) == 6400 and clip.audio[0][-1] == 0
 
 
 def test_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="split folder not found"):
-        data.list_clips(tmp_path, "train")
+        clips.list_clips(tmp_path, "train")
     write_arkit_clip(tmp_path / "train", "a", frames=10)
     (tmp_path / "train" / "a_speaker2.npz").unlink()
     with pytest.raises(ValueError, match="a_speaker2.npz"):
-        data.list_clips(tmp_path, "train")
+        clips.list_clips(tmp_path, "train")
     with pytest.raises(ValueError, match="a_speaker2.npz"):
-        data.load_clip(tmp_path, "train", "a")
+        clips.load_clip(tmp_path, "train", "a")
     write_arkit_clip(tmp_path / "mixed", "a", frames=10)
     np.savez(tmp_path / "mixed" / "b_speaker1.npz", exp=np.zeros((10, 50), np.float32),
              pose=np.zeros((10, 6), np.float32))
@@ -144,21 +145,21 @@ def test_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "mixed" / "b_speaker2.npz").write_bytes(
         (tmp_path / "mixed" / "b_speaker1.npz").read_bytes())
     with pytest.raises(ValueError, match="uses rig 'flame56', expected 'arkit52'"):
-        data.ConversationDataset(tmp_path, "mixed")
+        windows.ConversationDataset(tmp_path, "mixed")
     write_arkit_clip(tmp_path / "ark", "a", frames=10)
     with pytest.raises(ValueError, match="expected 'flame56'"):
-        data.ConversationDataset(tmp_path, "ark", rig="flame56")
+        windows.ConversationDataset(tmp_path, "ark", rig="flame56")
     np.savez(tmp_path / "bad.npz", foo=np.zeros(3))
     with pytest.raises(ValueError, match="coeffs"):
-        data.load_motion(tmp_path / "bad.npz")
+        clips.load_motion(tmp_path / "bad.npz")
     with pytest.raises(ValueError, match="overlap"):
-        data.ConversationDataset(tmp_path, "train", window_frames=10, overlap_frames=10)
+        windows.ConversationDataset(tmp_path, "train", window_frames=10, overlap_frames=10)
 
 
 def test_cache_can_be_disabled(tmp_path: Path) -> None:
     write_arkit_clip(tmp_path / "train", "a", frames=12)
-    cached = data.ConversationDataset(tmp_path, "train", window_frames=8)
-    fresh = data.ConversationDataset(tmp_path, "train", window_frames=8, cache=False)
+    cached = windows.ConversationDataset(tmp_path, "train", window_frames=8)
+    fresh = windows.ConversationDataset(tmp_path, "train", window_frames=8, cache=False)
     assert fresh._cache is None and len(fresh) == len(cached) == 4
     for i in range(len(fresh)):
         for key, value in cached[i].items():

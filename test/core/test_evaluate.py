@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from dualtalk_core import baselines, evaluate
-from dualtalk_core.model import DualTalkModel
+from dualtalk_core.evaluation import baselines
+
+from dualtalk_core.evaluation import scoring
+from dualtalk_core.model.network import DualTalkModel
 from dualtalk_core.rigs import get_rig
 
 RIG = get_rig("arkit52")
@@ -132,7 +134,7 @@ def test_mirror_and_speaker_only() -> None:
 # ---- evaluation ------------------------------------------------------------------------------
 
 def test_evaluate_model_scores_every_direction_and_method(corpus: Path) -> None:
-    results = evaluate.evaluate_model(MirrorModel(), corpus, "test", max_clips=1, progress=False)
+    results = scoring.evaluate_model(MirrorModel(), corpus, "test", max_clips=1, progress=False)
     assert results["n_clips"] == 1 and results["n_directions"] == 2
     assert list(results["methods"]) == ["dualtalk", "speaker_only", "random",
                                         "nearest_motion", "mirror"]
@@ -140,7 +142,7 @@ def test_evaluate_model_scores_every_direction_and_method(corpus: Path) -> None:
     assert model["n"] == 2 and model["groups"] == mirror["groups"]
     assert set(results["gt"]["groups"]["EXP"]) == {"SID", "SID-DIM", "Var"}
     assert len(results["per_clip"]) == 2 * 5
-    table = evaluate.format_table(results)
+    table = scoring.format_table(results)
     assert "| FD JAW x1e3 |" in table and "| rPCC EXP x1e2 |" in table
     assert "| Mirror partner |" in table and "| GT |" in table
     json.dumps(results, allow_nan=False)  # strict JSON
@@ -148,12 +150,12 @@ def test_evaluate_model_scores_every_direction_and_method(corpus: Path) -> None:
 
 def test_a_constant_prediction_leaves_rpcc_undefined(corpus: Path) -> None:
     """Pearson of a constant block is undefined: left out of the mean and counted."""
-    results = evaluate.evaluate_model(ZeroModel(), corpus, "test", baselines=False, max_clips=1,
-                                      progress=False)
+    results = scoring.evaluate_model(ZeroModel(), corpus, "test", baselines=False, max_clips=1,
+                                     progress=False)
     exp = results["methods"]["dualtalk"]
     assert exp["groups"]["EXP"]["rPCC"] is None and exp["undefined"]["EXP"]["rPCC"] == 2
     assert all(row["EXP"]["rPCC"] is None for row in results["per_clip"])
-    row = next(line for line in evaluate.format_table(results).splitlines() if "DualTalk" in line)
+    row = next(line for line in scoring.format_table(results).splitlines() if "DualTalk" in line)
     assert " - " in row and "e-06" not in row  # undefined shown as "-", collapsed SID as 0
 
 
@@ -173,7 +175,7 @@ def test_verdict_compares_means_and_counts_directions() -> None:
                            "speaker_only": {"groups": _row(1.5)},
                            "mirror": {"groups": _row(9.0)}},
                "per_clip": per_clip}
-    v = evaluate.verdict(results)
+    v = scoring.verdict(results)
     mirror_fd = next(c for c in v["cells"] if c["baseline"] == "mirror" and c["metric"] == "FD")
     assert mirror_fd["ahead"]
     assert (mirror_fd["directions_ahead"], mirror_fd["directions"]) == (3, 3)
@@ -187,34 +189,34 @@ def test_verdict_compares_means_and_counts_directions() -> None:
     assert -8.0 <= mirror_fd["mean_difference_ci"][0] <= mirror_fd["mean_difference_ci"][1] <= -4.0
     assert not ablation_mse["clearly_ahead"]  # differences -1, -1, +4.5: the sign is noise
     assert not v["clearly_ahead_of_every_baseline"] and not v["clearly_listens"]
-    text = evaluate.format_verdict(v)
+    text = scoring.format_verdict(v)
     assert "| Mirror partner | ahead 3/3, clear |" in text
     assert "**behind** 2/3, within noise" in text
     assert "FD EXP: 2.333 -> 1.5 (x1), **not worse** (2/3, within noise)" in text
     results["methods"]["speaker_only"]["groups"] = _row(3.0)
-    assert evaluate.verdict(results)["ahead_of_every_baseline"]
-    assert evaluate.verdict(results)["listens"]
+    assert scoring.verdict(results)["ahead_of_every_baseline"]
+    assert scoring.verdict(results)["listens"]
 
 
 def test_mean_difference_interval_matches_the_normal_approximation() -> None:
     rng = np.random.default_rng(3)
     ours, theirs = rng.normal(0.0, 1.0, 400), rng.normal(0.0, 1.0, 400) + 0.3
-    low, high = evaluate.mean_difference_ci(ours, theirs)
+    low, high = scoring.mean_difference_ci(ours, theirs)
     diff = ours - theirs
     half = 1.96 * diff.std(ddof=1) / np.sqrt(diff.size)
     assert low == pytest.approx(diff.mean() - half, abs=0.2 * half)
     assert high == pytest.approx(diff.mean() + half, abs=0.2 * half)
     assert high < 0  # a lead of 0.3 sd over 400 directions is clear
-    assert evaluate.mean_difference_ci(ours, theirs) == (low, high)  # seeded
-    assert evaluate.mean_difference_ci(ours[:1], theirs[:1]) is None
-    assert evaluate.mean_difference_ci(np.ones(5), np.zeros(5)) == (1.0, 1.0)
+    assert scoring.mean_difference_ci(ours, theirs) == (low, high)  # seeded
+    assert scoring.mean_difference_ci(ours[:1], theirs[:1]) is None
+    assert scoring.mean_difference_ci(np.ones(5), np.zeros(5)) == (1.0, 1.0)
 
 
 def test_cli_end_to_end_with_the_lite_model(corpus: Path, tmp_path: Path) -> None:
     model_dir = DualTalkModel.from_preset("lite", device="cpu").save(tmp_path / "m")
     out = tmp_path / "eval"
-    rc = evaluate.main(["--data", str(corpus), "--model", str(model_dir), "--out", str(out),
-                        "--baselines", "--max-clips", "1", "--device", "cpu", "--plots", "1"])
+    rc = scoring.main(["--data", str(corpus), "--model", str(model_dir), "--out", str(out),
+                       "--baselines", "--max-clips", "1", "--device", "cpu", "--plots", "1"])
     assert rc == 0
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["n_clips"] == 1 and summary["n_directions"] == 2
@@ -227,10 +229,10 @@ def test_cli_end_to_end_with_the_lite_model(corpus: Path, tmp_path: Path) -> Non
     assert len(summary["verdict"]["cells"]) == 4 * 2 * 3  # 4 baselines, FD/MSE, 3 groups
     assert (out / "plots" / "clip00_speaker1.png").stat().st_size > 1000
     assert len((out / "per_clip.jsonl").read_text().splitlines()) == 2 * 5
-    assert evaluate.main(["--data", str(corpus), "--model", str(model_dir), "--out", str(out),
-                          "--split", "nope", "--device", "cpu"]) == 2
+    assert scoring.main(["--data", str(corpus), "--model", str(model_dir), "--out", str(out),
+                         "--split", "nope", "--device", "cpu"]) == 2
 
 
 def test_cli_reports_a_missing_model(corpus: Path, tmp_path: Path) -> None:
-    assert evaluate.main(["--data", str(corpus), "--model", str(tmp_path / "none"),
-                          "--out", str(tmp_path / "o")]) == 2
+    assert scoring.main(["--data", str(corpus), "--model", str(tmp_path / "none"),
+                         "--out", str(tmp_path / "o")]) == 2

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
-from dualtalk_core import metrics
+from dualtalk_core.evaluation import metrics
 from dualtalk_core.rigs import get_rig
 
 REL = 1e-4

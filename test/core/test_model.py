@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from dualtalk_core import config as config_io
-from dualtalk_core.checkpoint import match_weight_norm_spelling
-from dualtalk_core.features import LogMel
-from dualtalk_core.model import PRESETS, DualTalkModel, ModelConfig
+from dualtalk_core import config_files as config_io
+from dualtalk_core.model.checkpoint import match_weight_norm_spelling
+from dualtalk_core.model.audio_encoders import LogMel
+from dualtalk_core.model.network import PRESETS, DualTalkModel, ModelConfig
 
 # One thread: on a shared two-core machine two threads contend and run several times slower.
 torch.set_num_threads(1)

@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from dualtalk_core import render
-from dualtalk_core.avatar_mesh import EYE_R, MOUTH_LAT, eye_center, skin_point
+from dualtalk_core.render import face_renderer
+from dualtalk_core.render.avatar_mesh import EYE_R, MOUTH_LAT, eye_center, skin_point
 from dualtalk_core.rigs import ARKIT_BLENDSHAPES, HEAD_POSE
 
 from arkit_values import coeffs  # test/core helper
@@ -20,14 +20,14 @@ def egl():
     """Fail (the message names the Debian packages) where EGL cannot render: `make setup`
     installs them, so a machine without them is a set-up error, not a reason to skip."""
     try:
-        render.create_context().release()
+        face_renderer.create_context().release()
     except RuntimeError as exc:
         pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
 def renderer(egl):
-    r = render.FaceRenderer(512, 512, "robot")
+    r = face_renderer.FaceRenderer(512, 512, "robot")
     yield r
     r.close()
 
@@ -47,7 +47,7 @@ def test_neutral_frame_is_deterministic(renderer):
     a, b = renderer.render(coeffs()), renderer.render(coeffs())
     assert a.shape == (512, 512, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b)
-    with render.FaceRenderer(512, 512, "robot") as other:
+    with face_renderer.FaceRenderer(512, 512, "robot") as other:
         assert np.array_equal(other.render(coeffs()), a)
 
 
@@ -104,8 +104,8 @@ def test_sequence_of_25_frames(renderer):
 
 def test_two_renderers_share_a_thread(egl):
     """Each draw makes its own context current: the robot and the partner interleave."""
-    with render.FaceRenderer(128, 128, "robot") as robot, \
-            render.FaceRenderer(128, 128, "partner") as partner:
+    with face_renderer.FaceRenderer(128, 128, "robot") as robot, \
+            face_renderer.FaceRenderer(128, 128, "partner") as partner:
         a, b, a2 = robot.render(coeffs()), partner.render(coeffs()), robot.render(coeffs())
     assert np.array_equal(a, a2) and not np.array_equal(a, b)
 
@@ -116,9 +116,9 @@ def test_bad_arguments_raise(renderer):
     with pytest.raises(ValueError, match="NaN"):
         renderer.render(np.full(55, np.nan))
     with pytest.raises(ValueError, match="style"):
-        render.FaceRenderer(64, 64, "zombie")
+        face_renderer.FaceRenderer(64, 64, "zombie")
     with pytest.raises(ValueError, match="rig"):
-        render.FaceRenderer(64, 64, rig="smpl")
+        face_renderer.FaceRenderer(64, 64, rig="smpl")
 
 
 def test_missing_egl_names_the_debian_packages(monkeypatch):
@@ -128,12 +128,12 @@ def test_missing_egl_names_the_debian_packages(monkeypatch):
         raise Exception("eglGetDisplay failed")
     monkeypatch.setattr(moderngl, "create_standalone_context", fail)
     with pytest.raises(RuntimeError, match="libegl1.*libgl1-mesa-dri"):
-        render.create_context()
+        face_renderer.create_context()
 
 
 def fake_flame(path, n_rows: int = 20, n_cols: int = 24) -> None:
     """A FLAME-shaped .npz (an egg of 480 vertices): the real model is a licensed download."""
-    from dualtalk_core.avatar_mesh import _grid_faces, _sphere
+    from dualtalk_core.render.avatar_mesh import _grid_faces, _sphere
     unit = _sphere(n_rows, n_cols)
     v = unit * [0.08, 0.11, 0.09]
     faces = _grid_faces(n_rows, n_cols, True)
@@ -152,8 +152,8 @@ def fake_flame(path, n_rows: int = 20, n_cols: int = 24) -> None:
 
 def test_flame_rig_renders_the_users_model(egl, tmp_path):
     fake_flame(tmp_path / "flame.npz")
-    with render.FaceRenderer(128, 128, "partner", rig="flame56",
-                             flame_model=str(tmp_path / "flame.npz")) as r:
+    with face_renderer.FaceRenderer(128, 128, "partner", rig="flame56",
+                                    flame_model=str(tmp_path / "flame.npz")) as r:
         c = np.zeros(56, np.float32)
         neutral = r.render(c)
         c[50] = 0.5  # jaw rotation about x: only the lower part moves
@@ -167,7 +167,7 @@ def test_flame_rig_renders_the_users_model(egl, tmp_path):
 
 
 def test_flame_files_are_checked_and_never_unpickled(tmp_path):
-    from dualtalk_core.render_flame import FlameModel
+    from dualtalk_core.render.flame_renderer import FlameModel
     with pytest.raises(FileNotFoundError, match="flame.is.tue.mpg.de"):
         FlameModel.load(tmp_path / "missing.npz")
     (tmp_path / "generic_model.pkl").write_bytes(b"not read")
@@ -182,4 +182,4 @@ def test_flame_files_are_checked_and_never_unpickled(tmp_path):
     with pytest.raises(ValueError, match="allow_pickle"):
         FlameModel.load(tmp_path / "objects.npz")
     with pytest.raises(ValueError, match="flame_model"):
-        render.FaceRenderer(64, 64, rig="flame56")
+        face_renderer.FaceRenderer(64, 64, rig="flame56")

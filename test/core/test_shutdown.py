@@ -1,4 +1,4 @@
-"""dualtalk_core.shutdown: a process that stops is waited for; one that hangs has its stacks
+"""dualtalk_core.child_processes: a process that stops is waited for; one that hangs has its stacks
 dumped, is killed and reported."""
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import subprocess
 import sys
 import time
 
-from dualtalk_core.shutdown import stop, stop_all
+from dualtalk_core.child_processes import stop, stop_all
 
 HANGS = """
 import signal, sys, time
-from dualtalk_core.shutdown import dump_stacks_on_sigusr1
+from dualtalk_core.child_processes import dump_stacks_on_sigusr1
 dump_stacks_on_sigusr1()
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 def hang_here():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dualtalk_core.smoothing import OneEuroConfig, OneEuroFilter
+from dualtalk_core.streaming.smoothing import OneEuroConfig, OneEuroFilter
 
 
 def _run(filt: OneEuroFilter, frames: np.ndarray, fps: float = 25.0) -> np.ndarray:

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from dualtalk_core.audio import resample_to_16k
-from dualtalk_core.model import DualTalkModel
+from dualtalk_core.audio.resampling import resample_to_16k
+from dualtalk_core.model.network import DualTalkModel
 from dualtalk_core.rigs import ARKIT_BLENDSHAPES
-from dualtalk_core.smoothing import OneEuroConfig
-from dualtalk_core.stream import (DEFAULT_MODEL_DIR, StreamConfig, StreamingEngine,
-                                  process_clip)
+from dualtalk_core.streaming.smoothing import OneEuroConfig
+from dualtalk_core.streaming.engine import (DEFAULT_MODEL_DIR, StreamConfig, StreamingEngine,
+                                            process_clip)
 
 TOL = 1e-5
 SMALL = dict(feature_dim=16, audio_hidden_dim=32, ff_dim=32, n_mels=16, device="cpu")

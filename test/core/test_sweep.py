@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dualtalk_core import config as config_io
-from dualtalk_core import sweep
-from dualtalk_core.train import TrainConfig
+from dualtalk_core import config_files as config_io
+from dualtalk_core.training import sweep
+from dualtalk_core.training.trainer import TrainConfig
 from corpora import write_corpus  # test/core helper
 
 
@@ -73,7 +73,7 @@ def test_stopping_the_sweep_stops_its_trainings(corpus: Path, tmp_path: Path) ->
                       device="cpu")
     config_io.save(cfg, tmp_path / "long.yaml")
     out = tmp_path / "sweep"
-    proc = subprocess.Popen([sys.executable, "-m", "dualtalk_core.sweep", "--config",
+    proc = subprocess.Popen([sys.executable, "-m", "dualtalk_core.training.sweep", "--config",
                              str(tmp_path / "long.yaml"), "--data", str(corpus), "--out",
                              str(out), "--seeds", "0", "1", "--jobs", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -14,13 +14,13 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
-from dualtalk_core import config as config_io
-from dualtalk_core import metrics
-from dualtalk_core.data import ConversationDataset
-from dualtalk_core.model import DualTalkModel
+from dualtalk_core import config_files as config_io
+from dualtalk_core.evaluation import metrics
+from dualtalk_core.dataset.windows import ConversationDataset
+from dualtalk_core.model.network import DualTalkModel
 from dualtalk_core.rigs import get_rig
-from dualtalk_core.train import (TrainConfig, head_gap_losses, init_output_head, main, motion_loss,
-                                 train)
+from dualtalk_core.training.trainer import (TrainConfig, head_gap_losses, init_output_head, main,
+                                            motion_loss, train)
 from corpora import write_corpus  # test/core helper
 
 torch.set_num_threads(1)
@@ -284,9 +284,9 @@ def test_head_motion_tie_covers_only_the_named_head_channels() -> None:
 def _two_runs(corpus: Path, cfg: TrainConfig) -> tuple[Any, ...]:
     """A random tiny model in eval mode on 4 windows: `_step_loss`'s (loss, parts, mask), the
     batch, and the model's output with the partner and with it dropped, computed by hand."""
-    from dualtalk_core.augment import drop_partner
-    from dualtalk_core.data import collate_windows
-    from dualtalk_core.train import _step_loss
+    from dualtalk_core.training.augment import drop_partner
+    from dualtalk_core.dataset.windows import collate_windows
+    from dualtalk_core.training.trainer import _step_loss
     rig = get_rig("arkit52")
     model = DualTalkModel.from_preset("lite", **cfg.model_overrides).eval()
     ds = ConversationDataset(corpus, "train", window_frames=25)
@@ -352,8 +352,8 @@ def test_head_spread_can_be_asked_of_the_run_without_the_partner(corpus: Path) -
 
 
 def test_audio_augmentation_touches_real_samples_only_and_repeats_per_seed(corpus: Path) -> None:
-    from dualtalk_core.data import collate_windows
-    from dualtalk_core.train import _augment_batch
+    from dualtalk_core.dataset.windows import collate_windows
+    from dualtalk_core.training.trainer import _augment_batch
     ds = ConversationDataset(corpus, "train", window_frames=50)
     items = [ds[i] for i in range(len(ds)) if len(ds[i]["target"]) < 50][:1] + [ds[0]]
     batch = collate_windows(items)

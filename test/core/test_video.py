@@ -5,7 +5,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from dualtalk_core.video import mix_stereo, write_conversation_video
+from dualtalk_core.render.video import mix_stereo, write_conversation_video
 
 SR = 16000
 

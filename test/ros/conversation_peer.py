@@ -20,6 +20,7 @@ from rclpy.qos import qos_profile_sensor_data
 from scipy.signal import resample_poly
 
 from dualtalk_core.rigs import get_rig
+from dualtalk_core.units import float_to_s16
 from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 
 
@@ -75,7 +76,7 @@ def main() -> None:
     rates = (48000, 8000) if bad else (16000, 16000)
     tracks = [resample_poly(x, r, 16000) if r != 16000 else x
               for x, r in zip((own, partner), rates)]
-    tracks = [np.clip(x * 32767, -32768, 32767).astype("<i2") for x in tracks]
+    tracks = [float_to_s16(x) for x in tracks]
     chunk_s = 0.032
     rclpy.init()
     node = rclpy.create_node("conversation_peer")

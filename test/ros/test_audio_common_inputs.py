@@ -11,7 +11,7 @@ import pytest
 
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
-from dualtalk_core.shutdown import stop
+from dualtalk_core.child_processes import stop
 from ros_harness import ros_node
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audio_common_msgs"
@@ -38,7 +38,7 @@ def audio_common_env(tmp_path_factory) -> dict[str, str]:
 def test_audio_data_inputs_drive_the_node(audio_common_env, ros_domain):
     env = dict(audio_common_env, ROS_DOMAIN_ID=str(ros_domain),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_LOCALHOST_ONLY="1")
-    node_proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.dualtalk_node",
+    node_proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node",
                                   "--ros-args", "-p", "model:=lite"], env=env)
     publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER], env=env)
     faces, diags = [], []

@@ -12,8 +12,8 @@ from sensor_msgs.msg import Image
 
 from dualtalk_core.rigs import get_rig
 from dualtalk_msgs.msg import FaceCoefficients
-from dualtalk_ros.avatar_renderer import pose_to_head_channels
-from dualtalk_core.shutdown import stop
+from dualtalk_ros.nodes.avatar_renderer import pose_to_head_channels
+from dualtalk_core.child_processes import stop
 from ros_harness import ros_node
 
 
@@ -26,8 +26,8 @@ def test_head_pose_round_trips_through_the_quaternion():
 
 
 def test_renderer_node_publishes_images_that_follow_the_face(ros_domain, ros_env):
-    proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.avatar_renderer", "--ros-args",
-                             "-p", "width:=160", "-p", "height:=160"], env=ros_env)
+    proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.nodes.avatar_renderer",
+                             "--ros-args", "-p", "width:=160", "-p", "height:=160"], env=ros_env)
     images: list[Image] = []
     with ros_node(ros_domain, "viewer") as ros:
         try:

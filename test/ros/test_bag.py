@@ -12,10 +12,11 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from scipy.signal import resample_poly
 
-from dualtalk_core.data import load_clip
+from dualtalk_core.dataset.clips import load_clip
 from dualtalk_core.rigs import get_rig
-from dualtalk_ros import bag, bagio
-from dualtalk_ros.recording import RecordConfig, resample_motion
+from dualtalk_ros.bag import bag_cli
+from dualtalk_ros.bag import bag_files
+from dualtalk_ros.bag.bag_recording import RecordConfig, resample_motion
 
 REPO = Path(__file__).resolve().parents[2]
 SECONDS = 6.0
@@ -42,7 +43,7 @@ def model_dir(tmp_path_factory) -> Path:
     """Lite with fixed random weights: the same model in this process and in the node's."""
     import torch
 
-    from dualtalk_core.model import DualTalkModel
+    from dualtalk_core.model.network import DualTalkModel
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "lite"
@@ -53,8 +54,8 @@ def model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def recorded(corpus, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bags") / "clip6"
-    assert bag.main(["record", "--data", str(corpus), "--clip", "syn_test_00000", "--out",
-                     str(out), "--max-seconds", str(SECONDS)]) == 0
+    assert bag_cli.main(["record", "--data", str(corpus), "--clip", "syn_test_00000", "--out",
+                         str(out), "--max-seconds", str(SECONDS)]) == 0
     return out
 
 
@@ -65,7 +66,7 @@ def _stamp(msg) -> float:
 def _eval(bag_path: Path, out: Path, model: Path, *extra: str) -> dict:
     argv = ["eval", "--bag", str(bag_path), "--out", str(out), "--model", str(model),
             "--torch-threads", "1", *extra]
-    assert bag.main(argv) == 0
+    assert bag_cli.main(argv) == 0
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -76,20 +77,22 @@ def test_rosbags_types_hash_like_the_ros_build():
     share = Path(get_package_share_directory("dualtalk_msgs")) / "msg"
     for name in ("AudioChunk", "FaceCoefficients"):
         generated = json.loads((share / f"{name}.json").read_text())["type_hashes"][0]
-        assert bagio.typestore().hash_rihs01(generated["type_name"]) == generated["hash_string"]
+        store = bag_files.typestore()
+        assert store.hash_rihs01(generated["type_name"]) == generated["hash_string"]
 
 
 @pytest.mark.parametrize("storage,face_rate", [("mcap", 25), ("sqlite3", 30)])
 def test_record_round_trip(corpus, tmp_path, storage, face_rate):
     """Every field read back equals the corpus clip (audio to 16-bit PCM precision)."""
     out = tmp_path / "bag"
-    assert bag.main(["record", "--data", str(corpus), "--clip", "syn_test_00000", "--out",
-                     str(out), "--storage", storage, "--face-rate", str(face_rate),
-                     "--max-seconds", "3"]) == 0
+    assert bag_cli.main(["record", "--data", str(corpus), "--clip", "syn_test_00000", "--out",
+                         str(out), "--storage", storage, "--face-rate", str(face_rate),
+                         "--max-seconds", "3"]) == 0
     assert (out / "metadata.yaml").read_text().count(f"storage_identifier: {storage}") == 1
-    data = bagio.read_topics(out, {
-        "/self_audio": bagio.AUDIO, "/partner_audio": bagio.AUDIO, "/partner_face": bagio.FACE,
-        "/ground_truth/face": bagio.FACE, "/ground_truth/head_pose": bagio.POSE})
+    data = bag_files.read_topics(out, {
+        "/self_audio": bag_files.AUDIO, "/partner_audio": bag_files.AUDIO,
+        "/partner_face": bag_files.FACE,
+        "/ground_truth/face": bag_files.FACE, "/ground_truth/head_pose": bag_files.POSE})
     clip, rig = load_clip(corpus, "test", "syn_test_00000"), get_rig("arkit52")
     for topic, track in (("/self_audio", 0), ("/partner_audio", 1)):
         chunks = data[topic]
@@ -116,7 +119,7 @@ def test_record_round_trip(corpus, tmp_path, storage, face_rate):
 
 def test_offline_and_live_agree(recorded, model_dir, tmp_path, ros_env):
     offline = _eval(recorded, tmp_path / "offline", model_dir)
-    live_cmd = [sys.executable, "-m", "dualtalk_ros.bag", "eval", "--bag", str(recorded),
+    live_cmd = [sys.executable, "-m", "dualtalk_ros.bag.bag_cli", "eval", "--bag", str(recorded),
                 "--out", str(tmp_path / "live"), "--model", str(model_dir), "--live",
                 "--rate", "1.0", "--torch-threads", "1"]
     run = subprocess.run(live_cmd, env=ros_env, capture_output=True, text=True, timeout=150)
@@ -128,7 +131,8 @@ def test_offline_and_live_agree(recorded, model_dir, tmp_path, ros_env):
         assert set(result["metrics"]) == {"EXP", "JAW", "POSE"}
     print(f"\noffline latency {offline['latency_ms']}, wall {offline['run']['wall_s']:.2f} s"
           f"\nlive latency {live['latency_ms']}, run {live['run']}")
-    faces = [bagio.read_topics(tmp_path / mode / "output_bag", {"/face": bagio.FACE})["/face"]
+    faces = [bag_files.read_topics(tmp_path / mode / "output_bag",
+                                   {"/face": bag_files.FACE})["/face"]
              for mode in ("offline", "live")]
     by_stamp = [{round(_stamp(m), 3): np.asarray(m.values) for m in f.msgs} for f in faces]
     common = sorted(set(by_stamp[0]) & set(by_stamp[1]))
@@ -169,23 +173,23 @@ def _write_foreign(path: Path, clip, skip: str = "", wrong: str = "") -> None:
         audio = resample_poly(clip.audio[track], 3, 1).astype("<f4")  # 48 kHz
         for i in range(0, len(audio), 1024):
             data = np.frombuffer(audio[i:i + 1024].tobytes(), np.uint8)
-            msg = T[bagio.AUDIO](header=header(t0 + 0.013 + i / 48000), sample_rate=48000,
-                                 channels=1, encoding="F32LE", data=data)
-            items.append((topic, bagio.AUDIO, t0 + 0.013 + (i + 1024) / 48000, msg))
+            msg = T[bag_files.AUDIO](header=header(t0 + 0.013 + i / 48000), sample_rate=48000,
+                                     channels=1, encoding="F32LE", data=data)
+            items.append((topic, bag_files.AUDIO, t0 + 0.013 + (i + 1024) / 48000, msg))
     times, partner = resample_motion(clip.motion[1], 30)
     for t, row in zip(t0 + times, partner):
-        msg = T[bagio.FACE](header=header(t), rig="arkit52", names=list(rig.names), values=row)
-        items.append(("/human/face", bagio.FACE, t + 0.05, msg))
+        msg = T[bag_files.FACE](header=header(t), rig="arkit52", names=list(rig.names), values=row)
+        items.append(("/human/face", bag_files.FACE, t + 0.05, msg))
     for k, row in enumerate(clip.motion[0]):
-        msg = T[bagio.FACE](header=header(t0 + k / 25), rig="arkit52", names=list(rig.names),
-                            values=row)
-        items.append(("/mocap/face", bagio.FACE, t0 + k / 25, msg))
+        msg = T[bag_files.FACE](header=header(t0 + k / 25), rig="arkit52", names=list(rig.names),
+                                values=row)
+        items.append(("/mocap/face", bag_files.FACE, t0 + k / 25, msg))
         x, y, z, w = rig.head_quaternion(row)
         orientation = T["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w)
         point = T["geometry_msgs/msg/Point"](x=0.0, y=0.0, z=0.0)
         pose = T["geometry_msgs/msg/Pose"](position=point, orientation=orientation)
-        items.append(("/mocap/head", bagio.POSE, t0 + k / 25,
-                      T[bagio.POSE](header=header(t0 + k / 25), pose=pose)))
+        items.append(("/mocap/head", bag_files.POSE, t0 + k / 25,
+                      T[bag_files.POSE](header=header(t0 + k / 25), pose=pose)))
     with Writer(path, version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
         conns = {}
         for topic, msgtype, log_s, msg in sorted(items, key=lambda i: i[2]):
@@ -209,9 +213,9 @@ def test_bag_made_by_someone_else(corpus, model_dir, tmp_path):
     assert result["inputs"]["self_audio"]["sample_rate"] == 48000
     assert result["inputs"]["partner_face"]["rate_hz"] == pytest.approx(30.0, rel=1e-3)
     assert "linear interpolation" in (tmp_path / "out" / "report.md").read_text()
-    assert bagio.bag_topics(tmp_path / "out" / "output_bag") == {
-        "/face": bagio.FACE, "/head_pose": bagio.POSE, "/mocap/face": bagio.FACE,
-        "/mocap/head": bagio.POSE}
+    assert bag_files.bag_topics(tmp_path / "out" / "output_bag") == {
+        "/face": bag_files.FACE, "/head_pose": bag_files.POSE, "/mocap/face": bag_files.FACE,
+        "/mocap/head": bag_files.POSE}
 
 
 @pytest.mark.parametrize("skip,wrong,expected", [
@@ -224,7 +228,7 @@ def test_unusable_bags_fail_clearly(corpus, tmp_path, capsys, skip, wrong, expec
     _write_foreign(tmp_path / "bad", clip, skip=skip, wrong=wrong)
     argv = ["eval", "--bag", str(tmp_path / "bad"), "--out", str(tmp_path / "out"),
             "--model", "lite", *FOREIGN_TOPICS]
-    assert bag.main(argv) == 2
+    assert bag_cli.main(argv) == 2
     err = capsys.readouterr().err
     assert expected in err and "The bag has: " in err
     assert not (tmp_path / "out").exists()

@@ -12,7 +12,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
 from geometry_msgs.msg import PoseStamped
-from dualtalk_core.shutdown import stop
+from dualtalk_core.child_processes import stop
 from ros_harness import ros_node
 
 HERE = Path(__file__).parent
@@ -39,7 +39,7 @@ def run_conversation(clip: Path, domain: int, env: dict, garbage: bool) -> dict:
     faces: list[tuple[float, FaceCoefficients]] = []
     poses: list[PoseStamped] = []
     diagnostics: list[DiagnosticArray] = []
-    node_proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.dualtalk_node",
+    node_proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node",
                                   "--ros-args", *NODE_ARGS], env=env)
     peer = None
     with ros_node(domain, "recorder") as ros:
@@ -108,8 +108,8 @@ def test_garbage_on_every_input_never_stops_the_node(conversation, ros_domain, r
 def test_with_no_input_at_all_the_face_keeps_publishing(ros_domain, ros_env):
     faces: list[FaceCoefficients] = []
     diagnostics: list[DiagnosticArray] = []
-    proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.dualtalk_node", "--ros-args",
-                             *NODE_ARGS], env=ros_env)
+    proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node",
+                             "--ros-args", *NODE_ARGS], env=ros_env)
     with ros_node(ros_domain, "watcher") as ros:
         try:
             ros.node.create_subscription(FaceCoefficients, "face", faces.append, 100)

@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dualtalk_core.config import to_dict
-from dualtalk_core.stream import StreamConfig
-from dualtalk_ros import avatar_renderer, dualtalk_node, mic_node, params
-from dualtalk_ros.processes import Options, command, processes
-from dualtalk_core.shutdown import stop
+from dualtalk_core.config_files import to_dict
+from dualtalk_core.streaming.engine import StreamConfig
+from dualtalk_ros.nodes import avatar_renderer
+from dualtalk_ros.nodes import dualtalk_node
+from dualtalk_ros.nodes import mic_node
+from dualtalk_ros.nodes import ros_parameters
+from dualtalk_ros.launching.process_list import Options, command, processes
+from dualtalk_core.child_processes import stop
 from ros_harness import ros_node
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +27,9 @@ LAUNCH = ROOT / "launch" / "dualtalk.launch.py"
 
 
 def lite_params(tmp_path: Path) -> Path:
-    tree = yaml.safe_load(params.config_path().read_text())
+    tree = yaml.safe_load(ros_parameters.config_path().read_text())
     tree["/**/dualtalk_node"]["ros__parameters"]["model"] = "lite"
-    path = tmp_path / "params.yaml"
+    path = tmp_path / "ros_parameters.yaml"
     path.write_text(yaml.safe_dump(tree))
     return path
 
@@ -44,7 +47,8 @@ def graph(domain: int, until, timeout_s: float = 30.0):
 
 def test_runner_starts_the_node_with_namespace_and_remapping(tmp_path, ros_domain, ros_env):
     runner = subprocess.Popen(
-        [sys.executable, "-m", "dualtalk_ros.runner", "--no-use-mic", "--no-use-renderer",
+        [sys.executable, "-m", "dualtalk_ros.launching.runner", "--no-use-mic",
+         "--no-use-renderer",
          "--namespace", "/robot1", "--partner-face", "/humans/faces/f1/coefficients",
          "--params-file", str(lite_params(tmp_path))], env=ros_env)
     try:
@@ -74,13 +78,13 @@ def test_launch_file_and_runner_share_one_process_list():
     py_compile.compile(str(LAUNCH), doraise=True)
     tree = ast.parse(LAUNCH.read_text())
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-                and n.module == "dualtalk_ros.processes" for a in n.names}
+                and n.module == "dualtalk_ros.launching.process_list" for a in n.names}
     assert {"Options", "processes", "params_file"} <= imported
     procs = processes(Options())
     assert [p.name for p in procs] == ["dualtalk_node", "mic_node", "avatar_renderer"]
     opts = Options(namespace="/r", partner_audio="/mic", use_sim_time=True)
     cmd = command(processes(opts)[0], opts)
-    assert cmd[cmd.index("--params-file") + 1] == str(params.config_path())
+    assert cmd[cmd.index("--params-file") + 1] == str(ros_parameters.config_path())
     assert "__ns:=/r" in cmd and "partner_audio:=/mic" in cmd and "use_sim_time:=true" in cmd
     launch_args = {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call)
                    and getattr(n.func, "id", "") == "DeclareLaunchArgument" and n.args
@@ -90,16 +94,16 @@ def test_launch_file_and_runner_share_one_process_list():
 
 
 def test_parameter_defaults_live_in_the_yaml_and_match_the_config_fields():
-    node_params = params.defaults("dualtalk_node")
-    stream = params.section(node_params, "stream")
+    node_params = ros_parameters.defaults("dualtalk_node")
+    stream = ros_parameters.section(node_params, "stream")
     fields = to_dict(StreamConfig())
     expected = {f"smoothing.{k}" for k in fields["smoothing"]} | (
         set(fields) - {"smoothing", "device", "fps"})
     assert set(stream) == expected
     for name in node_params:
         assert name.split(".")[0] in dualtalk_node.DESCRIPTIONS, name
-    assert set(params.defaults("mic_node")) == set(mic_node.DESCRIPTIONS)
-    assert set(params.defaults("avatar_renderer")) == set(avatar_renderer.DESCRIPTIONS)
+    assert set(ros_parameters.defaults("mic_node")) == set(mic_node.DESCRIPTIONS)
+    assert set(ros_parameters.defaults("avatar_renderer")) == set(avatar_renderer.DESCRIPTIONS)
     config = dualtalk_node.stream_config(node_params, "cpu")
     assert config.lookahead_ms is None and config.device == "cpu"
 
@@ -111,7 +115,7 @@ def test_parameter_defaults_live_in_the_yaml_and_match_the_config_fields():
 ])
 def test_bad_parameters_fail_at_start_with_a_clear_error(override, message, ros_env):
     model = [] if override.startswith("model") else ["-p", "model:=lite"]
-    out = subprocess.run([sys.executable, "-m", "dualtalk_ros.dualtalk_node", "--ros-args",
+    out = subprocess.run([sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node", "--ros-args",
                           *model, "-p", override], env=ros_env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 2, out.stderr[-2000:]
@@ -126,7 +130,7 @@ def _as_documented(value) -> str:
 
 def test_readme_documents_every_node_parameter_with_its_default():
     lines = (ROOT / "README.md").read_text().splitlines()
-    for name, default in params.defaults("dualtalk_node").items():
+    for name, default in ros_parameters.defaults("dualtalk_node").items():
         row = next((line for line in lines if line.startswith(f"| `{name}` |")), None)
         assert row is not None, f"README lacks parameter {name}"
         documented = row.split("|")[3].strip().strip("`")

@@ -8,8 +8,8 @@ import time
 import numpy as np
 
 from dualtalk_msgs.msg import AudioChunk
-from dualtalk_ros.qos import SENSOR
-from dualtalk_core.shutdown import stop
+from dualtalk_ros.nodes.qos import SENSOR
+from dualtalk_core.child_processes import stop
 from ros_harness import ros_node
 from virtual_mic import RATE, VirtualMic
 
@@ -22,8 +22,8 @@ def test_mic_node_publishes_capture_stamped_chunks(tmp_path, ros_domain, ros_env
     with VirtualMic(tmp_path, signal) as mic, ros_node(ros_domain, "mic_listener") as ros:
         env = dict(ros_env, **{k: mic.env[k] for k in ("HOME", "XDG_RUNTIME_DIR")})
         node_proc = subprocess.Popen(
-            [sys.executable, "-m", "dualtalk_ros.mic_node", "--ros-args", "-p", "device:=pulse",
-             "-r", "audio:=mic_audio"], env=env)
+            [sys.executable, "-m", "dualtalk_ros.nodes.mic_node", "--ros-args", "-p",
+             "device:=pulse", "-r", "audio:=mic_audio"], env=env)
         try:
             # The project's sensor QoS, as the DualTalk node subscribes: ROS's default depth of 5
             # drops chunks whenever this process spins late (seen on a loaded CI machine).

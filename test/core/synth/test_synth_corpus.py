@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from dualtalk_core import data
+from dualtalk_core.dataset.clips import list_clips, load_clip, load_motion
 from dualtalk_core.rigs import get_rig
 from dualtalk_core.synth.corpus import CORPUS_VERSION, build_clip, main
 from dualtalk_core.synth.voices import SPLITS, val_only_pool, voice_pool
@@ -31,7 +31,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_layout_shapes_names_and_ranges(corpus: Path):
     rig = get_rig("arkit52")
     for split in SPLITS:
-        clips = data.list_clips(corpus, split)
+        clips = list_clips(corpus, split)
         assert len(clips) == 1
         clip = clips[0]
         meta = json.loads((corpus / split / f"{clip}.json").read_text())
@@ -54,11 +54,11 @@ def test_layout_shapes_names_and_ranges(corpus: Path):
         assert len({v["name"] for v in meta["voices"]}) == 2
         assert meta["corpus_version"] == CORPUS_VERSION
         for s, rest in enumerate(meta["resting_faces"]):  # each face sits on its resting face
-            coeffs = data.load_motion(corpus / split / f"{clip}_speaker{s + 1}.npz")[0]
+            coeffs = load_motion(corpus / split / f"{clip}_speaker{s + 1}.npz")[0]
             for name in ("eyeSquintLeft", "browDownRight", "mouthShrugLower"):
                 floor = rest.get(name, 0.0)
                 assert floor - 1e-4 <= np.median(coeffs[:, rig.names.index(name)]) <= floor + 0.15
-        loaded = data.load_clip(corpus, split, clip)
+        loaded = load_clip(corpus, split, clip)
         assert loaded.rig == "arkit52" and loaded.motion[0].shape[1] == 55
 
 

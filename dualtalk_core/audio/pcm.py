@@ -1,0 +1,70 @@
+"""PCM bytes and sample arrays -> the core's mono float32 at full scale +-1.
+
+Every input path (ROS messages, bag files, WAV files) decodes through these functions, so one
+set of checks (encodings, channel counts, byte counts, finiteness, rates) holds everywhere.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dualtalk_core.units import s16_to_float
+
+MAX_RATE_HZ = 768_000  # the highest rate any common audio interface offers
+ENCODINGS: dict[str, np.dtype] = {"S16LE": np.dtype("<i2"), "F32LE": np.dtype("<f4")}
+
+
+def decode_pcm(data: bytes | bytearray | memoryview, encoding: str, channels: int) -> np.ndarray:
+    """Interleaved little-endian PCM bytes -> (N,) mono float32, full scale +-1.
+
+    Channels are averaged (a stereo microphone becomes one voice). Raises ValueError for an
+    unknown encoding, a non-positive channel count, a byte count that is not a whole number of
+    multi-channel samples, empty data or non-finite samples.
+    """
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown PCM encoding {encoding!r}; expected one of {sorted(ENCODINGS)}")
+    if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1:
+        raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
+    dtype = ENCODINGS[encoding]
+    step = dtype.itemsize * int(channels)
+    if len(data) % step:
+        raise ValueError(
+            f"{len(data)} bytes is not a whole number of {encoding} samples x {channels} "
+            f"channel(s) ({step} bytes each); the chunk is truncated or mislabelled"
+        )
+    samples = np.frombuffer(data, dtype=dtype).reshape(-1, int(channels))  # (N, channels)
+    return to_mono_float32(samples)
+
+
+def to_mono_float32(samples: np.ndarray) -> np.ndarray:
+    """(N,) or (N, channels) int16 / float array -> (N,) float32 mono, full scale +-1.
+
+    int16 is scaled by 1/32768; floats are taken as already at full scale +-1.
+    """
+    samples = np.asarray(samples)
+    if samples.dtype == np.int16:
+        samples = s16_to_float(samples)
+    elif not np.issubdtype(samples.dtype, np.floating):
+        raise TypeError(f"expected int16 or floating-point samples, got dtype {samples.dtype}")
+    if samples.ndim not in (1, 2) or (samples.ndim == 2 and samples.shape[1] < 1):
+        raise ValueError(f"expected samples of shape (N,) or (N, channels), got {samples.shape}")
+    if samples.shape[0] == 0:
+        raise ValueError("empty audio: expected at least one sample")
+    mono = samples.mean(axis=1) if samples.ndim == 2 else samples
+    mono = np.ascontiguousarray(mono, dtype=np.float32)
+    if not np.isfinite(mono).all():
+        bad = int(np.count_nonzero(~np.isfinite(mono)))
+        raise ValueError(f"audio has {bad} NaN/inf sample(s); the source is broken upstream")
+    return mono
+
+
+def check_rate(sample_rate: float) -> int:
+    """A positive whole number of Hz up to MAX_RATE_HZ, as int (ValueError otherwise)."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.number)):
+        raise TypeError(f"sample_rate must be a number of Hz, got {type(sample_rate).__name__}")
+    if not math.isfinite(sample_rate) or sample_rate <= 0 or sample_rate != int(sample_rate):
+        raise ValueError(f"sample_rate must be a positive whole number of Hz, got {sample_rate}")
+    if sample_rate > MAX_RATE_HZ:
+        raise ValueError(f"sample_rate {sample_rate} Hz is above the supported {MAX_RATE_HZ} Hz")
+    return int(sample_rate)

@@ -1,0 +1,1 @@
+"""The paper's evaluation protocol: metrics, DIM baselines, scoring, verdicts, tables, plots."""

@@ -1,0 +1,122 @@
+"""Reading and writing model weights without executing anything from the file.
+
+Our checkpoints are a folder with `model.safetensors` (weights) and `config.json` (the
+`ModelConfig` they were trained with). The published `DualTalk.pth` is a pickled state dict; it is
+read with `torch.load(weights_only=True)`, which refuses arbitrary objects. Nothing else is
+unpickled. This module knows nothing about the network: `DualTalkModel.load` checks the config and
+the keys.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from dualtalk_core import config_files as config_io
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+TORCH_SUFFIXES = (".pth", ".pt", ".bin")
+# The model the nodes and tools load when none is named.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default"
+# Old (torch.nn.utils.weight_norm) and new (parametrizations) spellings of one weight-norm pair.
+_WEIGHT_NORM_SPELLINGS = (
+    (".weight_g", ".parametrizations.weight.original0"),
+    (".weight_v", ".parametrizations.weight.original1"),
+)
+
+
+def write_checkpoint(directory: str | Path, model_config: Any,
+                     state_dict: dict[str, torch.Tensor]) -> Path:
+    """Write `model.safetensors` + `config.json` into `directory` (created); returns it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+    config_io.save(model_config, directory / CONFIG_NAME)
+    log.info("saved checkpoint to %s", directory)
+    return directory
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Any] | None, dict[str, torch.Tensor]]:
+    """(config dict or None, state dict) from a folder, a `.safetensors` file or a `.pth` file.
+
+    A bare `.pth` (the published `DualTalk.pth`) carries no config: None is returned for it.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return _read_config(path / CONFIG_NAME), _read_safetensors(path / WEIGHTS_NAME)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint not found: {path} (expected a folder with {WEIGHTS_NAME} and "
+            f"{CONFIG_NAME}, a .safetensors file, or the published DualTalk.pth)")
+    if path.suffix == ".safetensors":
+        return _read_config(path.with_name(CONFIG_NAME)), _read_safetensors(path)
+    if path.suffix in TORCH_SUFFIXES:
+        return None, _read_torch_state_dict(path)
+    raise ValueError(f"unsupported checkpoint file {path}: expected .safetensors or one of "
+                     f"{TORCH_SUFFIXES}")
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: a checkpoint's weights need the config.json "
+                                "written beside them by DualTalkModel.save")
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: expected weights written by "
+                                "DualTalkModel.save")
+    return load_file(str(path), device="cpu")
+
+
+def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a pickled state dict, possibly nested under 'state_dict' or 'model'."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # weights_only refused a non-tensor object
+        raise ValueError(f"{path}: refusing to unpickle anything but tensors and containers "
+                         f"({err})") from err
+    for wrapper in ("state_dict", "model"):
+        if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
+            data = data[wrapper]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor)
+                                             for v in data.values()):
+        raise ValueError(f"{path}: expected a state dict of tensors (optionally under "
+                         "'state_dict' or 'model')")
+    # Saved from a DataParallel/DistributedDataParallel wrapper: drop its prefix.
+    if data and all(k.startswith("module.") for k in data):
+        data = {k[len("module."):]: v for k, v in data.items()}
+    return data
+
+
+def match_weight_norm_spelling(state_dict: dict[str, torch.Tensor],
+                               target_keys: Any) -> dict[str, torch.Tensor]:
+    """Rename weight-norm keys (`weight_g/_v` <-> `parametrizations.weight.original0/1`).
+
+    Different transformers/torch releases spell wav2vec2's positional-conv weight norm
+    differently; the tensors are the same, so keys are renamed to the spelling the model uses.
+    """
+    targets = set(target_keys)
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        if key not in targets:
+            for old, new in _WEIGHT_NORM_SPELLINGS:
+                for src, dst in ((old, new), (new, old)):
+                    renamed = key[: -len(src)] + dst
+                    if key.endswith(src) and renamed in targets:
+                        key = renamed
+        out[key] = value
+    return out

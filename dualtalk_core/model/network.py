@@ -1,0 +1,532 @@
+"""The DualTalk network: own audio + partner audio + partner motion -> own face motion.
+
+Four modules, as in the paper (CVPR 2025) and the authors' release:
+1. joint encoder: one audio encoder per speaker (wav2vec2 or log-mel), a shared projection to d,
+   and an MLP for the partner's motion;
+2. cross-modal temporal enhancer: partner audio attends to partner motion, then an LSTM;
+3. interaction module: concat(own audio, enhanced partner) -> 2d, Transformer encoder, attention;
+4. expressive synthesis: Transformer decoder, `h + 0.1 * Linear(h)` modulation, linear head.
+
+Two presets: `official` is exactly the published network (non-causal, wav2vec2-large x2, flame56);
+`lite` is the same four modules with a log-mel front end, small widths, a unidirectional LSTM and
+attention masks that bound the total lookahead, so it runs in real time on a CPU (arkit52 rig).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dualtalk_core.model import checkpoint
+from dualtalk_core.config_files import from_dict
+from dualtalk_core.model.audio_encoders import (WAV2VEC2_MIN_SAMPLES, LogMel, build_wav2vec2,
+                                                wav2vec2_frames)
+from dualtalk_core.rigs import get_rig
+from dualtalk_core.units import FRAME_MS, SAMPLE_RATE_HZ, SAMPLES_PER_FRAME, num_frames
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelConfig:
+    """Everything that defines a DualTalk network; the defaults are the `lite` preset."""
+
+    rig: str = "arkit52"  # output channels: dualtalk_core.rigs
+    front_end: str = "logmel"  # "wav2vec2" (official) or "logmel" (lite)
+    feature_dim: int = 48  # d: audio and motion features; the interaction width is 2d
+    audio_hidden_dim: int = 96  # width of each audio encoder (wav2vec2: 1024)
+    n_heads: int = 4
+    ff_dim: int = 192  # feed-forward width of the interaction/synthesis transformers
+    n_interaction_layers: int = 3
+    n_decoder_layers: int = 1
+    lstm_layers: int = 2
+    lstm_bidirectional: bool = False
+    modulation_scale: float = 0.1  # h = dec + scale * Linear(dec)
+    lookahead_frames: int | None = 4  # frames of future context past the frame; None: unbounded
+    # Not in the release (False): also add the partner's audio features to the temporal
+    # enhancer's attention output. As published, partner audio is only the query of attention
+    # over partner motion, so with a constant partner face (no tracker) it has no effect.
+    partner_audio_residual: bool = False
+    # log-mel front end (lite)
+    n_mels: int = 64
+    stft_window_ms: float = 25.0
+    stft_hop_ms: float = 10.0
+    audio_conv_kernel_frames: int = 5
+    # wav2vec2 front end (official)
+    wav2vec2_layers: int = 24
+    wav2vec2_heads: int = 16
+    wav2vec2_ff_dim: int = 4096
+    wav2vec2_path: str | None = None  # local Hugging Face folder with pretrained weights
+    # training and run time (not architecture: may differ between saving and loading)
+    dropout: float = 0.1
+    interaction_dropout: float = 0.5
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    cuda_autocast: str = "off"  # "bf16", "fp16" or "off"
+
+    def __post_init__(self) -> None:
+        get_rig(self.rig)  # raises ValueError naming the known rigs
+        choices = {"front_end": ("wav2vec2", "logmel"), "device": ("auto", "cpu", "cuda"),
+                   "cuda_autocast": ("bf16", "fp16", "off")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"ModelConfig.{name}={getattr(self, name)!r}; "
+                                 f"expected one of {allowed}")
+        if self.feature_dim % self.n_heads or self.feature_dim % 2:
+            raise ValueError(f"feature_dim={self.feature_dim} must be even and divisible by "
+                             f"n_heads={self.n_heads}")
+        if self.n_interaction_layers < 1 or self.n_decoder_layers < 1 or self.lstm_layers < 1:
+            raise ValueError("n_interaction_layers, n_decoder_layers and lstm_layers must be >= 1")
+        hop = self.stft_hop_ms * SAMPLE_RATE_HZ / 1000
+        if self.front_end == "logmel" and (hop < 1 or hop != round(hop)
+                                           or SAMPLES_PER_FRAME % round(hop)
+                                           or self.stft_window_ms < self.stft_hop_ms
+                                           or self.audio_conv_kernel_frames < 1):
+            raise ValueError(f"stft_hop_ms={self.stft_hop_ms} must split the 40 ms frame into "
+                             f"whole hops, stft_window_ms={self.stft_window_ms} must not be "
+                             "shorter, and audio_conv_kernel_frames must be >= 1")
+        if self.lookahead_frames is not None:
+            if self.lookahead_frames < 0:
+                raise ValueError(f"lookahead_frames must be >= 0 or None, "
+                                 f"got {self.lookahead_frames}")
+            if self.front_end != "logmel" or self.lstm_bidirectional:
+                raise ValueError("a bounded lookahead_frames needs front_end='logmel' and "
+                                 "lstm_bidirectional=False (wav2vec2 and a BiLSTM see the "
+                                 "whole clip); use lookahead_frames=None")
+
+
+# Fields that may differ between a checkpoint's config and the model that loads it.
+RUNTIME_FIELDS = ("wav2vec2_path", "dropout", "interaction_dropout", "device", "cuda_autocast")
+ARCH_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig)
+                    if f.name not in RUNTIME_FIELDS)
+# Architecture fields added after checkpoints were shipped, with the value their absence from
+# a saved config means (what those checkpoints were trained with).
+LATER_FIELDS: dict[str, Any] = {"partner_audio_residual": False}
+
+PRESETS: dict[str, ModelConfig] = {
+    "lite": ModelConfig(),
+    "official": ModelConfig(
+        rig="flame56", front_end="wav2vec2", feature_dim=256, audio_hidden_dim=1024,
+        ff_dim=2048, lstm_bidirectional=True, lookahead_frames=None, cuda_autocast="bf16"),
+}
+
+
+def lookahead_plan(config: ModelConfig) -> dict[str, Any]:
+    """Frames of future context each layer may see (None everywhere: the official network).
+
+    Lookahead adds up along a path through stacked layers, so the budget is split so that the
+    longest path (audio -> conv -> interaction layers) sums to exactly `lookahead_frames`; the
+    cross-attention, LSTM, self-attention and decoder are strictly causal (0).
+    """
+    n = config.n_interaction_layers
+    if config.lookahead_frames is None:
+        return {"audio_conv": None, "interaction_layers": [None] * n, "causal": None}
+    total = config.lookahead_frames
+    conv = min(total // 2, config.audio_conv_kernel_frames - 1)
+    rest = total - conv
+    layers = [rest // n + (1 if i < rest % n else 0) for i in range(n)]
+    return {"audio_conv": conv, "interaction_layers": layers, "causal": 0}
+
+
+def _future_mask(n_frames: int, lookahead: int | None, device: torch.device) -> Any:
+    """(T, T) additive mask, -inf where key j > query i + lookahead; None: no mask.
+
+    Float rather than bool: PyTorch's attention converts bool masks on every call.
+    """
+    if lookahead is None:
+        return None
+    mask = torch.full((n_frames, n_frames), float("-inf"), device=device)
+    return mask.triu(lookahead + 1)
+
+
+class LogMelEncoder(nn.Module):
+    """Per-frame log-mel vectors -> audio features, with a short temporal convolution."""
+
+    def __init__(self, config: ModelConfig, in_dim: int) -> None:
+        super().__init__()
+        self.input = nn.Linear(in_dim, config.audio_hidden_dim)
+        self.conv = nn.Conv1d(config.audio_hidden_dim, config.audio_hidden_dim,
+                              config.audio_conv_kernel_frames)
+
+    def forward(self, mel: torch.Tensor, lookahead: int | None) -> torch.Tensor:
+        # (B, T, in_dim) -> (B, T, audio_hidden_dim); the conv sees `lookahead` future frames.
+        k = self.conv.kernel_size[0]
+        right = k // 2 if lookahead is None else lookahead
+        x = F.gelu(self.input(mel)).transpose(1, 2)
+        x = F.gelu(self.conv(F.pad(x, (k - 1 - right, right))))
+        return x.transpose(1, 2)
+
+
+class JointEncoder(nn.Module):
+    """Both speakers' audio and the partner's motion -> three (B, T, d) feature sequences."""
+
+    def __init__(self, config: ModelConfig, n_channels: int, load_pretrained: bool) -> None:
+        super().__init__()
+        d = config.feature_dim
+        if config.front_end == "wav2vec2":
+            shape = dict(hidden_dim=config.audio_hidden_dim, n_layers=config.wav2vec2_layers,
+                         n_heads=config.wav2vec2_heads, ff_dim=config.wav2vec2_ff_dim)
+            path = config.wav2vec2_path if load_pretrained else None
+            self.audio_encoder1 = build_wav2vec2(path=path, **shape)
+            self.audio_encoder2 = build_wav2vec2(path=path, **shape)
+        else:
+            self.log_mel = LogMel(config.n_mels, config.stft_window_ms, config.stft_hop_ms)
+            self.audio_encoder1 = LogMelEncoder(config, self.log_mel.dim)
+            self.audio_encoder2 = LogMelEncoder(config, self.log_mel.dim)
+        self.audio_projection = nn.Linear(config.audio_hidden_dim, d)  # shared by both speakers
+        self.blendshape_encoder = nn.Sequential(
+            nn.Linear(n_channels, d // 2), nn.ReLU(), nn.Linear(d // 2, d), nn.ReLU())
+
+    def encode_audio(self, self_audio: torch.Tensor, partner_audio: torch.Tensor, n_frames: int,
+                     conv_lookahead: int | None, log_mel: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        # 2 x (B, N) -> 2 x (B, T, audio_hidden_dim); log_mel: (2B, T, dim) given features
+        if not hasattr(self, "log_mel"):
+            return (wav2vec2_frames(self.audio_encoder1, self_audio, n_frames),
+                    wav2vec2_frames(self.audio_encoder2, partner_audio, n_frames))
+        if log_mel is None:  # one call for both speakers
+            log_mel = self.log_mel_features(torch.cat([self_audio, partner_audio]), n_frames)
+        mel_own, mel_other = log_mel.chunk(2)
+        return (self.audio_encoder1(mel_own, conv_lookahead),
+                self.audio_encoder2(mel_other, conv_lookahead))
+
+    def log_mel_features(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+        # (B, N) -> (B, T, hops * n_mels)
+        with torch.autocast(audio.device.type, enabled=False):  # FFT and logs in float32
+            return self.log_mel(audio, n_frames)
+
+    def forward(self, self_audio: torch.Tensor, partner_audio: torch.Tensor,
+                partner_motion: torch.Tensor, conv_lookahead: int | None,
+                log_mel: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # (B, N), (B, N), (B, T, C) -> 3 x (B, T, d)
+        own, other = self.encode_audio(self_audio, partner_audio, partner_motion.shape[1],
+                                       conv_lookahead, log_mel)
+        return (self.audio_projection(own), self.audio_projection(other),
+                self.blendshape_encoder(partner_motion))
+
+
+class TemporalEnhancer(nn.Module):
+    """Partner audio attends to partner motion (aligns the two), then an LSTM over time."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        d = config.feature_dim
+        self.audio_residual = config.partner_audio_residual
+        self.cross_attention = nn.MultiheadAttention(d, config.n_heads, batch_first=True)
+        hidden = d // 2 if config.lstm_bidirectional else d  # output width d either way
+        self.temporal_lstm = nn.LSTM(d, hidden, config.lstm_layers, batch_first=True,
+                                     bidirectional=config.lstm_bidirectional)
+
+    def forward(self, audio: torch.Tensor, motion: torch.Tensor, mask: Any) -> torch.Tensor:
+        # (B, T, d) query, (B, T, d) key/value -> (B, T, d)
+        x, _ = self.cross_attention(audio, motion, motion, attn_mask=mask, need_weights=False)
+        if self.audio_residual:
+            x = x + audio
+        x, _ = self.temporal_lstm(x)
+        return x
+
+
+class InteractionModule(nn.Module):
+    """Transformer encoder + self-attention over [own audio, enhanced partner] features."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        width = 2 * config.feature_dim
+        layer = nn.TransformerEncoderLayer(width, config.n_heads, config.ff_dim, config.dropout,
+                                           batch_first=True)
+        self.interaction_encoder = nn.TransformerEncoder(layer, config.n_interaction_layers,
+                                                         enable_nested_tensor=False)
+        self.self_attention = nn.MultiheadAttention(width, config.n_heads, batch_first=True)
+        self.dropout = nn.Dropout(config.interaction_dropout)
+
+    def forward(self, x: torch.Tensor, layer_masks: list[Any], mask: Any) -> torch.Tensor:
+        # (B, T, 2d) -> (B, T, 2d); layers run one by one because each has its own lookahead
+        for layer, layer_mask in zip(self.interaction_encoder.layers, layer_masks):
+            x = _encoder_layer(layer, x, layer_mask)
+        x, _ = self.self_attention(x, x, x, attn_mask=mask, need_weights=False)
+        return self.dropout(x)
+
+
+def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: Any) -> torch.Tensor:
+    """`layer(x, src_mask=mask)` (post-norm) as its training path computes it, also at inference.
+
+    Why: at inference PyTorch's fused encoder-layer kernel runs a float mask through a masked
+    softmax: ~1.9 ms per lite layer on a 200-frame CPU window against ~1.0 ms for these same
+    modules, whose attention takes the scaled-dot-product kernel (profiled; same outputs to
+    float rounding, and exactly the computation the layer does in training).
+    """
+    h, _ = layer.self_attn(x, x, x, attn_mask=mask, need_weights=False)  # (B, T, 2d)
+    x = layer.norm1(x + layer.dropout1(h))
+    h = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
+    return layer.norm2(x + layer.dropout2(h))
+
+
+class SynthesisModule(nn.Module):
+    """Transformer decoder (target = memory = features), modulation, linear head to the rig."""
+
+    def __init__(self, config: ModelConfig, n_channels: int) -> None:
+        super().__init__()
+        width = 2 * config.feature_dim
+        layer = nn.TransformerDecoderLayer(width, config.n_heads, config.ff_dim, config.dropout,
+                                           batch_first=True)
+        self.synthesis_decoder = nn.TransformerDecoder(layer, config.n_decoder_layers)
+        self.blendshape_predictor = nn.Linear(width, n_channels)
+        self.modulation_layer = nn.Linear(width, width)
+        self.modulation_scale = config.modulation_scale
+
+    def forward(self, x: torch.Tensor, mask: Any) -> torch.Tensor:
+        # (B, T, 2d) -> (B, T, C); no activation in the modulation, as in the release
+        # *_is_causal=False: the masks are applied as given, without PyTorch comparing them
+        # against a freshly built causal mask on every call.
+        h = self.synthesis_decoder(x, x, tgt_mask=mask, memory_mask=mask, tgt_is_causal=False,
+                                   memory_is_causal=False)
+        h = h + self.modulation_scale * self.modulation_layer(h)
+        return self.blendshape_predictor(h)
+
+
+class DualTalkModel(nn.Module):
+    """Own audio (B, N) + partner audio (B, N) + partner motion (B, T, C) -> own motion."""
+
+    def __init__(self, config: ModelConfig, load_pretrained: bool = True) -> None:
+        super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"expected a ModelConfig, got {type(config).__name__}")
+        self.config = config
+        self.n_channels = get_rig(config.rig).dim
+        self.plan = lookahead_plan(config)
+        self.joint_encoder = JointEncoder(config, self.n_channels, load_pretrained)
+        self.temporal_enhancer = TemporalEnhancer(config)
+        self.interaction_module = InteractionModule(config)
+        self.synthesis_module = SynthesisModule(config, self.n_channels)
+
+    # ---------------------------------------------------------------- construction and files
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> DualTalkModel:
+        """A new model of preset `name` ('official' or 'lite'), fields replaced by `overrides`."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+        model = cls(_replace(PRESETS[name], overrides))
+        return model.to(resolve_device(model.config.device))
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides: Any) -> DualTalkModel:
+        """Load a folder written by `save` (or its .safetensors file), or the published .pth.
+
+        A saved config's architecture fields are authoritative; `overrides` may change only
+        RUNTIME_FIELDS. The saved `device` describes the training machine, so it is replaced by
+        'auto' unless given. A bare .pth carries no config: it is `official` + overrides.
+        """
+        config_dict, state = checkpoint.read_checkpoint(path)
+        if config_dict is None:
+            config = _replace(PRESETS["official"], overrides)
+        else:
+            config_dict = {**LATER_FIELDS, **config_dict}
+            missing = [f for f in ARCH_FIELDS if f not in config_dict]
+            if missing:
+                raise ValueError(f"{path}: config lacks architecture field(s) {missing}")
+            saved = from_dict(ModelConfig, config_dict)
+            changed = [k for k in overrides
+                       if k in ARCH_FIELDS and overrides[k] != getattr(saved, k)]
+            if changed:
+                raise ValueError(f"cannot override architecture field(s) {changed} of {path}; "
+                                 f"only {RUNTIME_FIELDS} may differ")
+            config = _replace(saved, {"device": "auto", **overrides})
+        # wav2vec2 weights are built on the meta device (no memory, no random init: ~20 s for
+        # the official network) and then take the checkpoint's tensors (assign=True).
+        on_meta = config.front_end == "wav2vec2"
+        with torch.device("meta") if on_meta else contextlib.nullcontext():
+            model = cls(config, load_pretrained=False)
+        model._load_weights(state, path, assign=on_meta)
+        log.info("loaded %s (%s front end, rig %s)", path, config.front_end, config.rig)
+        return model.to(resolve_device(config.device))
+
+    def _load_weights(self, state: dict[str, torch.Tensor], path: Any, assign: bool) -> None:
+        own = self.state_dict()
+        state = checkpoint.match_weight_norm_spelling(state, own.keys())
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+        if missing or unexpected or wrong:
+            raise ValueError(
+                f"{path} does not match the {self.config.front_end} network "
+                f"(rig {self.config.rig}): missing keys {_head(missing)}, unexpected keys "
+                f"{_head(unexpected)}, shape mismatches {_head(wrong)}")
+        state = {k: v.to(own[k].dtype) for k, v in state.items()}  # e.g. a half-precision file
+        self.load_state_dict(state, strict=True, assign=assign)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write `model.safetensors` + `config.json` into `directory`; returns the folder."""
+        return checkpoint.write_checkpoint(directory, self.config, self.state_dict())
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def lookahead_ms(self) -> float | None:
+        """How far past a frame's start time its output may depend on audio (None: unbounded).
+
+        Frame k's own features reach the end of the frame (+1 frame); the longest masked path
+        adds `lookahead_frames`, so frame k depends on samples before 640 (k + 1 + F) only.
+        """
+        if self.config.lookahead_frames is None:
+            return None
+        frames = self.plan["audio_conv"] + sum(self.plan["interaction_layers"])
+        return (frames + 1) * FRAME_MS
+
+    # ---------------------------------------------------------------- inference
+    def forward(self, self_audio: torch.Tensor, partner_audio: torch.Tensor,
+                partner_motion: torch.Tensor, n_frames: int | None = None,
+                log_mel: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N), (B, N), (B, T, C) -> (B, T, C), T = n_frames or ceil(N / 640).
+
+        With n_frames, wav2vec2 features are resampled to T frames (as the release does with
+        the motion's length); the log-mel front end pads or cuts the audio to 640 T samples.
+        `log_mel` (2B, T, dim): the log-mel features of [self; partner] audio, when the caller
+        already has them (see `log_mel_frames`); None computes them from the audio.
+        """
+        self_audio, partner_audio, partner_motion = self._check_inputs(
+            self_audio, partner_audio, partner_motion, n_frames)
+        n, dev = partner_motion.shape[1], partner_motion.device
+        log_mel = self._check_log_mel(log_mel, self_audio.shape[0], n)
+        layer_masks = [_future_mask(n, r, dev) for r in self.plan["interaction_layers"]]
+        causal = _future_mask(n, self.plan["causal"], dev)
+        own, other, motion = self.joint_encoder(self_audio, partner_audio, partner_motion,
+                                                self.plan["audio_conv"], log_mel)
+        enhanced = self.temporal_enhancer(other, motion, causal)  # (B, T, d)
+        x = self.interaction_module(torch.cat([own, enhanced], dim=-1), layer_masks, causal)
+        return self.synthesis_module(x, causal)  # (B, T, 2d) -> (B, T, C)
+
+    def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
+                partner_motion: np.ndarray, log_mel: np.ndarray | None = None) -> np.ndarray:
+        """(N,), (N,), (T, C) float arrays -> (T, C) float32, eval mode, no gradients.
+
+        `log_mel` (2, T, dim): precomputed features of [self, partner] (`log_mel_frames`).
+        """
+        arrays = []
+        for name, value, ndim in (("self_audio", self_audio, 1),
+                                  ("partner_audio", partner_audio, 1),
+                                  ("partner_motion", partner_motion, 2)):
+            value = np.asarray(value)
+            if value.dtype.kind != "f" or value.ndim != ndim:
+                raise ValueError(f"{name}: expected a {ndim}-D float array, got "
+                                 f"{value.ndim}-D {value.dtype}")
+            arrays.append(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+        was_training = self.training
+        if was_training:  # walking every module costs ~0.3 ms: a tenth of a hop's budget
+            self.eval()
+        try:
+            with torch.inference_mode(), self._autocast():
+                mel = None if log_mel is None else torch.from_numpy(
+                    np.ascontiguousarray(log_mel, dtype=np.float32)).to(self.device)
+                out = self(*(a.unsqueeze(0).to(self.device) for a in arrays), log_mel=mel)
+        finally:
+            if was_training:
+                self.train()
+        return out[0].float().cpu().numpy()
+
+    @property
+    def log_mel_context_frames(self) -> int | None:
+        """Frames before frame k whose samples its log-mel features read (None: no log-mel)."""
+        if self.config.front_end != "logmel":
+            return None
+        mel = self.joint_encoder.log_mel
+        return math.ceil((mel.window_len - mel.hop_len) / SAMPLES_PER_FRAME)
+
+    def log_mel_frames(self, audio: np.ndarray, n_frames: int) -> np.ndarray:
+        """(B, N) float audio -> (B, n_frames, dim) float32 log-mel features (lite front end).
+
+        Frame k's features read samples from `log_mel_context_frames` frames before it up to
+        its end (zeros before the audio's start), nothing else: a caller that runs overlapping
+        windows, like the streaming engine, computes each frame once and passes them back to
+        `predict(log_mel=...)`.
+        """
+        if self.config.front_end != "logmel":
+            raise ValueError("log_mel_frames needs front_end='logmel' (the lite network)")
+        x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).to(self.device)
+        with torch.inference_mode():
+            return self.joint_encoder.log_mel_features(x, n_frames).cpu().numpy()
+
+    def _check_log_mel(self, log_mel: Any, batch: int, n_frames: int) -> torch.Tensor | None:
+        if log_mel is None:
+            return None
+        if self.config.front_end != "logmel":
+            raise ValueError("log_mel features need front_end='logmel' (the lite network)")
+        expected = (2 * batch, n_frames, self.joint_encoder.log_mel.dim)
+        if not isinstance(log_mel, torch.Tensor) or tuple(log_mel.shape) != expected:
+            raise ValueError(f"log_mel: expected a tensor of shape (2B, T, dim) = {expected}, "
+                             f"got {getattr(log_mel, 'shape', type(log_mel).__name__)}")
+        return log_mel.to(self.device, torch.float32)
+
+    def _autocast(self) -> torch.autocast:
+        dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+        enabled = self.device.type == "cuda" and self.config.cuda_autocast in dtypes
+        return torch.autocast(self.device.type, dtype=dtypes.get(self.config.cuda_autocast),
+                              enabled=enabled)
+
+    def _check_inputs(self, self_audio: Any, partner_audio: Any, partner_motion: Any,
+                      n_frames: int | None) -> tuple[torch.Tensor, ...]:
+        """Shapes, dtypes and finiteness of forward's inputs; ValueError/TypeError naming them."""
+        named = {"self_audio": self_audio, "partner_audio": partner_audio,
+                 "partner_motion": partner_motion}
+        for name, value in named.items():
+            if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+                raise TypeError(f"{name}: expected a float torch.Tensor, got "
+                                f"{getattr(value, 'dtype', type(value).__name__)}")
+        if self_audio.dim() != 2 or self_audio.shape != partner_audio.shape:
+            raise ValueError(f"self_audio and partner_audio must both be (B, N), got "
+                             f"{tuple(self_audio.shape)} and {tuple(partner_audio.shape)}")
+        batch, n_samples = self_audio.shape
+        min_samples = WAV2VEC2_MIN_SAMPLES if self.config.front_end == "wav2vec2" else 1
+        if n_samples < min_samples:
+            raise ValueError(f"audio has {n_samples} samples; the {self.config.front_end} "
+                             f"front end needs at least {min_samples} (16 kHz)")
+        if n_frames is None:
+            n_frames = num_frames(n_samples)
+        elif isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
+            raise ValueError(f"n_frames must be a positive int or None, got {n_frames!r}")
+        expected = (batch, n_frames, self.n_channels)
+        if tuple(partner_motion.shape) != expected:
+            raise ValueError(
+                f"partner_motion: expected (B, T, C) = {expected} (T = ceil({n_samples} / 640) "
+                f"or n_frames; C = {self.n_channels} for rig {self.config.rig}), "
+                f"got {tuple(partner_motion.shape)}")
+        for name, value in named.items():
+            # A sum is finite iff all values are (barring overflow): one cheap reduction.
+            if not torch.isfinite(value.sum()) and not torch.isfinite(value).all():
+                raise ValueError(f"{name} contains NaN or inf values")
+        dtype = self.joint_encoder.audio_projection.weight.dtype
+        return tuple(v.to(self.device, dtype) for v in named.values())
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but no CUDA GPU is available; use 'auto' or 'cpu'")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    return torch.device(device)
+
+
+def _replace(config: ModelConfig, overrides: dict[str, Any]) -> ModelConfig:
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(ModelConfig)})
+    if unknown:
+        raise ValueError(f"unknown ModelConfig field(s) {unknown}")
+    return dataclasses.replace(config, **overrides)
+
+
+def _head(keys: list[str], n: int = 8) -> str:
+    return "[]" if not keys else ", ".join(keys[:n]) + (f" ... ({len(keys)} in all)"
+                                                        if len(keys) > n else "")

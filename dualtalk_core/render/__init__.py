@@ -1,0 +1,1 @@
+"""Drawing faces: the project's procedural avatar, FLAME meshes, and conversation videos."""

@@ -1,0 +1,1 @@
+"""Offline training of DualTalk models: losses, the training loop, checkpoints, seed sweeps."""

@@ -1,0 +1,1 @@
+"""The rclpy nodes: the DualTalk face, microphone capture and the avatar renderer."""

@@ -1,0 +1,147 @@
+"""Microphone capture to `AudioChunk`, stamped with the capture time of the first sample.
+
+The stamp comes from PortAudio's ADC time of the buffer (input latency included), mapped onto the
+node's clock, not from the time the buffer reached Python: DualTalk aligns the robot's and the
+partner's audio by these stamps, so arrival jitter must not leak into them.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import Any
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.time import Time
+
+from dualtalk_msgs.msg import AudioChunk
+from dualtalk_ros.nodes import node_main
+from dualtalk_ros.nodes import ros_parameters
+from dualtalk_ros.nodes.qos import SENSOR
+
+DESCRIPTIONS = {
+    "device": "PortAudio input device: name substring or index; '' = the system default",
+    "sample_rate": "capture rate in Hz (the node resamples nothing; DualTalk accepts any rate)",
+    "channels": "number of interleaved channels captured and published",
+    "chunk_samples": "samples per channel in one AudioChunk (512 at 16 kHz = 32 ms)",
+    "encoding": "published sample format: S16LE or F32LE",
+    "frame_id": "header.frame_id naming this source",
+    "queue_chunks": "chunks buffered between the audio thread and the publisher before dropping",
+}
+DTYPES = {"S16LE": "int16", "F32LE": "float32"}
+
+
+def _device(value: str) -> Any:
+    value = value.strip()
+    if not value:
+        return None
+    return int(value) if value.isdigit() else value
+
+
+class MicNode(Node):
+    """sounddevice capture thread -> bounded queue -> publisher thread."""
+
+    def __init__(self) -> None:
+        super().__init__("mic_node")
+        self.p = ros_parameters.declare(self, "mic_node", DESCRIPTIONS)
+        self._validate()
+        self.pub = self.create_publisher(AudioChunk, "audio", SENSOR)
+        self.chunks: queue.Queue = queue.Queue(maxsize=int(self.p["queue_chunks"]))
+        self.dropped = 0
+        self.overflows = 0
+        self.fallback_stamps = 0
+        self._stop = threading.Event()
+        self._publisher = threading.Thread(target=self._publish_loop, daemon=True)
+        self._publisher.start()
+        self.stream = self._open_stream()
+        self.get_logger().info(
+            f"capturing {self.p['channels']} ch at {self.p['sample_rate']} Hz from "
+            f"{self.stream.device!r}, {self.p['chunk_samples']} samples per chunk "
+            f"(input latency {self.stream.latency * 1000:.1f} ms)"
+        )
+
+    def _validate(self) -> None:
+        if self.p["encoding"] not in DTYPES:
+            raise ValueError(
+                f"parameter encoding must be one of {sorted(DTYPES)}, got {self.p['encoding']!r}")
+        for name in ("sample_rate", "channels", "chunk_samples", "queue_chunks"):
+            if int(self.p[name]) <= 0:
+                raise ValueError(f"parameter {name} must be > 0, got {self.p[name]}")
+
+    def _open_stream(self):
+        import sounddevice as sd  # imported here: PortAudio is only needed by this node
+
+        stream = sd.InputStream(
+            samplerate=float(self.p["sample_rate"]), channels=int(self.p["channels"]),
+            dtype=DTYPES[self.p["encoding"]], blocksize=int(self.p["chunk_samples"]),
+            device=_device(str(self.p["device"])), callback=self._on_audio,
+        )
+        stream.start()
+        return stream
+
+    def _on_audio(self, indata: np.ndarray, frames: int, time_info, status) -> None:
+        """PortAudio thread: stamp and queue only; never block here."""
+        now_ns = self.get_clock().now().nanoseconds
+        if status.input_overflow:
+            self.overflows += 1
+        adc, current = time_info.inputBufferAdcTime, time_info.currentTime
+        if adc > 0 and current > 0:
+            stamp_ns = now_ns - int((current - adc) * 1e9)
+        else:  # some host APIs report no ADC time: fall back to arrival minus buffer and latency
+            self.fallback_stamps += 1
+            stamp_ns = now_ns - int((frames / float(self.p["sample_rate"]) + self.stream.latency)
+                                    * 1e9)
+        try:
+            self.chunks.put_nowait((stamp_ns, indata.copy()))
+        except queue.Full:
+            self.dropped += 1
+
+    def _publish_loop(self) -> None:
+        warned = set()
+        while not self._stop.is_set():
+            try:
+                stamp_ns, data = self.chunks.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if not self.context.ok():
+                return  # shutting down: nothing to publish to
+            self.pub.publish(self._message(stamp_ns, data))
+            for name in ("dropped", "overflows", "fallback_stamps"):
+                if getattr(self, name) and name not in warned:
+                    warned.add(name)
+                    self.get_logger().warning(f"audio capture: {name} > 0 (counting)")
+
+    def _message(self, stamp_ns: int, data: np.ndarray) -> AudioChunk:
+        msg = AudioChunk()
+        msg.header.stamp = Time(nanoseconds=stamp_ns).to_msg()
+        msg.header.frame_id = str(self.p["frame_id"])
+        msg.sample_rate = int(self.p["sample_rate"])
+        msg.channels = int(self.p["channels"])
+        msg.encoding = str(self.p["encoding"])
+        msg.data = data.astype("<" + data.dtype.str[1:], copy=False).tobytes()
+        return msg
+
+    def close(self) -> None:
+        """Stop capture within 2 s: a stalled audio server can block PortAudio's close forever,
+        and a node must still exit on Ctrl-C."""
+        self._stop.set()
+        self._publisher.join(timeout=1.0)
+        closer = threading.Thread(target=self._close_stream, daemon=True)
+        closer.start()
+        closer.join(timeout=2.0)
+        if closer.is_alive():
+            self.get_logger().error("the audio device did not close within 2 s; exiting anyway")
+            os._exit(1)  # PortAudio's exit handler would block on the same stuck stream
+
+    def _close_stream(self) -> None:
+        self.stream.abort()  # stop() waits for buffers a stalled source may never fill
+        self.stream.close()
+
+
+def main(args: list[str] | None = None) -> None:
+    node_main.run(MicNode, args)
+
+
+if __name__ == "__main__":
+    main()
