@@ -28,6 +28,7 @@ from torch import nn
 
 from dualtalk_core.model import checkpoint
 from dualtalk_core.config_files import from_dict
+from dualtalk_core.model.devices import resolve_device
 from dualtalk_core.model.audio_encoders import (WAV2VEC2_MIN_SAMPLES, LogMel, build_wav2vec2,
                                                 wav2vec2_frames)
 from dualtalk_core.rigs import get_rig
@@ -507,17 +508,6 @@ class DualTalkModel(nn.Module):
                 raise ValueError(f"{name} contains NaN or inf values")
         dtype = self.joint_encoder.audio_projection.weight.dtype
         return tuple(v.to(self.device, dtype) for v in named.values())
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but no CUDA GPU is available; use 'auto' or 'cpu'")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    return torch.device(device)
 
 
 def _replace(config: ModelConfig, overrides: dict[str, Any]) -> ModelConfig:

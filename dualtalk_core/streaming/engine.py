@@ -23,7 +23,6 @@ Seams between runs are cross-faded with the previous run's predictions of the sa
 from __future__ import annotations
 
 import copy
-import ctypes
 import dataclasses
 import logging
 import math
@@ -146,7 +145,7 @@ class StreamingEngine:
         if not callable(getattr(model, "predict", None)) or not hasattr(model, "config"):
             raise TypeError(f"expected a DualTalkModel, got {type(model).__name__}")
         if config.device != "auto":  # "auto" leaves a given model where it is
-            from dualtalk_core.model.network import resolve_device
+            from dualtalk_core.model.devices import resolve_device
 
             model.to(resolve_device(config.device))
         # Inference only; without this, predict() switches every module's mode twice per run.
@@ -170,7 +169,6 @@ class StreamingEngine:
         self._faces = FaceTimeline(capacity // SAMPLES_PER_FRAME + 1, self.rig.neutral_array())
         self._smoother = OneEuroFilter(config.smoothing)
         self._lock = threading.RLock()
-        keep_freed_memory()
         self.reset()
 
     @classmethod
@@ -450,30 +448,6 @@ class StreamingEngine:
             self._stats.partner_face.held_frames += int(not self._faces.has(k + j))
         self._stats.frames_emitted += len(frames)
         return frames
-
-
-# glibc mallopt parameters (malloc.h) and the values set by keep_freed_memory.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_TRIM_THRESHOLD_BYTES = 64 << 20
-_MMAP_THRESHOLD_BYTES = 32 << 20
-
-
-def keep_freed_memory() -> None:
-    """Let glibc keep freed heap memory for the next model run instead of returning it.
-
-    Why: each run allocates and frees the same ~10 MB of tensors. With glibc's default dynamic
-    thresholds, the heap top was trimmed (and big blocks unmapped) after every run, so the next
-    run page-faulted ~2,300 fresh pages: a third of the lite network's CPU time on an 8 s window
-    (profiled). The values are the ceilings glibc's own dynamic thresholds reach (32 MB mmap,
-    twice that before trimming), fixed from the start; a process keeps at most ~64 MB of freed
-    heap. Process-wide and idempotent; nothing happens where the C library has no mallopt.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (AttributeError, OSError):
-        return
-    mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
-    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
 
 
 def _effective_lookahead(model_ms: float | None, config_ms: float | None) -> tuple[bool, float]:

@@ -43,6 +43,7 @@ from dualtalk_core import config_files as config_io
 from dualtalk_core.training.augment import augment_track, drop_partner
 from dualtalk_core.dataset.windows import ConversationDataset, collate_windows
 from dualtalk_core.units import SAMPLES_PER_FRAME
+from dualtalk_core.model.devices import resolve_device
 from dualtalk_core.model.network import DualTalkModel
 from dualtalk_core.rigs import GROUPS, Rig, get_rig
 
@@ -341,11 +342,7 @@ def _init_distributed(device_name: str) -> tuple[int, int, torch.device, bool]:
     """(rank, world size, device, whether we created the process group) from torchrun's env."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    if device_name == "auto":
-        device_name = "cuda" if torch.cuda.is_available() else "cpu"
-    if device_name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available; use --device cpu")
-    device = torch.device("cuda", local_rank) if device_name == "cuda" else torch.device("cpu")
+    device = resolve_device(device_name, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     created = False

@@ -21,6 +21,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 
 from dualtalk_core.config_files import from_dict
+from dualtalk_core.heap_tuning import keep_freed_memory
 from dualtalk_core.streaming.engine import Frame, StreamConfig, StreamingEngine
 from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 from dualtalk_ros.bridge import messages
@@ -236,6 +237,7 @@ class DualTalkNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
+    keep_freed_memory()  # this process runs the model every hop: keep its heap (heap_tuning)
     node_main.run(DualTalkNode, args)
 
 
