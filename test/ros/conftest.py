@@ -18,7 +18,7 @@ except ImportError as exc:  # pragma: no cover - a set-up error, not a test resu
     ) from exc
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "helpers"))
 _domains = itertools.count()
 
 

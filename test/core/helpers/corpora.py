@@ -1,4 +1,4 @@
-"""Test helper: a tiny ARKit-layout corpus on disk, for trainer and sweep tests."""
+"""Test helper: tiny ARKit-layout corpora on disk, for dataset, trainer and sweep tests."""
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +7,7 @@ from scipy.io import wavfile
 from dualtalk_core.rigs import ARKIT_BLENDSHAPES, HEAD_POSE
 
 NAMES = np.array(ARKIT_BLENDSHAPES + HEAD_POSE)
+ARKIT = list(NAMES)
 
 
 def write_corpus(root: Path, clips: dict[str, list[tuple[str, int]]]) -> Path:
@@ -25,3 +26,16 @@ def write_corpus(root: Path, clips: dict[str, list[tuple[str, int]]]) -> Path:
                 np.savez(root / split / f"{clip}_speaker{spk}.npz",
                          coeffs=coeffs.astype(np.float32), names=NAMES)
     return root
+
+
+def write_arkit_clip(folder: Path, clip: str, frames: int, seed: int = 0,
+                     audio_frames: int | None = None) -> None:
+    """Both speakers of an ARKit-layout clip; motion values encode (speaker, frame, channel)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for spk in (1, 2):
+        n = (audio_frames or frames) * 640
+        wavfile.write(folder / f"{clip}_speaker{spk}.wav", 16000,
+                      np.random.default_rng(seed + spk).integers(-9000, 9000, n).astype(np.int16))
+        coeffs = spk * 1000 + np.arange(frames)[:, None] + np.arange(55)[None, :] / 100
+        np.savez(folder / f"{clip}_speaker{spk}.npz", coeffs=coeffs.astype(np.float32),
+                 names=np.array(ARKIT), rig="arkit52", fps=25)

@@ -24,7 +24,7 @@ from dualtalk_core.training.trainer import (TrainConfig, head_gap_losses, init_o
 from corpora import write_corpus  # test/core helper
 
 torch.set_num_threads(1)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

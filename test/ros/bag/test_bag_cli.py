@@ -18,7 +18,7 @@ from dualtalk_ros.bag import bag_cli
 from dualtalk_ros.bag import bag_files
 from dualtalk_ros.bag.bag_recording import RecordConfig, resample_motion
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SECONDS = 6.0
 FRAMES = int(SECONDS * 25)
 START = 1_700_000_000.0

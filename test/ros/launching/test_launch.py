@@ -22,7 +22,7 @@ from dualtalk_ros.launching.process_list import Options, command, processes
 from dualtalk_core.child_processes import stop
 from ros_harness import ros_node
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LAUNCH = ROOT / "launch" / "dualtalk.launch.py"
 
 

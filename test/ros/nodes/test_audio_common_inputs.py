@@ -14,7 +14,7 @@ from dualtalk_msgs.msg import FaceCoefficients
 from dualtalk_core.child_processes import stop
 from ros_harness import ros_node
 
-FIXTURE = Path(__file__).parent / "fixtures" / "audio_common_msgs"
+FIXTURE = Path(__file__).parents[1] / "helpers" / "fixtures" / "audio_common_msgs"
 
 
 @pytest.fixture(scope="module")

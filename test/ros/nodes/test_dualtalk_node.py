@@ -15,7 +15,7 @@ from geometry_msgs.msg import PoseStamped
 from dualtalk_core.child_processes import stop
 from ros_harness import ros_node
 
-HERE = Path(__file__).parent
+HELPERS = Path(__file__).parents[1] / "helpers"
 SECONDS = 10.0
 NODE_ARGS: list[str] = []  # the node's defaults: the shipped model, config/dualtalk.yaml
 
@@ -49,7 +49,7 @@ def run_conversation(clip: Path, domain: int, env: dict, garbage: bool) -> dict:
             ros.node.create_subscription(PoseStamped, "head_pose", poses.append, 100)
             ros.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append,
                                          10)
-            args = [sys.executable, str(HERE / "conversation_peer.py"), str(clip), str(SECONDS)]
+            args = [sys.executable, str(HELPERS / "conversation_peer.py"), str(clip), str(SECONDS)]
             peer = subprocess.Popen(args + (["--garbage"] if garbage else []), env=env,
                                     stdout=subprocess.PIPE, text=True)
             t0 = json.loads(peer.stdout.readline())["t0"]
