@@ -44,8 +44,11 @@ class LogMel(nn.Module):
             norm="slaney", mel_scale="slaney",
         )
         # Not persistent: derived from the config, so checkpoints hold learned weights only.
+        # Made on the CPU even under a meta default device: no checkpoint fills them, so a
+        # model built on the meta device (`from_preset(fast_init=True)`) keeps real values.
         self.register_buffer("mel_basis", torch.from_numpy(fbank).float(), persistent=False)
-        self.register_buffer("window", torch.hann_window(self.window_len), persistent=False)
+        self.register_buffer("window", torch.hann_window(self.window_len, device="cpu"),
+                             persistent=False)
 
     @property
     def dim(self) -> int:

@@ -3,8 +3,8 @@
 Our checkpoints are a folder with `model.safetensors` (weights) and `config.json` (the
 `ModelConfig` they were trained with). The published `DualTalk.pth` is a pickled state dict; it is
 read with `torch.load(weights_only=True)`, which refuses arbitrary objects. Nothing else is
-unpickled. This module knows nothing about the network: `DualTalkModel.load` checks the config and
-the keys.
+unpickled. This module knows nothing about the network: `model_weights.load_model` (behind
+`DualTalkModel.load`) checks the config and the keys.
 """
 from __future__ import annotations
 

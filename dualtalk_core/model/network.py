@@ -10,14 +10,11 @@ Four modules, as in the paper (CVPR 2025) and the authors' release:
 Two presets: `official` is exactly the published network (non-causal, wav2vec2-large x2, flame56);
 `lite` is the same four modules with a log-mel front end, small widths, a unidirectional LSTM and
 attention masks that bound the total lookahead, so it runs in real time on a CPU (arkit52 rig).
+Their config lives in `model_config`, loading and saving in `model_weights`.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,115 +23,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dualtalk_core.model import checkpoint
-from dualtalk_core.config_files import from_dict
-from dualtalk_core.model.devices import resolve_device
+from dualtalk_core.model import model_weights
 from dualtalk_core.model.audio_encoders import (WAV2VEC2_MIN_SAMPLES, LogMel, build_wav2vec2,
                                                 wav2vec2_frames)
+from dualtalk_core.model.devices import resolve_device
+# ARCH_FIELDS, LATER_FIELDS and RUNTIME_FIELDS are only re-exported: other packages import them
+# from here until they switch to `from dualtalk_core.model import ...`.
+from dualtalk_core.model.model_config import (ARCH_FIELDS, LATER_FIELDS, PRESETS,  # noqa: F401
+                                              RUNTIME_FIELDS, ModelConfig, lookahead_plan,
+                                              replace_fields)
 from dualtalk_core.rigs import get_rig
-from dualtalk_core.units import FRAME_MS, SAMPLE_RATE_HZ, SAMPLES_PER_FRAME, num_frames
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class ModelConfig:
-    """Everything that defines a DualTalk network; the defaults are the `lite` preset."""
-
-    rig: str = "arkit52"  # output channels: dualtalk_core.rigs
-    front_end: str = "logmel"  # "wav2vec2" (official) or "logmel" (lite)
-    feature_dim: int = 48  # d: audio and motion features; the interaction width is 2d
-    audio_hidden_dim: int = 96  # width of each audio encoder (wav2vec2: 1024)
-    n_heads: int = 4
-    ff_dim: int = 192  # feed-forward width of the interaction/synthesis transformers
-    n_interaction_layers: int = 3
-    n_decoder_layers: int = 1
-    lstm_layers: int = 2
-    lstm_bidirectional: bool = False
-    modulation_scale: float = 0.1  # h = dec + scale * Linear(dec)
-    lookahead_frames: int | None = 4  # frames of future context past the frame; None: unbounded
-    # Not in the release (False): also add the partner's audio features to the temporal
-    # enhancer's attention output. As published, partner audio is only the query of attention
-    # over partner motion, so with a constant partner face (no tracker) it has no effect.
-    partner_audio_residual: bool = False
-    # log-mel front end (lite)
-    n_mels: int = 64
-    stft_window_ms: float = 25.0
-    stft_hop_ms: float = 10.0
-    audio_conv_kernel_frames: int = 5
-    # wav2vec2 front end (official)
-    wav2vec2_layers: int = 24
-    wav2vec2_heads: int = 16
-    wav2vec2_ff_dim: int = 4096
-    wav2vec2_path: str | None = None  # local Hugging Face folder with pretrained weights
-    # training and run time (not architecture: may differ between saving and loading)
-    dropout: float = 0.1
-    interaction_dropout: float = 0.5
-    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
-    cuda_autocast: str = "off"  # "bf16", "fp16" or "off"
-
-    def __post_init__(self) -> None:
-        get_rig(self.rig)  # raises ValueError naming the known rigs
-        choices = {"front_end": ("wav2vec2", "logmel"), "device": ("auto", "cpu", "cuda"),
-                   "cuda_autocast": ("bf16", "fp16", "off")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"ModelConfig.{name}={getattr(self, name)!r}; "
-                                 f"expected one of {allowed}")
-        if self.feature_dim % self.n_heads or self.feature_dim % 2:
-            raise ValueError(f"feature_dim={self.feature_dim} must be even and divisible by "
-                             f"n_heads={self.n_heads}")
-        if self.n_interaction_layers < 1 or self.n_decoder_layers < 1 or self.lstm_layers < 1:
-            raise ValueError("n_interaction_layers, n_decoder_layers and lstm_layers must be >= 1")
-        hop = self.stft_hop_ms * SAMPLE_RATE_HZ / 1000
-        if self.front_end == "logmel" and (hop < 1 or hop != round(hop)
-                                           or SAMPLES_PER_FRAME % round(hop)
-                                           or self.stft_window_ms < self.stft_hop_ms
-                                           or self.audio_conv_kernel_frames < 1):
-            raise ValueError(f"stft_hop_ms={self.stft_hop_ms} must split the 40 ms frame into "
-                             f"whole hops, stft_window_ms={self.stft_window_ms} must not be "
-                             "shorter, and audio_conv_kernel_frames must be >= 1")
-        if self.lookahead_frames is not None:
-            if self.lookahead_frames < 0:
-                raise ValueError(f"lookahead_frames must be >= 0 or None, "
-                                 f"got {self.lookahead_frames}")
-            if self.front_end != "logmel" or self.lstm_bidirectional:
-                raise ValueError("a bounded lookahead_frames needs front_end='logmel' and "
-                                 "lstm_bidirectional=False (wav2vec2 and a BiLSTM see the "
-                                 "whole clip); use lookahead_frames=None")
-
-
-# Fields that may differ between a checkpoint's config and the model that loads it.
-RUNTIME_FIELDS = ("wav2vec2_path", "dropout", "interaction_dropout", "device", "cuda_autocast")
-ARCH_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig)
-                    if f.name not in RUNTIME_FIELDS)
-# Architecture fields added after checkpoints were shipped, with the value their absence from
-# a saved config means (what those checkpoints were trained with).
-LATER_FIELDS: dict[str, Any] = {"partner_audio_residual": False}
-
-PRESETS: dict[str, ModelConfig] = {
-    "lite": ModelConfig(),
-    "official": ModelConfig(
-        rig="flame56", front_end="wav2vec2", feature_dim=256, audio_hidden_dim=1024,
-        ff_dim=2048, lstm_bidirectional=True, lookahead_frames=None, cuda_autocast="bf16"),
-}
-
-
-def lookahead_plan(config: ModelConfig) -> dict[str, Any]:
-    """Frames of future context each layer may see (None everywhere: the official network).
-
-    Lookahead adds up along a path through stacked layers, so the budget is split so that the
-    longest path (audio -> conv -> interaction layers) sums to exactly `lookahead_frames`; the
-    cross-attention, LSTM, self-attention and decoder are strictly causal (0).
-    """
-    n = config.n_interaction_layers
-    if config.lookahead_frames is None:
-        return {"audio_conv": None, "interaction_layers": [None] * n, "causal": None}
-    total = config.lookahead_frames
-    conv = min(total // 2, config.audio_conv_kernel_frames - 1)
-    rest = total - conv
-    layers = [rest // n + (1 if i < rest % n else 0) for i in range(n)]
-    return {"audio_conv": conv, "interaction_layers": layers, "causal": 0}
+from dualtalk_core.units import FRAME_MS, SAMPLES_PER_FRAME, num_frames
 
 
 def _future_mask(n_frames: int, lookahead: int | None, device: torch.device) -> Any:
@@ -311,12 +210,19 @@ class DualTalkModel(nn.Module):
 
     # ---------------------------------------------------------------- construction and files
     @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> DualTalkModel:
-        """A new model of preset `name` ('official' or 'lite'), fields replaced by `overrides`."""
+    def from_preset(cls, name: str, *, fast_init: bool = False,
+                    **overrides: Any) -> DualTalkModel:
+        """A new model of preset `name` ('official' or 'lite'), fields replaced by `overrides`.
+
+        `fast_init`: every parameter small uniform noise instead of the random initialisation,
+        built on the meta device: for timing only (the official preset's init takes ~20 s).
+        """
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
-        model = cls(_replace(PRESETS[name], overrides))
-        return model.to(resolve_device(model.config.device))
+        config = replace_fields(PRESETS[name], overrides)
+        if fast_init:
+            return model_weights.build_uniform(cls, config)
+        return cls(config).to(resolve_device(config.device))
 
     @classmethod
     def load(cls, path: str | Path, **overrides: Any) -> DualTalkModel:
@@ -326,47 +232,11 @@ class DualTalkModel(nn.Module):
         RUNTIME_FIELDS. The saved `device` describes the training machine, so it is replaced by
         'auto' unless given. A bare .pth carries no config: it is `official` + overrides.
         """
-        config_dict, state = checkpoint.read_checkpoint(path)
-        if config_dict is None:
-            config = _replace(PRESETS["official"], overrides)
-        else:
-            config_dict = {**LATER_FIELDS, **config_dict}
-            missing = [f for f in ARCH_FIELDS if f not in config_dict]
-            if missing:
-                raise ValueError(f"{path}: config lacks architecture field(s) {missing}")
-            saved = from_dict(ModelConfig, config_dict)
-            changed = [k for k in overrides
-                       if k in ARCH_FIELDS and overrides[k] != getattr(saved, k)]
-            if changed:
-                raise ValueError(f"cannot override architecture field(s) {changed} of {path}; "
-                                 f"only {RUNTIME_FIELDS} may differ")
-            config = _replace(saved, {"device": "auto", **overrides})
-        # wav2vec2 weights are built on the meta device (no memory, no random init: ~20 s for
-        # the official network) and then take the checkpoint's tensors (assign=True).
-        on_meta = config.front_end == "wav2vec2"
-        with torch.device("meta") if on_meta else contextlib.nullcontext():
-            model = cls(config, load_pretrained=False)
-        model._load_weights(state, path, assign=on_meta)
-        log.info("loaded %s (%s front end, rig %s)", path, config.front_end, config.rig)
-        return model.to(resolve_device(config.device))
-
-    def _load_weights(self, state: dict[str, torch.Tensor], path: Any, assign: bool) -> None:
-        own = self.state_dict()
-        state = checkpoint.match_weight_norm_spelling(state, own.keys())
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-        if missing or unexpected or wrong:
-            raise ValueError(
-                f"{path} does not match the {self.config.front_end} network "
-                f"(rig {self.config.rig}): missing keys {_head(missing)}, unexpected keys "
-                f"{_head(unexpected)}, shape mismatches {_head(wrong)}")
-        state = {k: v.to(own[k].dtype) for k, v in state.items()}  # e.g. a half-precision file
-        self.load_state_dict(state, strict=True, assign=assign)
+        return model_weights.load_model(cls, path, overrides)
 
     def save(self, directory: str | Path) -> Path:
         """Write `model.safetensors` + `config.json` into `directory`; returns the folder."""
-        return checkpoint.write_checkpoint(directory, self.config, self.state_dict())
+        return model_weights.save_model(self, directory)
 
     # ---------------------------------------------------------------- properties
     @property
@@ -508,15 +378,3 @@ class DualTalkModel(nn.Module):
                 raise ValueError(f"{name} contains NaN or inf values")
         dtype = self.joint_encoder.audio_projection.weight.dtype
         return tuple(v.to(self.device, dtype) for v in named.values())
-
-
-def _replace(config: ModelConfig, overrides: dict[str, Any]) -> ModelConfig:
-    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(ModelConfig)})
-    if unknown:
-        raise ValueError(f"unknown ModelConfig field(s) {unknown}")
-    return dataclasses.replace(config, **overrides)
-
-
-def _head(keys: list[str], n: int = 8) -> str:
-    return "[]" if not keys else ", ".join(keys[:n]) + (f" ... ({len(keys)} in all)"
-                                                        if len(keys) > n else "")

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from dualtalk_core.model.network import ARCH_FIELDS, DualTalkModel
+from dualtalk_core.model import ARCH_FIELDS, DualTalkModel
 
 # One thread: on a shared two-core machine two threads contend and run several times slower.
 torch.set_num_threads(1)
@@ -146,3 +146,19 @@ def test_missing_or_unsupported_files(tmp_path):
     (tmp_path / "weights.npz").write_bytes(b"")
     with pytest.raises(ValueError, match="unsupported"):
         DualTalkModel.load(tmp_path / "weights.npz")
+
+
+def test_mismatch_message_lists_a_few_keys_and_counts_them(tmp_path, lite):
+    torch.save(lite.state_dict(), tmp_path / "lite.pth")  # no config: read as `official`
+    with pytest.raises(ValueError, match=r"does not match the wav2vec2 network \(rig flame56\): "
+                                         r"missing keys .* \.\.\. \(\d+ in all\)"):
+        DualTalkModel.load(tmp_path / "lite.pth", **TINY_OFFICIAL)
+
+
+def test_half_precision_weights_load_as_float32(tmp_path, lite):
+    torch.save({k: v.half() for k, v in lite.state_dict().items()}, tmp_path / "half.pth")
+    architecture = {k: getattr(lite.config, k) for k in ARCH_FIELDS}
+    loaded = DualTalkModel.load(tmp_path / "half.pth", device="cpu", **architecture)
+    for key, value in loaded.state_dict().items():
+        assert value.dtype == torch.float32, key
+        torch.testing.assert_close(value, lite.state_dict()[key].half().float())

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dualtalk_core.model.network import DualTalkModel
+from dualtalk_core.model import DEFAULT_MODEL_DIR, DualTalkModel
 from dualtalk_core.rigs import get_rig
-from dualtalk_core.streaming.engine import DEFAULT_MODEL_DIR, StreamingEngine
+from dualtalk_core.streaming import StreamingEngine
 from dualtalk_core.synth.corpus import build_clip
 
 
