@@ -12,28 +12,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dualtalk_core.config_fields import check_settings, setting
+
 
 @dataclass
 class OneEuroConfig:
-    """One-Euro parameters; `enabled=False` passes frames through unchanged."""
+    """One-Euro parameters; `enabled=False` passes frames through unchanged. All live: the
+    filter reads them at every frame."""
 
-    enabled: bool = True
-    # 1.5 Hz when still: removes frame-to-frame jitter (12.5 Hz is the 25 fps Nyquist rate).
-    min_cutoff_hz: float = 1.5
-    # Cutoff grows by beta Hz per unit/s of speed: a 0->1 mouth opening in 0.1 s (10 units/s)
-    # gets 1.5 + 10 * 0.7 = 8.5 Hz, about 19 ms of lag.
-    beta: float = 0.7
-    # Cutoff of the speed estimate itself (the original paper's value).
-    d_cutoff_hz: float = 1.0
+    enabled: bool = setting(
+        True, "Filter the output frames; false passes them through unchanged.", live=True)
+    min_cutoff_hz: float = setting(
+        1.5,
+        "Cutoff while a channel is still: 1.5 Hz removes frame-to-frame jitter (12.5 Hz is "
+        "the 25 fps Nyquist rate).",
+        min_value=0.001, max_value=100.0, live=True)
+    beta: float = setting(
+        0.7,
+        "Cutoff growth in Hz per unit/s of a channel's speed: a 0 to 1 mouth opening in 0.1 s "
+        "gets 1.5 + 10 * 0.7 = 8.5 Hz, about 19 ms of lag. 0 = a fixed low-pass.",
+        min_value=0.0, max_value=100.0, live=True)
+    d_cutoff_hz: float = setting(
+        1.0, "Cutoff of the speed estimate itself (the original paper's value).",
+        min_value=0.001, max_value=100.0, live=True)
 
     def __post_init__(self) -> None:
-        for name in ("min_cutoff_hz", "d_cutoff_hz"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"OneEuroConfig.{name} must be a positive number, got {value!r}")
-        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta)
-                and self.beta >= 0):
-            raise ValueError(f"OneEuroConfig.beta must be a number >= 0, got {self.beta!r}")
+        check_settings(self)  # ValueError naming OneEuroConfig.<field> and its range
 
 
 def _alpha(cutoff_hz: np.ndarray | float, dt_s: float) -> np.ndarray | float:

@@ -5,6 +5,7 @@ about 1e-6: the same causal network evaluated on windows of other lengths, float
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -12,11 +13,10 @@ import pytest
 import torch
 
 from dualtalk_core.audio.resampling import resample_to_16k
-from dualtalk_core.model.network import DualTalkModel
+from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import ARKIT_BLENDSHAPES
+from dualtalk_core.streaming import DEFAULT_MODEL_DIR, StreamConfig, StreamingEngine, process_clip
 from dualtalk_core.streaming.smoothing import OneEuroConfig
-from dualtalk_core.streaming.engine import (DEFAULT_MODEL_DIR, StreamConfig, StreamingEngine,
-                                            process_clip)
 
 TOL = 1e-5
 SMALL = dict(feature_dim=16, audio_hidden_dim=32, ff_dim=32, n_mels=16, device="cpu")
@@ -88,8 +88,8 @@ def test_any_rate_and_chunking_equals_offline(tiny, rate):
 
 
 def test_noncausal_window_covering_clip_equals_offline(noncausal):
-    own, other, motion = _clip(2.0)
-    cfg = _config(window_ms=6000, lookahead_ms=3000, hop_ms=40)
+    own, other, motion = _clip(1.6)
+    cfg = _config(window_ms=6000, lookahead_ms=2000, hop_ms=40)  # every frame sees it all
     out = process_clip(noncausal, own, other, motion, config=cfg)
     np.testing.assert_allclose(out, noncausal.predict(own, other, motion), atol=TOL, rtol=0)
 
@@ -208,7 +208,7 @@ def test_duplicates_out_of_order_late_counted(tiny):
 def test_memory_bounded_over_ten_minutes(tiny):
     cfg = _config(window_ms=1400, hop_ms=1200, max_buffer_s=3)
     engine = StreamingEngine(tiny, cfg)
-    buffers = [t._buf for t in engine._tracks] + [engine._faces._values]
+    buffers = [t._buf for t in engine._tracks.audio] + [engine._tracks.faces._values]
     sizes = [b.nbytes for b in buffers]
     n_frames = 0
     names = list(engine.rig.names)
@@ -219,7 +219,7 @@ def test_memory_bounded_over_ten_minutes(tiny):
         engine.push_partner_face(np.zeros(55, np.float32), names, t)
         n_frames += len(engine.step(now=t + 0.5))
     assert [b.nbytes for b in buffers] == sizes and sizes[0] < 4e5
-    assert all(t.head - t.base <= t.capacity for t in engine._tracks)
+    assert all(t.head - t.base <= t.capacity for t in engine._tracks.audio)
     assert n_frames > 600 * 25 - 40
     s = engine.stats
     assert s.self_audio.overflow_chunks == s.frames_skipped == s.self_audio.gaps_filled == 0
@@ -248,7 +248,7 @@ def test_partner_face_names_mapped_and_reported(tiny):
     engine.push_partner_face(np.array([0.9, 0.1, 0.5]), a2f, 0.04)
     s = engine.stats.partner_face
     assert s.unknown_names == ("Smirk",) and len(s.missing_channels) == 53 and s.faces == 2
-    window = engine._faces.window(0, 3)  # (3, 55): frame 2 holds frame 1's face
+    window = engine._tracks.read_faces(0, 3)  # (3, 55): frame 2 holds frame 1's face
     jaw = engine.rig.names.index("jawOpen")
     assert window[0, jaw] == pytest.approx(0.3) and window[2, jaw] == pytest.approx(0.9)
 
@@ -295,11 +295,9 @@ def test_input_errors(tiny):
 def test_config_errors_and_default_model_path(tiny):
     with pytest.raises(ValueError, match="multiple of 40"):
         StreamConfig(hop_ms=50)
-    with pytest.raises(ValueError, match="fps"):
-        StreamConfig(fps=30)
     with pytest.raises(ValueError, match="window_ms"):
         StreamConfig(window_ms=0)
-    assert StreamConfig(lookahead_ms=-1).lookahead_ms is None  # the ROS spelling of None
+    assert StreamConfig(lookahead_ms=None).lookahead_ms == -1.0  # one spelling of "the model's"
     with pytest.raises(TypeError, match="DualTalkModel"):
         StreamingEngine("lite")  # type: ignore[arg-type]
     if not DEFAULT_MODEL_DIR.exists():
@@ -335,3 +333,82 @@ def test_a_long_stream_without_any_partner_face_keeps_going():
         engine.push_partner_audio(chunk, 16000, t)
         frames += len(engine.step(t + 0.032))
     assert frames >= 30 * 25 - 15
+
+
+# ----------------------------------------------------------------- the shipped model
+def _conversation(seconds: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two voices taking turns every 1.25 s (role switches), each over a noise floor."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * 16000) + 321  # not a whole number of frames
+    t = np.arange(n) / 16000
+    turn = np.sin(2 * np.pi * 0.4 * t) > 0
+    own = 0.3 * np.sin(2 * np.pi * 170 * t) * turn + 0.01 * rng.standard_normal(n)
+    other = 0.3 * np.sin(2 * np.pi * 230 * t) * ~turn + 0.01 * rng.standard_normal(n)
+    return own.astype(np.float32), other.astype(np.float32)
+
+
+def test_shipped_model_streaming_equals_whole_clip_across_role_switches():
+    """Frames whose window reaches back to the clip's start equal `predict` on the whole clip:
+    all of them when the window covers the clip, the first ones when the clip is longer (the
+    later ones see only their window: the LSTM's state reaches back further)."""
+    model = DualTalkModel.load(DEFAULT_MODEL_DIR, device="cpu")
+    own, other = _conversation(5.0)
+    motion = (0.1 * np.random.default_rng(1).random((-(-len(own) // 640), 55))).astype(
+        np.float32)  # (T, C)
+    whole = model.predict(own, other, motion)  # (T, C)
+    covering = process_clip(model, own, other, motion, chunk_ms=37,
+                            config=_config(window_ms=6000, hop_ms=80))
+    np.testing.assert_allclose(covering, whole, atol=TOL, rtol=0)
+    engine = StreamingEngine(model, _config(window_ms=2000, hop_ms=80))
+    short = process_clip(engine, own, other, motion, chunk_ms=37)
+    reach = (32000 - 16 * round(engine.lookahead_ms)) // 640 + 1  # need(k) <= the window
+    assert engine.exact and len(whole) > 2 * reach
+    np.testing.assert_allclose(short[:reach], whole[:reach], atol=TOL, rtol=0)
+
+
+# ----------------------------------------------------------------- live settings, device
+def test_reconfigure_applies_live_settings(tiny):
+    cfg = StreamConfig(window_ms=2000, hop_ms=80, crossfade_ms=0)
+    raw = StreamingEngine(tiny, _config(window_ms=2000, hop_ms=80))
+    smooth = StreamingEngine(tiny, cfg)
+    audio = (0.1 * np.random.default_rng(4).standard_normal((2, 32000))).astype(np.float32)
+    for engine in (raw, smooth):
+        engine.push_self_audio(audio[0], 16000, 0.0)
+        engine.push_partner_audio(audio[1], 16000, 0.0)
+    first, reference = smooth.step(now=1.0), raw.step(now=1.0)
+    assert max(np.abs(a.values - b.values).max() for a, b in zip(first, reference)) > 1e-4
+    smooth.reconfigure(dataclasses.replace(cfg, smoothing=RAW))  # from the next frame on
+    later, reference = smooth.step(now=3.0), reference + raw.step(now=3.0)
+    assert later and later[0].index == len(first)
+    for frame in later:
+        np.testing.assert_array_equal(frame.values, reference[frame.index].values)
+    waiting = StreamingEngine(tiny, cfg)
+    waiting.start(0.0)
+    waiting.reconfigure(dataclasses.replace(cfg, input_timeout_ms=10000.0))
+    assert waiting.step(now=5.0) == [] and waiting.config.input_timeout_ms == 10000.0
+    waiting.reconfigure(cfg)  # at the next step
+    assert len(waiting.step(now=5.0)) > 100
+
+
+@pytest.mark.parametrize("field, value", [
+    ("hop_ms", 120.0), ("window_ms", 4000.0), ("lookahead_ms", 120.0), ("crossfade_ms", 0.0),
+    ("stamp_tolerance_ms", 5.0), ("max_buffer_s", 10.0)])
+def test_reconfigure_rejects_read_only_settings(tiny, field, value):
+    cfg = StreamConfig(window_ms=2000)
+    engine = StreamingEngine(tiny, cfg)
+    changed = dataclasses.replace(cfg, **{field: value})
+    with pytest.raises(ValueError, match=f"StreamConfig.{field} is read-only"):
+        engine.reconfigure(changed)
+    assert engine.config is cfg
+    setattr(cfg, field, value)  # an in-place edit of the engine's config is caught too
+    with pytest.raises(ValueError, match=f"StreamConfig.{field} is read-only"):
+        engine.reconfigure(cfg)
+    with pytest.raises(TypeError, match="StreamConfig"):
+        engine.reconfigure({"hop_ms": 80.0})  # type: ignore[arg-type]
+
+
+def test_load_puts_the_model_on_the_device():
+    engine = StreamingEngine.load("lite", device="cpu")
+    assert engine.model.device.type == "cpu"
+    with pytest.raises(ValueError, match="device"):
+        StreamingEngine.load("lite", device="tpu")

@@ -1,0 +1,129 @@
+"""The engine's inputs on one time grid: both voices, the partner's face, and the anchor t0.
+
+The first audio chunk of either speaker (or `anchor`) fixes t0; from then on every stamp is
+placed relative to it, so both voices and the face share one 16 kHz / 25 fps grid. A partner
+face that arrives before the anchor is the best guess of the face to hold until the next one.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from dualtalk_core import rigs
+from dualtalk_core.streaming.timelines import (AudioInputStats, AudioTimeline, FaceInputStats,
+                                               FaceTimeline)
+from dualtalk_core.units import SAMPLES_PER_FRAME
+
+log = logging.getLogger(__name__)
+
+
+class InputTracks:
+    """Own audio, partner audio and partner faces of one stream, held in fixed memory.
+
+    Each audio timeline holds `capacity_samples`; the face timeline as many frames. Indexes are
+    grid samples (16 kHz) or frames (25 fps) since the anchor.
+    """
+
+    def __init__(self, rig: rigs.Rig, capacity_samples: int, tolerance_ms: float) -> None:
+        self.rig = rig
+        tolerance_s = tolerance_ms / 1000.0
+        self.self_audio = AudioTimeline(capacity_samples, tolerance_s)
+        self.partner_audio = AudioTimeline(capacity_samples, tolerance_s)
+        self.faces = FaceTimeline(capacity_samples // SAMPLES_PER_FRAME + 1, rig.neutral_array())
+        self.reset()
+
+    @property
+    def audio(self) -> tuple[AudioTimeline, AudioTimeline]:
+        """(own, partner): the order of the model's inputs."""
+        return self.self_audio, self.partner_audio
+
+    def reset(self) -> None:
+        """Forget the stream and its counters; the next chunk (or `anchor`) anchors anew."""
+        self.t0: float | None = None  # the anchor: time of grid sample 0
+        self._pending_face: np.ndarray | None = None  # (C,) a face pushed before any audio
+        self.face_stats = FaceInputStats()
+        for track in self.audio:
+            track.reset()
+            track.stats = AudioInputStats()
+        self.faces.reset()
+
+    def anchor(self, t: float) -> None:
+        """Fix t0 at `t` unless anchored already; the face held so far starts frame 0."""
+        if self.t0 is None:
+            self.t0 = t
+            self.faces.reset(0, self._pending_face)
+
+    def push_audio(self, which: int, mono: np.ndarray, rate_hz: int, t: float) -> None:
+        """(N,) float32 samples at `rate_hz` of speaker `which` (0 own, 1 partner), first
+        sample at time `t`; the first chunk of either speaker anchors the stream."""
+        self.anchor(t)
+        assert self.t0 is not None
+        self.audio[which].push(mono, rate_hz, t - self.t0)
+
+    def push_face(self, row: np.ndarray, names: rigs.ChannelMap, t: float, emitted: int) -> None:
+        """(C,) rig-order partner face at time `t`, mapped by `names`; `emitted` frames are out
+        (a face for one of them is late, kept only as context for later windows)."""
+        self._note_names(names)
+        if self.t0 is None:  # before any audio: the best guess of the face to hold
+            self._pending_face = row
+            self.face_stats.faces += 1
+            return
+        self.faces.push(row, t - self.t0, emitted, self.face_stats)
+
+    def _note_names(self, cmap: rigs.ChannelMap) -> None:
+        """Record unknown names and missing channels; warn once per change, not per face."""
+        stats = self.face_stats
+        unknown = tuple(sorted(set(stats.unknown_names) | set(cmap.unknown)))
+        if unknown != stats.unknown_names or cmap.missing != stats.missing_channels:
+            log.warning("partner face: %d name(s) unknown to rig %s %s; %d channel(s) missing "
+                        "(neutral)", len(cmap.unknown), self.rig.name, list(cmap.unknown[:5]),
+                        len(cmap.missing))
+        stats.unknown_names, stats.missing_channels = unknown, cmap.missing
+
+    # ------------------------------------------------------------------ filling and reading
+    def available(self) -> int:
+        """Grid samples [0, available) written on both audio inputs."""
+        return min(track.head for track in self.audio)
+
+    def fill_overdue(self, due: int) -> None:
+        """Silence on each audio input up to grid sample `due`: its audio is too late."""
+        for track in self.audio:
+            if track.head < due:
+                track.end_segment()
+                track.fill_to(due)
+
+    def end(self) -> None:
+        """End of stream: write pending resampler tails, then pad the shorter input with
+        silence to the longer one, as offline processing of the clip does."""
+        for track in self.audio:
+            track.end_segment()
+        end = max(track.head for track in self.audio)
+        for track in self.audio:
+            track.fill_to(end)
+
+    def keep_from(self, sample: int) -> None:
+        """Nothing before grid `sample` (a frame boundary) is read again: reusable memory."""
+        for track in self.audio:
+            track.keep_from = sample
+        self.faces.keep_from = sample // SAMPLES_PER_FRAME
+
+    def restart_at(self, sample: int) -> None:
+        """After a stall skip: empty the inputs, which continue at grid `sample` (a frame
+        boundary) holding the newest face; counters are kept."""
+        for track in self.audio:
+            track.reset(sample)
+        self.faces.reset(sample // SAMPLES_PER_FRAME, self.faces.latest())
+
+    def read_audio(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """Grid samples [start, end) of (own, partner) -> two (end - start,) float32 copies."""
+        own, other = (track.read(start, end) for track in self.audio)
+        return own, other
+
+    def read_faces(self, first: int, n: int) -> np.ndarray:
+        """Partner faces of frames [first, first + n) -> (n, C), held where none arrived."""
+        return self.faces.window(first, n)
+
+    def has_face(self, k: int) -> bool:
+        """Whether frame k got a partner face of its own (else one is held)."""
+        return self.faces.has(k)

@@ -1,0 +1,61 @@
+"""The engine's last stage: raw model frames -> smoothed, stamped `Frame`s with a head pose."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from dualtalk_core import rigs
+from dualtalk_core.streaming.smoothing import OneEuroConfig, OneEuroFilter
+from dualtalk_core.units import FRAME_RATE_HZ
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One output frame: `values` (C,) in the model's rig order at time `t` (seconds)."""
+
+    t: float
+    values: np.ndarray  # (C,) float32
+    head_quaternion: np.ndarray  # (4,) x, y, z, w: Rig.head_quaternion(values)
+    index: int  # k: frames since the stream's anchor
+
+
+class OutputStage:
+    """Smooths frames in emission order and counts them (emitted; held partner face)."""
+
+    def __init__(self, rig: rigs.Rig, smoothing: OneEuroConfig) -> None:
+        self.rig = rig
+        self._smoother = OneEuroFilter(smoothing)
+        self.reset()
+
+    def reset(self) -> None:
+        """A new stream: the filter starts over and the counters from zero."""
+        self.restart()
+        self.frames_emitted = 0
+        self.held_frames = 0  # frames without a partner face of their own (held/neutral)
+
+    def restart(self) -> None:
+        """After a stall skip: the filter starts over (the frames do not follow on); counters
+        go on."""
+        self._smoother.reset()
+
+    def set_smoothing(self, smoothing: OneEuroConfig) -> None:
+        """New filter settings from the next frame on. Toggling `enabled` restarts the filter:
+        a disabled filter keeps no state, and one held from before would be stale."""
+        if smoothing.enabled != self._smoother.config.enabled:
+            self._smoother.reset()
+        self._smoother.config = smoothing
+
+    def frames(self, k: int, values: np.ndarray, t0: float,
+               has_face: Callable[[int], bool]) -> list[Frame]:
+        """(m, C) raw frames k..k+m-1 of the stream anchored at `t0` -> m `Frame`s."""
+        frames = []
+        for j, row in enumerate(values):
+            t = t0 + (k + j) / FRAME_RATE_HZ
+            row = self._smoother(row, t)
+            quat = self.rig.head_quaternion(row).astype(np.float32)
+            frames.append(Frame(t, row, quat, k + j))
+            self.held_frames += int(not has_face(k + j))
+        self.frames_emitted += len(frames)
+        return frames
