@@ -58,7 +58,7 @@ setup(
             "dualtalk-render = dualtalk_ros.bag.bag_video:main",
             "dualtalk-synth = dualtalk_core.synth.corpus:main",
             "dualtalk-train = dualtalk_core.training.trainer:main",
-            "dualtalk-eval = dualtalk_core.evaluation.scoring:main",
+            "dualtalk-eval = dualtalk_core.evaluation.eval_cli:main",
             "dualtalk-sweep = dualtalk_core.training.sweep:main",
         ],
     },

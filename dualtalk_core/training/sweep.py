@@ -29,12 +29,15 @@ from typing import Any
 import numpy as np
 
 from dualtalk_core import config_files as config_io
-from dualtalk_core.evaluation import scoring
 from dualtalk_core.evaluation import metrics
-from dualtalk_core.model.network import DualTalkModel
+from dualtalk_core.evaluation.eval_cli import write_outputs
+from dualtalk_core.evaluation.scoring import LABELS, MODEL_KEY, evaluate_model
+from dualtalk_core.evaluation.tables import fmt_scale, fmt_value
+from dualtalk_core.evaluation.verdict import ABLATION_KEY, verdict
+from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import GROUPS
 from dualtalk_core.child_processes import stop_all
-from dualtalk_core.training.trainer import TrainConfig
+from dualtalk_core.training.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +117,8 @@ def score_seeds(data: Path, out: Path, seeds: list[int], splits: list[str],
                                     "in the config?)")
         model = DualTalkModel.load(best, device=device)
         for split in splits:
-            results = scoring.evaluate_model(model, data, split, baselines=True,
-                                             progress=False)
-            scoring.write_outputs(results, out / f"seed{seed}" / f"eval_{split}")
+            results = evaluate_model(model, data, split, baselines=True, progress=False)
+            write_outputs(results, out / f"seed{seed}" / f"eval_{split}")
             scores[split][seed] = results
     return scores
 
@@ -129,18 +131,18 @@ def summarize(scores: dict[str, dict[int, dict[str, Any]]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for split, by_seed in scores.items():
         seeds = sorted(by_seed)
-        verdicts = {s: scoring.verdict(by_seed[s]) for s in seeds}
+        verdicts = {s: verdict(by_seed[s]) for s in seeds}
         first = by_seed[seeds[0]]["methods"]
         cells = {}
         for metric in CELL_METRICS:
             for g in GROUPS:
-                values = [by_seed[s]["methods"][scoring.MODEL_KEY]["groups"][g].get(metric)
+                values = [by_seed[s]["methods"][MODEL_KEY]["groups"][g].get(metric)
                           for s in seeds]
                 cells[f"{metric} {g}"] = {
                     **_spread(values), "per_seed": values,
                     "baselines": {k: _spread([by_seed[s]["methods"][k]["groups"][g].get(metric)
                                               for s in seeds])["mean"]
-                                  for k in first if k != scoring.MODEL_KEY}}
+                                  for k in first if k != MODEL_KEY}}
         summary[split] = {
             "seeds": seeds,
             "ahead_of_every_baseline": {s: v["ahead_of_every_baseline"]
@@ -169,7 +171,7 @@ def _seeds_ahead(verdicts: dict[int, dict[str, Any]]) -> dict[str, int]:
             key = f"{c['baseline']} {c['metric']} {c['group']}"
             counts[key] = counts.get(key, 0) + int(c["ahead"])
         for c in v["listening"]:
-            key = f"{scoring.ABLATION_KEY} zeroing worsens {c['metric']} {c['group']}"
+            key = f"{ABLATION_KEY} zeroing worsens {c['metric']} {c['group']}"
             counts[key] = counts.get(key, 0) + int(c["worse_when_zeroed"])
     return counts
 
@@ -181,15 +183,15 @@ def format_summary(summary: dict[str, Any]) -> str:
         n = len(s["seeds"])
         baselines = list(next(iter(s["cells"].values()))["baselines"])
         head = ["Cell", f"DualTalk mean +- sd ({n} seeds)", "min", "max"] + [
-            scoring.LABELS.get(k, k) for k in baselines]
+            LABELS.get(k, k) for k in baselines]
         lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
         for name, c in s["cells"].items():
             scale = metrics.scale_for(*name.split())
             spread = ("-" if c["mean"] is None else
-                      f"{scoring.fmt_value(c['mean'], scale)} +- {c['sd'] * scale:.2g}")
-            row = [f"{name} {scoring.fmt_scale(scale)}", spread,
-                   scoring.fmt_value(c["min"], scale), scoring.fmt_value(c["max"], scale)]
-            row += [scoring.fmt_value(c["baselines"][k], scale) for k in baselines]
+                      f"{fmt_value(c['mean'], scale)} +- {c['sd'] * scale:.2g}")
+            row = [f"{name} {fmt_scale(scale)}", spread,
+                   fmt_value(c["min"], scale), fmt_value(c["max"], scale)]
+            row += [fmt_value(c["baselines"][k], scale) for k in baselines]
             lines.append("| " + " | ".join(row) + " |")
         behind = {k: v for k, v in s["seeds_ahead"].items() if v < n}
         out += [f"### {split} (seeds {', '.join(map(str, s['seeds']))})", "", *lines, "",

@@ -12,11 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dualtalk_core.evaluation.scoring import evaluate_model, format_table
+from dualtalk_core.evaluation.scoring import evaluate_model
+from dualtalk_core.evaluation.tables import format_table
 from dualtalk_core.evaluation.metrics import scale_for
-from dualtalk_core.model.network import DualTalkModel
+from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import GROUPS
-from dualtalk_core.streaming.engine import DEFAULT_MODEL_DIR
+from dualtalk_core.model import DEFAULT_MODEL_DIR
 
 
 def _parser() -> argparse.ArgumentParser:

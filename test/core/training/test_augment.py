@@ -81,7 +81,7 @@ def test_bad_config_says_what_was_expected() -> None:
 
 def test_drop_partner_feeds_exactly_what_the_speaker_only_ablation_feeds() -> None:
     from dualtalk_core.evaluation.baselines import SpeakerOnly
-    from dualtalk_core.model.network import DualTalkModel
+    from dualtalk_core.model import DualTalkModel
     from dualtalk_core.rigs import get_rig
 
     rng = np.random.default_rng(0)

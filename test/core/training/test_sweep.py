@@ -15,7 +15,7 @@ import pytest
 
 from dualtalk_core import config_files as config_io
 from dualtalk_core.training import sweep
-from dualtalk_core.training.trainer import TrainConfig
+from dualtalk_core.training.train_config import TrainConfig
 from corpora import write_corpus  # test/core helper
 
 
