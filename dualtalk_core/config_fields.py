@@ -67,9 +67,15 @@ def check_settings(obj: Any) -> None:
                 raise TypeError(f"{name}.{f.name} must be a {kind.__name__}, got "
                                 f"{type(getattr(obj, f.name)).__name__}")
             continue
-        value = coerce(getattr(obj, f.name), kind, f"{name}.{f.name}")
-        _check_bounds(value, info(f), f"{name}.{f.name}")
+        value = check_value(getattr(obj, f.name), kind, info(f), f"{name}.{f.name}")
         object.__setattr__(obj, f.name, value)
+
+
+def check_value(value: Any, kind: Any, spec: SettingInfo, label: str) -> Any:
+    """`value` as a `kind` within `spec`'s bounds and choices; ValueError naming `label`."""
+    value = coerce(value, kind, label)
+    _check_bounds(value, spec, label)
+    return value
 
 
 def coerce(value: Any, kind: Any, label: str) -> Any:

@@ -58,7 +58,8 @@ def _eval_parser(sub: Any) -> None:
     ap.add_argument("--rate", type=float, default=1.0, help="live replay speed (1 = real time)")
     ap.add_argument("--torch-threads", type=int, default=None,
                     help="torch CPU threads of the engine (live: OMP_NUM_THREADS of the node); "
-                         "1 is far faster on a busy machine with few cores")
+                         "default: the node's torch_threads (1), far faster on a busy machine "
+                         "with few cores")
     defaults = EvalTopics()
     for kind, topic in vars(defaults).items():
         ap.add_argument(f"--{kind.replace('_', '-')}-topic", dest=kind, default=topic,
@@ -94,13 +95,13 @@ def _predict(args: argparse.Namespace, inputs: BagInputs) -> tuple[Predictions, 
                         torch_threads=args.torch_threads)
     import torch
 
-    from dualtalk_core.streaming.engine import StreamingEngine
-    from dualtalk_ros.bag.offline_replay import node_stream_config, run_offline
+    from dualtalk_ros.bag.offline_replay import node_engine, run_offline
+    from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 
-    if args.torch_threads:
-        torch.set_num_threads(args.torch_threads)
-    engine = StreamingEngine.load(args.model, node_stream_config(args.device))
-    return run_offline(inputs, engine)
+    threads = args.torch_threads or DualTalkNodeSettings().torch_threads  # the node's default
+    if threads:
+        torch.set_num_threads(threads)
+    return run_offline(inputs, node_engine(args.model, args.device))
 
 
 def evaluate(args: argparse.Namespace) -> int:

@@ -1,52 +1,41 @@
 """Offline bag evaluation: the bag's inputs, with their stamps, through the node's engine.
 
-Messages go to `StreamingEngine` in log-time order; after each instant of log time the engine
-is stepped with `now` = that log time, as the node's worker would at that ROS time. Each frame's
-emission time is the `now` that produced it. After the last message, `now` keeps advancing by
-one hop (the node's timer) until the frames reach the ground truth's end, then `flush()`.
+No rclpy: the engine and the message dispatch are the node's own (`bridge.input_dispatch`,
+built from the node's default settings). Messages go to `StreamingEngine` in log-time order;
+after each instant of log time the engine is stepped with `now` = that log time, as the node's
+worker would at that ROS time. Each frame's emission time is the `now` that produced it. After
+the last message, `now` keeps advancing by one hop (the node's timer) until the frames reach
+the ground truth's end, then `flush()`.
 """
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
-from dualtalk_core.streaming.engine import Frame, StreamConfig, StreamingEngine
-from dualtalk_ros.bridge import messages
+from dualtalk_core.streaming import Frame, StreamingEngine
 from dualtalk_ros.bag.bag_files import NS
 from dualtalk_ros.bag.bag_scoring import BagInputs, Predictions
+from dualtalk_ros.bridge.input_dispatch import InputDispatcher
+from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 
 log = logging.getLogger(__name__)
 
 MAX_TAIL_S = 10.0  # give up waiting for the last frames this long after the last message
 
 
-def node_stream_config(device: str | None = None) -> StreamConfig:
-    """The node's `stream.*` defaults from config/dualtalk.yaml (one place for defaults)."""
-    from dualtalk_ros.nodes import ros_parameters
-    from dualtalk_ros.nodes.dualtalk_node import stream_config
-
-    values = ros_parameters.defaults("dualtalk_node")
-    return stream_config(values, device or str(values["device"]))
-
-
-def push(engine: StreamingEngine, kind: str, msg: Any) -> None:
-    """One bag message into the engine (ValueError for a malformed message)."""
-    if kind == "partner_face":
-        values, names, t = messages.face(msg)
-        engine.push_partner_face(values, names, t)
-        return
-    samples, rate, t = messages.audio_chunk(msg)
-    if kind == "self_audio":
-        engine.push_self_audio(samples, rate, t)
-    else:
-        engine.push_partner_audio(samples, rate, t)
+def node_engine(model: str | None = None, device: str | None = None) -> StreamingEngine:
+    """The engine the node builds with its default parameters (`DualTalkNodeSettings`)."""
+    node = DualTalkNodeSettings()
+    return StreamingEngine.load(model or node.model or None, node.stream,
+                                device=device or node.device)
 
 
 def run_offline(inputs: BagInputs, engine: StreamingEngine) -> tuple[Predictions, dict]:
     """Feed the bag through `engine`; returns the predictions and run statistics."""
     engine.reset()
     preds = Predictions(engine.rig)
+    inputs_cfg = DualTalkNodeSettings().inputs
+    dispatch = InputDispatcher(engine, lambda: inputs_cfg.max_clock_skew_s)
 
     def collect(frames: list[Frame], now: float) -> None:
         for frame in frames:
@@ -56,8 +45,8 @@ def run_offline(inputs: BagInputs, engine: StreamingEngine) -> tuple[Predictions
     started = time.perf_counter()
     events = inputs.input_events()
     for j, (log_ns, kind, index) in enumerate(events):
-        try:
-            push(engine, kind, inputs.data[kind].msgs[index])
+        try:  # as the node's worker would, at this log time
+            dispatch.push(kind, inputs.data[kind].msgs[index], log_ns / NS, log_ns / NS)
         except (ValueError, TypeError) as exc:
             if kind not in dropped:
                 log.warning("%s: dropping malformed messages: %s", inputs.data[kind].topic, exc)

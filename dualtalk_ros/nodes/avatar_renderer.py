@@ -22,15 +22,8 @@ from dualtalk_core.render.face_renderer import FaceRenderer
 from dualtalk_msgs.msg import FaceCoefficients
 from dualtalk_ros.bridge import messages
 from dualtalk_ros.nodes import node_main
-from dualtalk_ros.nodes import ros_parameters
-
-DESCRIPTIONS = {
-    "width": "image width in pixels",
-    "height": "image height in pixels",
-    "rate_hz": "images published per second (the face stream is 25 fps)",
-    "style": "colour scheme: robot or partner",
-    "frame_id": "header.frame_id of the published images",
-}
+from dualtalk_ros.bridge.node_settings import RendererSettings
+from dualtalk_ros.nodes.ros_parameters import NodeSettings
 
 
 def pose_to_head_channels(q_xyzw: np.ndarray) -> np.ndarray:
@@ -42,12 +35,10 @@ def pose_to_head_channels(q_xyzw: np.ndarray) -> np.ndarray:
 class AvatarRenderer(Node):
     def __init__(self) -> None:
         super().__init__("avatar_renderer")
-        self.p = ros_parameters.declare(self, "avatar_renderer", DESCRIPTIONS)
-        if float(self.p["rate_hz"]) <= 0:
-            raise ValueError(f"parameter rate_hz must be > 0, got {self.p['rate_hz']}")
+        self.s: RendererSettings = NodeSettings(self, "avatar_renderer").current  # read-only
         self.rig = rigs.get_rig("arkit52")
-        self.renderer = FaceRenderer(int(self.p["width"]), int(self.p["height"]),
-                                     style=str(self.p["style"]))
+        self.renderer = FaceRenderer(self.s.width, self.s.height,
+                                     style=self.s.style)
         self.lock = threading.Lock()
         self.coeffs = self.rig.neutral_array()
         self.head: np.ndarray | None = None
@@ -57,7 +48,7 @@ class AvatarRenderer(Node):
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.create_subscription(FaceCoefficients, "face", self._on_face, reliable)
         self.create_subscription(PoseStamped, "head_pose", self._on_pose, reliable)
-        self.create_timer(1.0 / float(self.p["rate_hz"]), self._on_tick)
+        self.create_timer(1.0 / self.s.rate_hz, self._on_tick)
 
     def _on_face(self, msg: FaceCoefficients) -> None:
         try:
@@ -94,7 +85,7 @@ class AvatarRenderer(Node):
         image = Image(height=pixels.shape[0], width=pixels.shape[1], encoding="rgb8",
                       is_bigendian=0, step=pixels.shape[1] * 3)
         image.header.stamp = stamp if stamp is not None else self.get_clock().now().to_msg()
-        image.header.frame_id = str(self.p["frame_id"])
+        image.header.frame_id = self.s.frame_id
         image.data = pixels.tobytes()
         self.pub.publish(image)
 

@@ -17,18 +17,10 @@ from rclpy.time import Time
 
 from dualtalk_msgs.msg import AudioChunk
 from dualtalk_ros.nodes import node_main
-from dualtalk_ros.nodes import ros_parameters
+from dualtalk_ros.bridge.node_settings import MicSettings
+from dualtalk_ros.nodes.ros_parameters import NodeSettings
 from dualtalk_ros.nodes.qos import SENSOR
 
-DESCRIPTIONS = {
-    "device": "PortAudio input device: name substring or index; '' = the system default",
-    "sample_rate": "capture rate in Hz (the node resamples nothing; DualTalk accepts any rate)",
-    "channels": "number of interleaved channels captured and published",
-    "chunk_samples": "samples per channel in one AudioChunk (512 at 16 kHz = 32 ms)",
-    "encoding": "published sample format: S16LE or F32LE",
-    "frame_id": "header.frame_id naming this source",
-    "queue_chunks": "chunks buffered between the audio thread and the publisher before dropping",
-}
 DTYPES = {"S16LE": "int16", "F32LE": "float32"}
 
 
@@ -44,10 +36,9 @@ class MicNode(Node):
 
     def __init__(self) -> None:
         super().__init__("mic_node")
-        self.p = ros_parameters.declare(self, "mic_node", DESCRIPTIONS)
-        self._validate()
+        self.s: MicSettings = NodeSettings(self, "mic_node").current  # all read-only
         self.pub = self.create_publisher(AudioChunk, "audio", SENSOR)
-        self.chunks: queue.Queue = queue.Queue(maxsize=int(self.p["queue_chunks"]))
+        self.chunks: queue.Queue = queue.Queue(maxsize=self.s.queue_chunks)
         self.dropped = 0
         self.overflows = 0
         self.fallback_stamps = 0
@@ -56,26 +47,18 @@ class MicNode(Node):
         self._publisher.start()
         self.stream = self._open_stream()
         self.get_logger().info(
-            f"capturing {self.p['channels']} ch at {self.p['sample_rate']} Hz from "
-            f"{self.stream.device!r}, {self.p['chunk_samples']} samples per chunk "
+            f"capturing {self.s.channels} ch at {self.s.sample_rate} Hz from "
+            f"{self.stream.device!r}, {self.s.chunk_samples} samples per chunk "
             f"(input latency {self.stream.latency * 1000:.1f} ms)"
         )
-
-    def _validate(self) -> None:
-        if self.p["encoding"] not in DTYPES:
-            raise ValueError(
-                f"parameter encoding must be one of {sorted(DTYPES)}, got {self.p['encoding']!r}")
-        for name in ("sample_rate", "channels", "chunk_samples", "queue_chunks"):
-            if int(self.p[name]) <= 0:
-                raise ValueError(f"parameter {name} must be > 0, got {self.p[name]}")
 
     def _open_stream(self):
         import sounddevice as sd  # imported here: PortAudio is only needed by this node
 
         stream = sd.InputStream(
-            samplerate=float(self.p["sample_rate"]), channels=int(self.p["channels"]),
-            dtype=DTYPES[self.p["encoding"]], blocksize=int(self.p["chunk_samples"]),
-            device=_device(str(self.p["device"])), callback=self._on_audio,
+            samplerate=self.s.sample_rate, channels=self.s.channels,
+            dtype=DTYPES[self.s.encoding], blocksize=self.s.chunk_samples,
+            device=_device(self.s.device), callback=self._on_audio,
         )
         stream.start()
         return stream
@@ -90,7 +73,7 @@ class MicNode(Node):
             stamp_ns = now_ns - int((current - adc) * 1e9)
         else:  # some host APIs report no ADC time: fall back to arrival minus buffer and latency
             self.fallback_stamps += 1
-            stamp_ns = now_ns - int((frames / float(self.p["sample_rate"]) + self.stream.latency)
+            stamp_ns = now_ns - int((frames / self.s.sample_rate + self.stream.latency)
                                     * 1e9)
         try:
             self.chunks.put_nowait((stamp_ns, indata.copy()))
@@ -115,10 +98,10 @@ class MicNode(Node):
     def _message(self, stamp_ns: int, data: np.ndarray) -> AudioChunk:
         msg = AudioChunk()
         msg.header.stamp = Time(nanoseconds=stamp_ns).to_msg()
-        msg.header.frame_id = str(self.p["frame_id"])
-        msg.sample_rate = int(self.p["sample_rate"])
-        msg.channels = int(self.p["channels"])
-        msg.encoding = str(self.p["encoding"])
+        msg.header.frame_id = self.s.frame_id
+        msg.sample_rate = self.s.sample_rate
+        msg.channels = self.s.channels
+        msg.encoding = self.s.encoding
         msg.data = data.astype("<" + data.dtype.str[1:], copy=False).tobytes()
         return msg
 

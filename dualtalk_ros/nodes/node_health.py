@@ -3,20 +3,23 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.time import Time
 
-INPUTS = ("self_audio", "partner_audio", "partner_face")
+from dualtalk_ros.bridge.input_dispatch import INPUT_KINDS as INPUTS
+from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 
 
 class NodeHealth:
     """Thread-safe counters behind /diagnostics; each problem kind is logged once, then counted."""
 
-    def __init__(self, node: Node, p: dict[str, Any], hop_s: float) -> None:
-        self.node, self.p, self.hop_s = node, p, hop_s
+    def __init__(self, node: Node, settings: Callable[[], DualTalkNodeSettings],
+                 hop_s: float) -> None:
+        """`settings` is read at each report: thresholds may change while running."""
+        self.node, self.settings, self.hop_s = node, settings, hop_s
         self.lock = threading.Lock()
         self.problems: Counter[str] = Counter()
         self.last_stamp: dict[str, float] = {}
@@ -64,7 +67,7 @@ class NodeHealth:
             out["inference_ms_max"] = f"{1e3 * max(window):.1f}"
         out.update(hops=str(self.hops), skipped_hops=str(self.skipped_hops),
                    frames_published=str(self.frames), device=str(engine.model.device),
-                   model=str(self.p["model"] or "default"), rig=engine.rig.name,
+                   model=self.settings().model or "default", rig=engine.rig.name,
                    lookahead_ms=f"{engine.lookahead_ms:.0f}")
         out.update({f"dropped_{k}": str(v) for k, v in sorted(self.problems.items())})
         for group, counts in engine.stats.as_dict().items():
@@ -77,13 +80,14 @@ class NodeHealth:
     def _level(self, now_s: float, window: list[float]) -> tuple[bytes, str]:
         """The worst level, and every reason for it (an operator needs all of them)."""
         worst = max(window, default=0.0) / self.hop_s
+        limits = self.settings().diagnostics
         stale = [k for k in INPUTS if now_s - self.last_stamp.get(k, -1e18)
-                 > float(self.p["diagnostics.input_stale_s"])]
+                 > limits.input_stale_s]
         level, reasons = DiagnosticStatus.OK, []
-        if worst > float(self.p["diagnostics.inference_error_ratio"]):
+        if worst > limits.inference_error_ratio:
             level = DiagnosticStatus.ERROR
             reasons.append(f"inference {worst:.2f} x the hop: skipping hops")
-        elif worst > float(self.p["diagnostics.inference_warn_ratio"]):
+        elif worst > limits.inference_warn_ratio:
             level = DiagnosticStatus.WARN
             reasons.append(f"inference {worst:.2f} x the hop")
         if stale:

@@ -1,60 +1,83 @@
-"""Node parameters whose defaults live in one place: `config/dualtalk.yaml`.
+"""ROS parameters of a node, declared from its settings dataclass, and live changes applied.
 
-Each node declares exactly the parameters listed under its name in that file, with the file's
-values as defaults and a descriptor saying what the parameter does. A launch file or
-`--params-file` then only overrides; nothing is repeated in code.
+Each leaf field becomes a parameter with its own description, its range
+(`FloatingPointRange`/`IntegerRange`) or choices, and `read_only` unless a running node applies
+it. A `ros2 param set` is either applied (the node's `apply` callback takes the new settings) or
+rejected with the reason: a read-only parameter, a wrong type, a value out of range.
+
+Parameters are dynamically typed so that `hop_ms: 80` in a YAML file means 80.0 rather than a
+type error; the settings classes check every value's type and range themselves.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import threading
+from typing import Any, Callable
 
-import yaml
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
-from dualtalk_ros.bridge.share_files import params_file
-
-CONFIG_NAME = "dualtalk.yaml"
-
-
-def config_path() -> Path:
-    return params_file()
+from dualtalk_ros.bridge.node_settings import NODE_SETTINGS
+from dualtalk_ros.bridge.param_schema import (ParamSpec, param_specs, params_of,
+                                              read_only_changes, settings_from_params)
 
 
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{'stream': {'hop_ms': 40}} -> {'stream.hop_ms': 40} (ROS nested parameter names)."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
+def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    """The ParameterDescriptor of one settings field (what `ros2 param describe` shows)."""
+    d = ParameterDescriptor(description=spec.info.description, read_only=not spec.info.live,
+                            dynamic_typing=True)
+    low, high = spec.info.min_value, spec.info.max_value
+    if spec.info.choices is not None:
+        d.additional_constraints = "one of: " + ", ".join(repr(c) for c in spec.info.choices)
+    elif spec.kind is float and low is not None and high is not None:
+        d.floating_point_range = [FloatingPointRange(from_value=float(low),
+                                                     to_value=float(high), step=0.0)]
+    elif spec.kind is int and low is not None and high is not None:
+        d.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
+    return d
 
 
-def defaults(node_name: str) -> dict[str, Any]:
-    """Flat default parameters of `node_name` from config/dualtalk.yaml."""
-    tree = yaml.safe_load(config_path().read_text()) or {}
-    # `/**/name` matches the node in any namespace (a robot may run several faces).
-    for key in (f"/**/{node_name}", node_name, f"/{node_name}"):
-        if "ros__parameters" in tree.get(key, {}):
-            return flatten(tree[key]["ros__parameters"])
-    raise KeyError(f"{config_path()} has no '/**/{node_name}: ros__parameters:' section")
+class NodeSettings:
+    """A node's settings as declared ROS parameters, kept current under live changes.
 
+    `apply(new_settings)` is called with every accepted change (before it takes effect in
+    `current`); it may raise ValueError to reject the change.
+    """
 
-def declare(node: Node, node_name: str, descriptions: dict[str, str]) -> dict[str, Any]:
-    """Declare every default parameter of `node_name` with its description; return the values."""
-    values: dict[str, Any] = {}
-    for name, default in defaults(node_name).items():
-        text = descriptions.get(name) or descriptions.get(name.split(".")[0], "")
-        param = node.declare_parameter(name, default, ParameterDescriptor(description=text))
-        values[name] = param.value
-    return values
+    def __init__(self, node: Node, node_name: str,
+                 apply: Callable[[Any], None] | None = None) -> None:
+        self.cls = NODE_SETTINGS[node_name]
+        self.specs = {spec.name: spec for spec in param_specs(self.cls)}
+        self._apply = apply
+        self._lock = threading.Lock()
+        for spec in self.specs.values():
+            node.declare_parameter(spec.name, spec.default, descriptor(spec))
+        values = {name: node.get_parameter(name).value for name in self.specs}
+        self._current = settings_from_params(self.cls, values)  # ValueError names the parameter
+        node.add_on_set_parameters_callback(self._on_set)
 
+    @property
+    def current(self) -> Any:
+        with self._lock:
+            return self._current
 
-def section(values: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """The parameters under `prefix.`, with the prefix removed (for a core config dataclass)."""
-    start = prefix + "."
-    return {k[len(start):]: v for k, v in values.items() if k.startswith(start)}
+    def _on_set(self, params: list[Parameter]) -> SetParametersResult:
+        ours = {p.name: p.value for p in params if p.name in self.specs}
+        if not ours:
+            return SetParametersResult(successful=True)  # e.g. use_sim_time
+        with self._lock:
+            values = params_of(self._current)
+            values.update(ours)
+            try:
+                candidate = settings_from_params(self.cls, values)
+                frozen = read_only_changes(self._current, candidate)
+                if frozen:
+                    raise ValueError(f"read-only parameter(s) {frozen}: restart the node to "
+                                     "change them")
+                if self._apply is not None:
+                    self._apply(candidate)
+            except (ValueError, TypeError) as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            self._current = candidate
+        return SetParametersResult(successful=True)

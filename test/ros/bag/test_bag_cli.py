@@ -43,7 +43,7 @@ def model_dir(tmp_path_factory) -> Path:
     """Lite with fixed random weights: the same model in this process and in the node's."""
     import torch
 
-    from dualtalk_core.model.network import DualTalkModel
+    from dualtalk_core.model import DualTalkModel
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "lite"
@@ -237,3 +237,23 @@ def test_unusable_bags_fail_clearly(corpus, tmp_path, capsys, skip, wrong, expec
 def test_record_options_are_checked():
     with pytest.raises(ValueError, match="face_rate_hz must be 25 or 30"):
         RecordConfig(face_rate_hz=24)
+
+
+NO_RCLPY = """
+import sys
+sys.modules["rclpy"] = None  # any `import rclpy` now raises ImportError
+from dualtalk_ros.bag.bag_cli import main
+code = main(sys.argv[1:])
+assert not any(name == "rclpy" or name.startswith("rclpy.")
+               for name, module in sys.modules.items() if module is not None), "rclpy loaded"
+sys.exit(code)
+"""
+
+
+def test_offline_eval_needs_no_rclpy(recorded, model_dir, tmp_path):
+    done = subprocess.run([sys.executable, "-c", NO_RCLPY, "eval", "--bag", str(recorded),
+                           "--out", str(tmp_path / "out"), "--model", str(model_dir)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert result["frames"]["predicted"] == result["frames"]["ground_truth"] == FRAMES

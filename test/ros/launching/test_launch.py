@@ -12,14 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dualtalk_core.config_files import to_dict
-from dualtalk_core.streaming.engine import StreamConfig
-from dualtalk_ros.nodes import avatar_renderer
-from dualtalk_ros.nodes import dualtalk_node
-from dualtalk_ros.nodes import mic_node
-from dualtalk_ros.nodes import ros_parameters
-from dualtalk_ros.launching.process_list import Options, command, processes
 from dualtalk_core.child_processes import stop
+from dualtalk_ros.bridge.node_settings import NODE_SETTINGS
+from dualtalk_ros.bridge.param_schema import render_markdown_table
+from dualtalk_ros.bridge.share_files import params_file
+from dualtalk_ros.launching.process_list import Options, command, processes
 from ros_harness import ros_node
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -27,9 +24,9 @@ LAUNCH = ROOT / "launch" / "dualtalk.launch.py"
 
 
 def lite_params(tmp_path: Path) -> Path:
-    tree = yaml.safe_load(ros_parameters.config_path().read_text())
+    tree = yaml.safe_load(params_file().read_text())
     tree["/**/dualtalk_node"]["ros__parameters"]["model"] = "lite"
-    path = tmp_path / "ros_parameters.yaml"
+    path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(tree))
     return path
 
@@ -84,28 +81,13 @@ def test_launch_file_and_runner_share_one_process_list():
     assert [p.name for p in procs] == ["dualtalk_node", "mic_node", "avatar_renderer"]
     opts = Options(namespace="/r", partner_audio="/mic", use_sim_time=True)
     cmd = command(processes(opts)[0], opts)
-    assert cmd[cmd.index("--params-file") + 1] == str(ros_parameters.config_path())
+    assert cmd[cmd.index("--params-file") + 1] == str(params_file())
     assert "__ns:=/r" in cmd and "partner_audio:=/mic" in cmd and "use_sim_time:=true" in cmd
     launch_args = {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call)
                    and getattr(n.func, "id", "") == "DeclareLaunchArgument" and n.args
                    and isinstance(n.args[0], ast.Constant)}
     # Arguments are generated from Options' fields, not listed by hand.
     assert not launch_args and "fields(Options)" in LAUNCH.read_text()
-
-
-def test_parameter_defaults_live_in_the_yaml_and_match_the_config_fields():
-    node_params = ros_parameters.defaults("dualtalk_node")
-    stream = ros_parameters.section(node_params, "stream")
-    fields = to_dict(StreamConfig())
-    expected = {f"smoothing.{k}" for k in fields["smoothing"]} | (
-        set(fields) - {"smoothing", "device", "fps"})
-    assert set(stream) == expected
-    for name in node_params:
-        assert name.split(".")[0] in dualtalk_node.DESCRIPTIONS, name
-    assert set(ros_parameters.defaults("mic_node")) == set(mic_node.DESCRIPTIONS)
-    assert set(ros_parameters.defaults("avatar_renderer")) == set(avatar_renderer.DESCRIPTIONS)
-    config = dualtalk_node.stream_config(node_params, "cpu")
-    assert config.lookahead_ms is None and config.device == "cpu"
 
 
 @pytest.mark.parametrize("override, message", [
@@ -122,16 +104,9 @@ def test_bad_parameters_fail_at_start_with_a_clear_error(override, message, ros_
     assert "cannot start" in out.stderr and message in out.stderr, out.stderr[-2000:]
 
 
-def _as_documented(value) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value) if value != "" else '""'
-
-
-def test_readme_documents_every_node_parameter_with_its_default():
-    lines = (ROOT / "README.md").read_text().splitlines()
-    for name, default in ros_parameters.defaults("dualtalk_node").items():
-        row = next((line for line in lines if line.startswith(f"| `{name}` |")), None)
-        assert row is not None, f"README lacks parameter {name}"
-        documented = row.split("|")[3].strip().strip("`")
-        assert documented == _as_documented(default), (name, documented, default)
+@pytest.mark.parametrize("node", sorted(NODE_SETTINGS))
+def test_readme_parameter_tables_are_the_generated_ones(node):
+    """The README's tables come from the settings dataclasses, like config/dualtalk.yaml."""
+    assert render_markdown_table(node) in (ROOT / "README.md").read_text(), (
+        f"README's {node} table is stale: python -m dualtalk_ros.bridge.param_schema "
+        f"--markdown {node}")

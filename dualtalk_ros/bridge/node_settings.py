@@ -1,0 +1,167 @@
+"""The nodes' settings: one typed dataclass per parameter group, the one place defaults live.
+
+Each field is a ROS parameter of the same dotted name (`stream.smoothing.beta`), declared by the
+node with this description, range and read-only flag; `config/dualtalk.yaml` is generated from
+these classes (`python -m dualtalk_ros.bridge.param_schema --write`) and a test fails when the
+two disagree. The streaming engine's own settings are `dualtalk_core.streaming.StreamConfig`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dualtalk_core.audio.pcm import ENCODINGS, MAX_RATE_HZ
+from dualtalk_core.config_fields import check_settings, setting, setting_group
+from dualtalk_core.model.devices import DEVICES
+from dualtalk_core.rigs import RIGS
+from dualtalk_core.streaming import StreamConfig
+
+PCM_ENCODINGS = tuple(ENCODINGS)
+
+
+@dataclass
+class AudioCommonSettings:
+    """The format of `audio_common_msgs/AudioData` inputs, which carry none of their own."""
+
+    enabled: bool = setting(
+        True, "Subscribe to self_voice and partner_voice (audio_common_msgs/AudioData, and "
+        "AudioDataStamped on *_stamped) when audio_common_msgs is installed.")
+    sample_rate: int = setting(16000, "Sample rate of those inputs (Hz).",
+                               min_value=1000, max_value=MAX_RATE_HZ)
+    channels: int = setting(1, "Interleaved channels of those inputs (averaged to mono).",
+                            min_value=1, max_value=32)
+    encoding: str = setting("S16LE", "Sample format of those inputs.", choices=PCM_ENCODINGS)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+@dataclass
+class InputSettings:
+    """How the node receives its inputs."""
+
+    max_clock_skew_s: float = setting(
+        5.0, "Input stamps further than this from the node's clock are dropped and counted "
+        "(a source with a wrong clock would otherwise stall or flood the stream).",
+        min_value=0.1, max_value=3600.0, live=True)
+    queue_messages: int = setting(
+        400, "Bound of the receive queue (about 4 s of three input streams); when inference "
+        "falls behind, the oldest message is dropped and counted.",
+        min_value=10, max_value=100_000, live=True)
+    audio_common: AudioCommonSettings = setting_group(
+        AudioCommonSettings, "audio_common_msgs inputs (the ROS4HRI voice format).")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+@dataclass
+class OutputSettings:
+    """When computed frames are published."""
+
+    delay_ms: float = setting(
+        400.0, "Each frame is published at its stamp + this delay on the node's clock: a "
+        "steady 25 fps stream. It must cover the lookahead, the audio chunk, the hop and "
+        "inference; frames computed after their slot go out at once and are counted as late. "
+        "0 publishes each hop's frames as soon as they are computed (bursts of a hop).",
+        min_value=0.0, max_value=5000.0, live=True)
+    pacing_period_ms: float = setting(5.0, "How often frames due for publishing are checked.",
+                                      min_value=1.0, max_value=100.0)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+@dataclass
+class DiagnosticsSettings:
+    """The /diagnostics report and its thresholds."""
+
+    period_s: float = setting(1.0, "Period of the /diagnostics report (s).",
+                              min_value=0.1, max_value=60.0)
+    input_stale_s: float = setting(
+        1.0, "An input older than this is reported (WARN); with no audio at all the face "
+        "starts from silence after this long.", min_value=0.1, max_value=3600.0, live=True)
+    inference_warn_ratio: float = setting(
+        0.5, "Inference time per hop / hop time above this: WARN.",
+        min_value=0.01, max_value=100.0, live=True)
+    inference_error_ratio: float = setting(
+        1.0, "Inference time per hop / hop time above this: ERROR (hops are being skipped).",
+        min_value=0.01, max_value=100.0, live=True)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+        if self.inference_warn_ratio > self.inference_error_ratio:
+            raise ValueError(f"DiagnosticsSettings.inference_warn_ratio "
+                             f"({self.inference_warn_ratio}) must not exceed "
+                             f"inference_error_ratio ({self.inference_error_ratio})")
+
+
+@dataclass
+class DualTalkNodeSettings:
+    """`dualtalk_node`: model, device, streaming engine, inputs, output, diagnostics."""
+
+    model: str = setting(
+        "", "Model folder (model.safetensors + config.json) or a published DualTalk.pth; "
+        "'' = the shipped default model; 'lite' or 'official' = random weights (tests and "
+        "timing only).")
+    device: str = setting("auto", "Inference device: auto (CUDA when available), cpu or cuda.",
+                          choices=DEVICES)
+    torch_threads: int = setting(
+        1, "CPU intra-op threads of the model; 0 = torch's default (one per core). 1 avoids "
+        "oversubscribing cores shared with the node's own threads.",
+        min_value=0, max_value=256)
+    rig: str = setting("", "Expected output rig; '' = the model's own; a mismatch is an error.",
+                       choices=("",) + tuple(RIGS))
+    frame_id: str = setting("robot_face", "header.frame_id of the published face and head pose.",
+                            live=True)
+    stream: StreamConfig = setting_group(StreamConfig, "The streaming engine.")
+    inputs: InputSettings = setting_group(InputSettings, "Input handling.")
+    output: OutputSettings = setting_group(OutputSettings, "Output pacing.")
+    diagnostics: DiagnosticsSettings = setting_group(DiagnosticsSettings, "/diagnostics.")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+@dataclass
+class MicSettings:
+    """`mic_node`: PortAudio capture published as AudioChunk."""
+
+    device: str = setting("", "PortAudio input device: name substring or index; '' = the "
+                          "system default.")
+    sample_rate: int = setting(16000, "Capture rate (Hz); nothing is resampled here: DualTalk "
+                               "accepts any rate.", min_value=1000, max_value=MAX_RATE_HZ)
+    channels: int = setting(1, "Interleaved channels captured and published.",
+                            min_value=1, max_value=32)
+    chunk_samples: int = setting(512, "Samples per channel in one AudioChunk (512 at 16 kHz "
+                                 "= 32 ms).", min_value=16, max_value=65536)
+    encoding: str = setting("S16LE", "Published sample format.", choices=PCM_ENCODINGS)
+    frame_id: str = setting("mic", "header.frame_id naming this source.")
+    queue_chunks: int = setting(64, "Chunks buffered between the audio thread and the "
+                                "publisher before dropping (2 s at 32 ms).",
+                                min_value=1, max_value=10_000)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+@dataclass
+class RendererSettings:
+    """`avatar_renderer`: the project's procedural head drawn to sensor_msgs/Image."""
+
+    width: int = setting(512, "Image width (pixels).", min_value=16, max_value=4096)
+    height: int = setting(512, "Image height (pixels).", min_value=16, max_value=4096)
+    rate_hz: float = setting(25.0, "Images published per second (the face stream is 25 fps).",
+                             min_value=0.1, max_value=120.0)
+    style: str = setting("robot", "Colour scheme.", choices=("robot", "partner"))
+    frame_id: str = setting("avatar_camera", "header.frame_id of the published images.")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+# Node name -> its settings class; `config/dualtalk.yaml` has one section per entry.
+NODE_SETTINGS: dict[str, type] = {
+    "mic_node": MicSettings,
+    "dualtalk_node": DualTalkNodeSettings,
+    "avatar_renderer": RendererSettings,
+}
