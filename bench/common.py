@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dualtalk_core.units import FRAME_RATE_HZ, SAMPLE_RATE_HZ
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = ROOT / "dualtalk_core" / "models" / "default"
 
@@ -67,17 +69,17 @@ def speech_like(seconds: float, rate: int, talking: np.ndarray, seed: int) -> np
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * rate)) / rate
     f0 = 120 + 130 * rng.random()
-    frames = np.minimum((t * 25).astype(int), len(talking) - 1)
+    frames = np.minimum((t * FRAME_RATE_HZ).astype(int), len(talking) - 1)
     envelope = 0.5 * (1 + np.sin(2 * np.pi * 4.0 * t)) * talking[frames]
     voice = np.sin(2 * np.pi * f0 * t) + 0.3 * rng.standard_normal(len(t))
     return (0.2 * envelope * voice).astype(np.float32)
 
 
-def conversation(seconds: float, rate: int = 16000, turn_s: float = 4.0
+def conversation(seconds: float, rate: int = SAMPLE_RATE_HZ, turn_s: float = 4.0
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Own and partner audio (N,) each: alternating `turn_s` turns, as in a dialogue."""
-    frames = int(seconds * 25) + 1
-    turns = (np.arange(frames) // int(turn_s * 25)) % 2 == 0
+    frames = int(seconds * FRAME_RATE_HZ) + 1
+    turns = (np.arange(frames) // int(turn_s * FRAME_RATE_HZ)) % 2 == 0
     return speech_like(seconds, rate, turns, 0), speech_like(seconds, rate, ~turns, 1)
 
 

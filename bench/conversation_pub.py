@@ -20,11 +20,10 @@ from rclpy.qos import qos_profile_sensor_data
 
 from bench.common import conversation, write_json
 from dualtalk_core.rigs import get_rig
-from dualtalk_core.units import float_to_s16
+from dualtalk_core.units import FRAME_RATE_HZ, FRAME_S, SAMPLE_RATE_HZ, float_to_s16
 from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 
 CHUNK_SAMPLES = 512  # 32 ms at 16 kHz: a common microphone block
-RATE_HZ = 16000
 
 
 def stamp(t: float) -> Time:
@@ -33,7 +32,7 @@ def stamp(t: float) -> Time:
 
 
 def audio_msg(pcm: np.ndarray, t: float) -> AudioChunk:
-    msg = AudioChunk(sample_rate=RATE_HZ, channels=1, encoding="S16LE")
+    msg = AudioChunk(sample_rate=SAMPLE_RATE_HZ, channels=1, encoding="S16LE")
     msg.header.stamp, msg.header.frame_id = stamp(t), "bench"
     msg.data = pcm.tobytes()
     return msg
@@ -64,15 +63,15 @@ def publish(node: Node, ns: str, seconds: float) -> list[list[float]]:
     face_pub = node.create_publisher(FaceCoefficients, f"{ns}/partner_face", q)
     wait_for_node(pubs + [face_pub])
     tracks = [float_to_s16(x)
-              for x in conversation(seconds + 0.1, RATE_HZ)]
+              for x in conversation(seconds + 0.1, SAMPLE_RATE_HZ)]
     names = list(get_rig("arkit52").names)
-    faces = np.zeros((int(seconds * 25) + 1, len(names)), np.float32)
+    faces = np.zeros((int(seconds * FRAME_RATE_HZ) + 1, len(names)), np.float32)
     faces[:, names.index("jawOpen")] = 0.2 * (1 + np.sin(np.arange(len(faces)) / 5.0))
-    chunk_s = CHUNK_SAMPLES / RATE_HZ
+    chunk_s = CHUNK_SAMPLES / SAMPLE_RATE_HZ
     t0 = time.time()
     print(json.dumps({"t0": t0}), flush=True)
     events = sorted([((i + 1) * chunk_s, "audio", i) for i in range(int(seconds / chunk_s))]
-                    + [(k * 0.04, "face", k) for k in range(int(seconds * 25))])
+                    + [(k * FRAME_S, "face", k) for k in range(int(seconds * FRAME_RATE_HZ))])
     log = []
     for due, kind, i in events:
         time.sleep(max(0.0, t0 + due - time.time()))

@@ -22,11 +22,14 @@ import numpy as np
 import torch
 
 from bench.common import conversation, load_avg, model_source, timed, write_json
-from dualtalk_core.model.network import PRESETS, DualTalkModel
-from dualtalk_core.streaming.engine import StreamConfig, StreamingEngine
+from dualtalk_core.model import PRESETS, DualTalkModel
+from dualtalk_core.heap_tuning import keep_freed_memory
+from dualtalk_core.streaming import StreamConfig, StreamingEngine
+from dualtalk_core.units import FRAME_RATE_HZ, SAMPLE_RATE_HZ, num_frames
+from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 
-RATE_HZ = 16000
-DEFAULT_HOP_MS = StreamConfig().hop_ms
+NODE = DualTalkNodeSettings()  # what the node runs: every figure here is at its defaults
+DEFAULT_HOP_MS = NODE.stream.hop_ms
 NAIVE_HOP_MS = 40.0  # one model run per frame
 OFFICIAL_LOOKAHEAD_MS = 200.0  # the official network is non-causal: the engine enforces this
 
@@ -34,32 +37,19 @@ log = logging.getLogger("bench.core")
 
 
 def build_model(source: str, device: str, autocast: str = "off") -> DualTalkModel:
-    """The model to time: a preset with random weights, or a saved model folder.
-
-    The official preset is built on the meta device and filled with small uniform weights:
-    its random initialisation takes ~20 s and changes nothing the benchmark measures.
-    """
+    """The model to time: a saved model folder, or a preset with small uniform weights (the
+    official preset's random initialisation takes ~20 s and changes nothing timed here)."""
     runtime = {"device": device, "cuda_autocast": autocast}
     if source not in PRESETS:
         return DualTalkModel.load(source, **runtime).eval()
-    config = dataclasses.replace(PRESETS[source], **runtime)
-    if config.front_end != "wav2vec2":
-        return DualTalkModel(config).to(device).eval()
-    with torch.device("meta"):
-        model = DualTalkModel(config, load_pretrained=False)
-    assert not list(model.buffers()), "meta build would leave buffers uninitialised"
-    model = model.to_empty(device=device)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.uniform_(-0.05, 0.05)
-    return model.eval()
+    return DualTalkModel.from_preset(source, fast_init=True, **runtime).eval()
 
 
 def stream_config(model: DualTalkModel, window_ms: float, hop_ms: float,
                   device: str) -> StreamConfig:
     lookahead = None if model.lookahead_ms is not None else OFFICIAL_LOOKAHEAD_MS
-    return StreamConfig(window_ms=window_ms, hop_ms=hop_ms, lookahead_ms=lookahead,
-                        device=device)
+    return dataclasses.replace(NODE.stream, window_ms=window_ms, hop_ms=hop_ms,
+                               lookahead_ms=-1.0 if lookahead is None else lookahead)
 
 
 def engine_hops(model: DualTalkModel, window_ms: float, hop_ms: float, n_hops: int,
@@ -71,16 +61,17 @@ def engine_hops(model: DualTalkModel, window_ms: float, hop_ms: float, n_hops: i
     """
     engine = StreamingEngine(model, stream_config(model, window_ms, hop_ms, device))
     hop_s = hop_ms / 1000
-    warm = round((window_ms / 1000 + engine.lookahead_ms / 1000 + 2 * hop_s) * RATE_HZ)
-    step = round(hop_s * RATE_HZ)
-    own, other = conversation((warm + (n_hops + 1) * step) / RATE_HZ, RATE_HZ)
+    warm = round((window_ms / 1000 + engine.lookahead_ms / 1000 + 2 * hop_s) * SAMPLE_RATE_HZ)
+    step = round(hop_s * SAMPLE_RATE_HZ)
+    own, other = conversation((warm + (n_hops + 1) * step) / SAMPLE_RATE_HZ, SAMPLE_RATE_HZ)
     names, face = list(engine.rig.names), engine.rig.neutral_array()
 
     def feed(start: int, stop: int) -> list:
-        engine.push_self_audio(own[start:stop], RATE_HZ, start / RATE_HZ)
-        engine.push_partner_audio(other[start:stop], RATE_HZ, start / RATE_HZ)
-        for k in range(-(-start * 25 // RATE_HZ), -(-stop * 25 // RATE_HZ)):
-            engine.push_partner_face(face, names, k / 25)
+        engine.push_self_audio(own[start:stop], SAMPLE_RATE_HZ, start / SAMPLE_RATE_HZ)
+        engine.push_partner_audio(other[start:stop], SAMPLE_RATE_HZ, start / SAMPLE_RATE_HZ)
+        for k in range(-(-start * FRAME_RATE_HZ // SAMPLE_RATE_HZ),
+                       -(-stop * FRAME_RATE_HZ // SAMPLE_RATE_HZ)):
+            engine.push_partner_face(face, names, k / FRAME_RATE_HZ)
         return engine.step()
 
     feed(0, warm)
@@ -113,9 +104,9 @@ def summarize(walls: list[float], cpus: list[float], hop_s: float,
 
 def model_windows(model: DualTalkModel, window_ms: float, reps: int) -> dict[str, Any]:
     """Cost of one full-window predict (a warm-up call first); RTF at the default hop."""
-    n = round(window_ms * RATE_HZ / 1000)
-    own, other = conversation(window_ms / 1000, RATE_HZ)
-    motion = np.zeros((-(-n // 640), model.n_channels), np.float32)
+    n = round(window_ms * SAMPLE_RATE_HZ / 1000)
+    own, other = conversation(window_ms / 1000, SAMPLE_RATE_HZ)
+    motion = np.zeros((num_frames(n), model.n_channels), np.float32)
     model.predict(own[:n], other[:n], motion)  # warm-up: allocations, kernels, caches
     walls, cpus = [], []
     for _ in range(reps):
@@ -173,9 +164,9 @@ def op_profile(source: str, window_ms: float, runs: int = 10) -> list[dict[str, 
     from torch.profiler import ProfilerActivity, profile
 
     model = build_model(source, "cpu")
-    n = round(window_ms * RATE_HZ / 1000)
-    own, other = conversation(window_ms / 1000, RATE_HZ)
-    motion = np.zeros((-(-n // 640), model.n_channels), np.float32)
+    n = round(window_ms * SAMPLE_RATE_HZ / 1000)
+    own, other = conversation(window_ms / 1000, SAMPLE_RATE_HZ)
+    motion = np.zeros((num_frames(n), model.n_channels), np.float32)
     model.predict(own, other, motion)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(runs):
@@ -198,6 +189,7 @@ def main() -> None:
     parser.add_argument("--skip-official-cpu", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[bench.core] %(message)s")
+    keep_freed_memory()  # as the node's main() does: the engine figures are the node's
     windows = [w * 1000 for w in args.windows_s]
     source, started = model_source(), time.perf_counter()
     rows: list[dict[str, Any]] = []

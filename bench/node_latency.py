@@ -1,6 +1,6 @@
 """End to end through the node over DDS: latency and output-period jitter of the 25 fps face.
 
-`python -m bench.node_latency --out node.json [--seconds 20] [--hop-ms 120 40]`. Per
+`python -m bench.node_latency --out node.json [--seconds 20] [--hop-ms 80 40]`. Per
 configuration, three processes on one fresh ROS domain (DDS on localhost): the DualTalk node
 (its own process, under a unique namespace so no other run's topics mix in), the publisher
 `bench.conversation_pub` replaying a real-time conversation, and this process recording the
@@ -36,6 +36,7 @@ from bench.common import (DEFAULT_MODEL_DIR, load_avg, model_source, percentiles
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
 from dualtalk_core.child_processes import stop_all
+from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 
 WARMUP_S = 1.0  # frames stamped earlier are left out: first windows, allocations, discovery
 FRAME_S = 0.04
@@ -167,7 +168,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--seconds", type=float, default=20.0, help="conversation length")
-    parser.add_argument("--hop-ms", type=float, nargs="+", default=[120.0, 40.0])
+    parser.add_argument("--hop-ms", type=float, nargs="+",
+                        default=[DualTalkNodeSettings().stream.hop_ms, 40.0])
     parser.add_argument("--threads", type=int, default=1, help="the node's torch threads")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[bench.node] %(message)s")

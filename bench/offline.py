@@ -13,6 +13,7 @@ peak (the Python and numpy part of it).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import resource
 import sys
@@ -27,8 +28,8 @@ import torch
 
 from bench.common import conversation, load_avg, model_source, run_section, write_json
 from bench.core import build_model
+from dualtalk_core.units import FRAME_RATE_HZ, SAMPLE_RATE_HZ, num_frames
 
-RATE_HZ = 16000
 TRACE_MAX_S = 5.0  # longest call also run under tracemalloc
 log = logging.getLogger("bench.offline")
 
@@ -72,9 +73,9 @@ def measure(fn: Callable[[], Any], clip_s: float, min_s: float = 1.0,
 
 def inputs(seconds: float, batch: int, n_channels: int) -> tuple[torch.Tensor, ...]:
     """(B, N), (B, N), (B, T, C) float32 tensors of a synthetic conversation."""
-    own, other = conversation(seconds, RATE_HZ)
+    own, other = conversation(seconds, SAMPLE_RATE_HZ)
     n = len(own)
-    motion = np.zeros((batch, -(-n // 640), n_channels), np.float32)
+    motion = np.zeros((batch, num_frames(n), n_channels), np.float32)
     return (torch.from_numpy(np.tile(own, (batch, 1))),
             torch.from_numpy(np.tile(other, (batch, 1))), torch.from_numpy(motion))
 
@@ -82,7 +83,8 @@ def inputs(seconds: float, batch: int, n_channels: int) -> tuple[torch.Tensor, .
 def worker(kind: str, seconds: float, batch: int, device: str, autocast: str,
            preset: str) -> dict[str, Any]:
     """One measurement point, in this (fresh) process."""
-    from dualtalk_core.streaming.engine import StreamConfig, process_clip
+    from dualtalk_core.streaming import process_clip
+    from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 
     model = build_model(model_source() if preset == "lite" else preset, device, autocast)
     own, other, motion = inputs(seconds, batch, model.n_channels)
@@ -92,8 +94,8 @@ def worker(kind: str, seconds: float, batch: int, device: str, autocast: str,
         return measure(lambda: model.predict(own[0].numpy(), other[0].numpy(),
                                              motion[0].numpy()), seconds)
     if kind.startswith("process_clip"):
-        hop = 40.0 if kind.endswith("naive") else StreamConfig().hop_ms
-        config = StreamConfig(hop_ms=hop, device=device)
+        node = DualTalkNodeSettings().stream  # the node's defaults; naive: a run per frame
+        config = dataclasses.replace(node, hop_ms=40.0) if kind.endswith("naive") else node
         # With the partner's face, as a robot has it (the engine's face timeline only frees
         # old rows when faces arrive: without them it fails past ~39 s, an engine bug).
         process_clip(model, warm[0][0].numpy(), warm[1][0].numpy(), warm[2][0].numpy(),
@@ -118,8 +120,9 @@ def batch_point(model: Any, own: torch.Tensor, other: torch.Tensor, motion: torc
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
-    with torch.inference_mode():
-        model(own[:1, :RATE_HZ].to(dev), other[:1, :RATE_HZ].to(dev), motion[:1, :25].to(dev))
+    with torch.inference_mode():  # warm-up on one second
+        model(own[:1, :SAMPLE_RATE_HZ].to(dev), other[:1, :SAMPLE_RATE_HZ].to(dev),
+              motion[:1, :FRAME_RATE_HZ].to(dev))
     return measure(run, seconds * batch)
 
 

@@ -7,20 +7,30 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
+
 RTF_TARGET = 0.1  # lite on 2 CPU cores
 LATENCY_MARGIN_MS = 60.0  # node latency p95 <= lookahead + this
 JITTER_TARGET_MS = 10.0  # output period deviation p99
 GPU_X_REAL_TIME = 33.0  # official network on an H100, offline clip-seconds per second
 GPU_HOP_MS = 40.0  # official network on an H100, per hop (p90)
-DEFAULT_WINDOW_S = 8.0
-DEFAULT_HOP_MS = 120.0  # the engine's (StreamConfig) default; the node's is in its YAML
+NODE = DualTalkNodeSettings()  # the defaults every figure is measured at
+DEFAULT_WINDOW_S = NODE.stream.window_ms / 1000
+DEFAULT_HOP_MS = NODE.stream.hop_ms
 
 
 def node_default_hop_ms() -> float:
-    """The node's own default hop, from config/dualtalk.yaml (where node defaults live)."""
-    from dualtalk_ros.nodes.ros_parameters import defaults
+    """The node's own default hop (`DualTalkNodeSettings`, where node defaults live)."""
+    return DEFAULT_HOP_MS
 
-    return float(defaults("dualtalk_node")["stream.hop_ms"])
+
+def measured_config() -> dict[str, Any]:
+    """The node settings the headline figures are measured at (printed and stored)."""
+    s = NODE.stream
+    return {"window_ms": s.window_ms, "hop_ms": s.hop_ms, "lookahead_ms": s.lookahead_ms,
+            "crossfade_ms": s.crossfade_ms, "smoothing": s.smoothing.enabled,
+            "torch_threads": NODE.torch_threads, "output_delay_ms": NODE.output.delay_ms,
+            "model": NODE.model or "default"}
 
 
 NO_GPU = "not measured: no GPU in this task"
@@ -45,13 +55,13 @@ def cpu_target(core: dict[str, Any], cores: int) -> dict[str, Any]:
     note then says so and what the CPU-time RTF alone would give.
     """
     goal = f"<= {RTF_TARGET}"
-    row = _find(core.get("rows", []), preset="lite", device="cpu", threads=1,
+    row = _find(core.get("rows", []), preset="lite", device="cpu", threads=NODE.torch_threads,
                 window_s=DEFAULT_WINDOW_S)
     if row is None:
         return _target("lite real-time factor, CPU", goal, None, None, "core section missing")
     rtf, rtf_cpu, load = row["engine"]["rtf"], row["engine"]["rtf_cpu"], row["load_avg"][0]
     note = (f"wall time, {DEFAULT_WINDOW_S:.0f} s window, hop {row['engine']['hop_ms']:.0f} "
-            f"ms, 1 torch thread; CPU-time RTF {rtf_cpu:.3f}; load {load}")
+            f"ms, {NODE.torch_threads} torch thread; CPU-time RTF {rtf_cpu:.3f}; load {load}")
     if load > cores:
         verdict = "PASS" if rtf_cpu <= RTF_TARGET else "FAIL"
         note += f" > {cores} cores: busy machine, wall time inflated (CPU time: {verdict})"
@@ -97,7 +107,8 @@ def gpu_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     note + "; 30 s clips, bf16, model.predict"),
             _target("official on H100, ms per hop", hop_goal, hop,
                     None if hop is None or not h100 else hop <= GPU_HOP_MS,
-                    note + "; 8 s window, hop 120 ms, bf16, p90")]
+                    note + f"; {DEFAULT_WINDOW_S:.0f} s window, hop {DEFAULT_HOP_MS:.0f} ms, "
+                    "bf16, p90")]
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -133,7 +144,8 @@ def core_section(core: dict[str, Any]) -> list[str]:
                      _fmt(r.get("naive_ratio", model["naive_ratio"]), 2),
                      _fmt(model["per_hop_ms_mean"]), r["load_avg"][0]])
     lines = ["## Core: per-hop time and real-time factor", "",
-             "Engine rows: push + step of one hop (120 ms) in steady state, window full. "
+             f"Engine rows: push + step of one hop ({DEFAULT_HOP_MS:.0f} ms, the node's) in "
+             "steady state, window full. "
              "Naive: the same engine at hop 40 ms (the whole window recomputed every frame). "
              "Official on the CPU: one `predict` per window (ms/hop = that; naive = one window "
              "per frame). RTF = time per hop / hop.", "", *_table(header, rows)]
@@ -187,6 +199,8 @@ def markdown(results: dict[str, Any]) -> str:
              f"- Python {m['python']}, torch {m['torch']} (default threads "
              f"{m['torch_threads_default']}), numpy {m['numpy']}",
              f"- model: {m['model']}; commit {results['git']}",
+             "- measured at the node's defaults: " + ", ".join(
+                 f"{k} {v}" for k, v in results.get("config", measured_config()).items()),
              f"- load average (1, 5, 15 min): start {m['load_avg']}, end "
              f"{results['load_avg_end']}; run took {results['seconds']:.0f} s", "",
              "## Targets", "",

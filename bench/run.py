@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, load_avg, machine_info, run_section, write_json
-from bench.report import markdown, node_default_hop_ms, targets
+from bench.report import markdown, measured_config, node_default_hop_ms, targets
 
 # (module, full arguments, --quick arguments, timeout s)
 SECTIONS: dict[str, tuple[str, list[str], list[str], float]] = {
@@ -45,7 +45,10 @@ def git_commit() -> str:
 def run(sections: list[str], quick: bool, out_dir: Path) -> Path:
     started = time.perf_counter()
     results: dict[str, Any] = {"date": datetime.date.today().isoformat(),
-                               "machine": machine_info(), "git": git_commit(), "quick": quick}
+                               "machine": machine_info(), "git": git_commit(), "quick": quick,
+                               "config": measured_config()}
+    print("[bench] measuring at the node's defaults: " + ", ".join(
+        f"{k} {v}" for k, v in results["config"].items()), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in sections:
             module, full, short, timeout = SECTIONS[name]

@@ -12,14 +12,17 @@ of the network does not depend on them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
 
 import numpy as np
 import torch
 
-from dualtalk_core.streaming.smoothing import OneEuroConfig
-from dualtalk_core.streaming.engine import StreamConfig, StreamingEngine
+from dualtalk_core.heap_tuning import keep_freed_memory
+from dualtalk_core.streaming import StreamingEngine
+from dualtalk_core.units import FRAME_RATE_HZ, SAMPLE_RATE_HZ
+from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 
 log = logging.getLogger("stream_rtf")
 
@@ -29,18 +32,19 @@ def speech_like(seconds: float, rate: int, talking: np.ndarray, seed: int) -> np
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * rate)) / rate
     f0 = 120 + 130 * rng.random()
-    envelope = 0.5 * (1 + np.sin(2 * np.pi * 4.0 * t)) * talking[(t * 25).astype(int)]
+    envelope = 0.5 * (1 + np.sin(2 * np.pi * 4.0 * t)) * talking[(t * FRAME_RATE_HZ).astype(int)]
     voice = np.sin(2 * np.pi * f0 * t) + 0.3 * rng.standard_normal(len(t))
     return (0.2 * envelope * voice).astype(np.float32)
 
 
 def run(args: argparse.Namespace) -> dict[str, float]:
+    keep_freed_memory()  # as the node's main() does
     torch.set_num_threads(args.threads)
     overrides = {k: v for k, v in (("hop_ms", args.hop_ms), ("window_ms", args.window_ms))
                  if v is not None}
-    config = StreamConfig(device="cpu", smoothing=OneEuroConfig(), **overrides)
-    engine = StreamingEngine.load(args.model or "lite", config)
-    frames = int(args.seconds * 25) + 1
+    config = dataclasses.replace(DualTalkNodeSettings().stream, **overrides)  # node defaults
+    engine = StreamingEngine.load(args.model or "lite", config, device="cpu")
+    frames = int(args.seconds * FRAME_RATE_HZ) + 1
     turns = (np.arange(frames) // 100) % 2 == 0  # 4 s turns
     own = speech_like(args.seconds, args.rate, turns, 0)
     other = speech_like(args.seconds, args.rate, ~turns, 1)
@@ -52,8 +56,8 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         t = t0 + i / args.rate
         engine.push_self_audio(own[i:i + chunk], args.rate, t)
         engine.push_partner_audio(other[i:i + chunk], args.rate, t)
-        while t0 + next_face / 25 < t + chunk / args.rate:
-            engine.push_partner_face(face, names, t0 + next_face / 25)
+        while t0 + next_face / FRAME_RATE_HZ < t + chunk / args.rate:
+            engine.push_partner_face(face, names, t0 + next_face / FRAME_RATE_HZ)
             next_face += 1
         n_out += len(engine.step(now=t + chunk / args.rate))
     elapsed = time.perf_counter() - started
@@ -70,10 +74,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model folder or preset (default: the lite preset)")
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--rate", type=int, default=16000, help="input sample rate, Hz")
+    parser.add_argument("--rate", type=int, default=SAMPLE_RATE_HZ, help="input sample rate, Hz")
     parser.add_argument("--chunk-ms", type=float, default=32.0, help="audio chunk length")
-    parser.add_argument("--hop-ms", type=float, default=None, help="default: StreamConfig's")
-    parser.add_argument("--window-ms", type=float, default=None, help="default: StreamConfig's")
+    parser.add_argument("--hop-ms", type=float, default=None, help="default: the node's")
+    parser.add_argument("--window-ms", type=float, default=None, help="default: the node's")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
