@@ -4,7 +4,11 @@ Nothing here holds a measured value: every number comes from the results dict of
 """
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import sys
+from pathlib import Path
 from typing import Any
 
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
@@ -15,6 +19,7 @@ JITTER_TARGET_MS = 10.0  # output period deviation p99
 GPU_X_REAL_TIME = 33.0  # official network on an H100, offline clip-seconds per second
 GPU_HOP_MS = 40.0  # official network on an H100, per hop (p90)
 NODE = DualTalkNodeSettings()  # the defaults every figure is measured at
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_WINDOW_S = NODE.stream.window_ms / 1000
 DEFAULT_HOP_MS = NODE.stream.hop_ms
 
@@ -40,11 +45,16 @@ def _find(rows: list[dict[str, Any]], **want: Any) -> dict[str, Any] | None:
     return next((r for r in rows if all(r.get(k) == v for k, v in want.items())), None)
 
 
+def _shown(value: float | None) -> str:
+    """A measured value as the tables show it (4 significant digits: 0.1002 is not 0.1)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.4g}"
+
+
 def _target(name: str, goal: str, value: float | None, ok: bool | None,
             note: str = "") -> dict[str, Any]:
-    shown = "-" if value is None or (isinstance(value, float) and math.isnan(value)) \
-        else f"{value:.3g}"
-    return {"target": name, "goal": goal, "measured": value, "shown": shown,
+    return {"target": name, "goal": goal, "measured": value, "shown": _shown(value),
             "result": {True: "PASS", False: "FAIL", None: "not measured"}[ok], "note": note}
 
 
@@ -205,7 +215,7 @@ def markdown(results: dict[str, Any]) -> str:
              f"{results['load_avg_end']}; run took {results['seconds']:.0f} s", "",
              "## Targets", "",
              *_table(["target", "goal", "measured", "result", "note"],
-                     [[t["target"], t["goal"], t["shown"], t["result"], t["note"]]
+                     [[t["target"], t["goal"], _shown(t["measured"]), t["result"], t["note"]]
                       for t in results["targets"]]), ""]
     for key, section in (("core", core_section), ("node", node_section),
                          ("offline", offline_section)):
@@ -221,3 +231,37 @@ def markdown(results: dict[str, Any]) -> str:
                           [[o["op"], _fmt(o["self_ms_per_run"], 2), f"{100 * o['share']:.0f}%"]
                            for o in ops["ops"]]), ""]
     return "\n".join(lines)
+
+
+def latest_results(results_dir: Path = RESULTS_DIR) -> Path:
+    """The newest results file (named <date>-<machine>.json)."""
+    files = sorted(results_dir.glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"no results in {results_dir}: run make bench")
+    return files[-1]
+
+
+def readme_section(results: dict[str, Any], name: str) -> str:
+    """The README's performance table: the targets of one results file, with its config."""
+    m = results["machine"]
+    config = ", ".join(f"{k} {v}" for k, v in results.get("config", measured_config()).items())
+    head = (f"Latest run (`bench/results/{name}`): {results['date']}, {m['cpu_model']}, "
+            f"{m['cores']} cores, GPU: {m['gpu'] or 'none'}; at the node's defaults "
+            f"({config}).")
+    rows = [[t["target"], t["goal"], _shown(t["measured"]), t["result"]]
+            for t in results["targets"]]
+    return "\n".join([head, "", *_table(["target", "goal", "measured", "result"], rows)]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="print the README's performance table")
+    parser.add_argument("results", nargs="?", type=Path, help="default: the newest in "
+                        "bench/results/")
+    args = parser.parse_args(argv)
+    path = args.results or latest_results()
+    print(readme_section(json.loads(path.read_text()), path.name), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
