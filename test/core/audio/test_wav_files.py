@@ -9,6 +9,8 @@ import pytest
 from scipy.io import wavfile
 
 from dualtalk_core.audio import wav_files
+from dualtalk_core.audio.pcm import decode_pcm
+from dualtalk_core.audio.resampling import StreamResampler, resample_to_16k
 
 
 def write_wav(path: Path, seconds: float, rate: int = 16000, seed: int = 0,
@@ -32,3 +34,22 @@ def test_wav_resampled_to_16k(tmp_path: Path, rate: int) -> None:
 def test_int16_scaling_and_stereo_average(tmp_path: Path) -> None:
     expected = write_wav(tmp_path / "a.wav", 0.1, stereo=True)
     np.testing.assert_allclose(wav_files.read_wav(tmp_path / "a.wav"), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("rate", [16000, 44100])
+def test_training_audio_is_what_the_streaming_inputs_decode(tmp_path: Path, rate: int) -> None:
+    """A WAV read for training equals the same PCM decoded as the node decodes AudioChunks."""
+    write_wav(tmp_path / "a.wav", 1.0, rate=rate, stereo=True)
+    pcm_bytes = wavfile.read(tmp_path / "a.wav")[1].astype("<i2").tobytes()
+    training = wav_files.read_wav(tmp_path / "a.wav")
+    # The node: AudioChunk bytes -> pcm.decode_pcm -> the timeline's StreamResampler, in chunks.
+    stream = StreamResampler(rate)
+    step = 2 * 2 * 333  # 333 stereo int16 samples per chunk
+    chunks = [stream.process(decode_pcm(pcm_bytes[i:i + step], "S16LE", 2))
+              for i in range(0, len(pcm_bytes), step)]
+    streamed = np.concatenate(chunks + [stream.flush()])
+    # Whole clip: the very functions read_wav calls.
+    whole = resample_to_16k(decode_pcm(pcm_bytes, "S16LE", 2), rate)
+    np.testing.assert_array_equal(training, whole)
+    assert streamed.shape == training.shape
+    np.testing.assert_allclose(streamed, training, atol=2e-6)  # float32 rounding
