@@ -235,7 +235,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def latest_results(results_dir: Path = RESULTS_DIR) -> Path:
     """The newest results file (named <date>-<machine>.json)."""
-    files = sorted(results_dir.glob("*.json"))
+    files = sorted(results_dir.glob("[0-9]*.json"))  # <date>-<machine>: not other results
     if not files:
         raise FileNotFoundError(f"no results in {results_dir}: run make bench")
     return files[-1]

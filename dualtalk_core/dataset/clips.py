@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dualtalk_core.audio.wav_files import read_wav
+from dualtalk_core.model.waveform_norm import WaveformStats, whole_clip_stats
 from dualtalk_core.rigs import to_rig_order
 from dualtalk_core.units import FRAME_RATE_HZ, SAMPLES_PER_FRAME, num_frames
 
@@ -29,12 +30,15 @@ class Clip:
     `audio[i]` is speaker i+1's mono float32 16 kHz audio of exactly 640*T samples (the last
     frame zero-padded to full length), so frame k is samples [640 k, 640 (k+1)).
     `motion[i]` is speaker i+1's (T, C) float32 motion in the order of rig `rig`.
+    `waveform_stats[i]` are the statistics of speaker i+1's whole WAV file, before trimming:
+    what the published network normalises its input with (`model.waveform_norm`).
     """
 
     name: str
     rig: str
     audio: tuple[np.ndarray, np.ndarray]
     motion: tuple[np.ndarray, np.ndarray]
+    waveform_stats: tuple[WaveformStats, WaveformStats]
 
     @property
     def frames(self) -> int:
@@ -93,11 +97,14 @@ def load_motion(path: str | Path) -> tuple[np.ndarray, str]:
                          f"got {sorted(npz.files)}")
 
 
-def load_clip(root: str | Path, split: str, clip: str, max_mismatch_frames: int = 2) -> Clip:
+def load_clip(root: str | Path, split: str, clip: str, max_mismatch_frames: int = 2,
+              normalize: bool = False) -> Clip:
     """Read both speakers of `clip` and trim them to one length (see `Clip`).
 
     Audio lengths (ceil(N/640) frames) and motion lengths may disagree by up to
     `max_mismatch_frames` (tracker and encoder rounding); more than that means misaligned files.
+    `normalize`: each WAV normalised with its whole file's statistics before trimming, the
+    published wav2vec2 network's training input (`model.waveform_norm`).
     """
     folder = _split_dir(root, split)
     paths = {(s, ext): folder / f"{clip}_speaker{s}.{ext}"
@@ -119,7 +126,11 @@ def load_clip(root: str | Path, split: str, clip: str, max_mismatch_frames: int 
     n_frames = min(frames)
     if max(frames) != n_frames:
         logger.info("clip %r: trimmed to %d frames (had %s)", clip, n_frames, frames)
+    stats = [whole_clip_stats(a) for a in audio]
+    if normalize:  # the whole file, before trimming, as the release does
+        audio = [s.apply(a) for s, a in zip(stats, audio)]
     n_samples = n_frames * SAMPLES_PER_FRAME
     audio = [np.pad(a[:n_samples], (0, max(0, n_samples - len(a)))) for a in audio]
     motion = [np.ascontiguousarray(m[:n_frames]) for m, _ in loaded]
-    return Clip(clip, rigs.pop(), (audio[0], audio[1]), (motion[0], motion[1]))
+    return Clip(clip, rigs.pop(), (audio[0], audio[1]), (motion[0], motion[1]),
+                (stats[0], stats[1]))

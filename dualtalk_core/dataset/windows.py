@@ -52,7 +52,9 @@ class ConversationDataset(Dataset):
 
     def __init__(self, root: str | Path, split: str, window_frames: int = 200,
                  overlap_frames: int = 0, rig: str | None = None, cache: bool = True,
-                 max_mismatch_frames: int = 2) -> None:
+                 max_mismatch_frames: int = 2, normalize_waveform: bool = False) -> None:
+        """`normalize_waveform`: audio normalised per whole file before windows are cut (the
+        wav2vec2 front end's training input, as released; see `clips.load_clip`)."""
         if window_frames < 1 or not 0 <= overlap_frames < window_frames:
             raise ValueError(f"expected window_frames >= 1 and 0 <= overlap_frames < "
                              f"window_frames, got {window_frames} and {overlap_frames}")
@@ -60,13 +62,14 @@ class ConversationDataset(Dataset):
             get_rig(rig)  # unknown rig names fail here, not at the first clip
         self.root, self.split = Path(root), split
         self.max_mismatch_frames = max_mismatch_frames
+        self.normalize_waveform = normalize_waveform
         self.clip_names = list_clips(root, split)
         if not self.clip_names:
             raise ValueError(f"no clips in {self.root / split} (expected <clip>_speaker1.wav ...)")
         self._cache: dict[str, Clip] | None = {} if cache else None
         self.windows: list[Window] = []
         for name in self.clip_names:  # reads every clip once: lengths and rigs are checked here
-            clip = load_clip(root, split, name, max_mismatch_frames)
+            clip = load_clip(root, split, name, max_mismatch_frames, normalize_waveform)
             rig = rig or clip.rig
             if clip.rig != rig:
                 raise ValueError(f"clip {name!r} uses rig {clip.rig!r}, expected {rig!r}; "
@@ -81,7 +84,8 @@ class ConversationDataset(Dataset):
         """A whole clip, from memory when caching."""
         if self._cache is not None and name in self._cache:
             return self._cache[name]
-        return load_clip(self.root, self.split, name, self.max_mismatch_frames)
+        return load_clip(self.root, self.split, name, self.max_mismatch_frames,
+                         self.normalize_waveform)
 
     def __len__(self) -> int:
         return len(self.windows)

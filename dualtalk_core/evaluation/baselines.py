@@ -20,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from dualtalk_core.dataset.clips import list_clips, load_motion
+from dualtalk_core.model.network_inputs import StatsPair
 from dualtalk_core.units import num_frames
 from dualtalk_core.rigs import get_rig
 
@@ -29,10 +30,13 @@ MotionPair = tuple[np.ndarray, np.ndarray]  # (self (T, C), partner (T, C)) of o
 
 
 class Predictor(Protocol):
-    """What the evaluation calls: the model's `predict` signature."""
+    """What the evaluation calls: the model's `predict` signature. `waveform_stats` are the
+    speakers' whole-file statistics, which the wav2vec2 model normalises with (the release's
+    preprocessing); the baselines ignore them."""
 
     def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
-                partner_motion: np.ndarray) -> np.ndarray: ...
+                partner_motion: np.ndarray,
+                waveform_stats: StatsPair | None = None) -> np.ndarray: ...
 
 
 def output_frames(self_audio: np.ndarray) -> int:
@@ -92,7 +96,8 @@ class RandomFrames:
         self.rng = np.random.default_rng(seed)
 
     def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
-                partner_motion: np.ndarray) -> np.ndarray:
+                partner_motion: np.ndarray,
+                waveform_stats: StatsPair | None = None) -> np.ndarray:
         _check_motion(partner_motion, self.pool.shape[1])
         idx = self.rng.integers(len(self.pool), size=output_frames(self_audio))
         return self.pool[idx]  # (T, C)
@@ -151,7 +156,8 @@ class NearestMotion:
         return out
 
     def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
-                partner_motion: np.ndarray) -> np.ndarray:
+                partner_motion: np.ndarray,
+                waveform_stats: StatsPair | None = None) -> np.ndarray:
         motion = _check_motion(partner_motion, self.own.shape[2])
         frames = output_frames(self_audio)
         n = math.ceil(frames / self.window)
@@ -164,7 +170,8 @@ class MirrorPartner:
     """Output the partner's motion (DIM's "Mirror" baseline)."""
 
     def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
-                partner_motion: np.ndarray) -> np.ndarray:
+                partner_motion: np.ndarray,
+                waveform_stats: StatsPair | None = None) -> np.ndarray:
         return _fit_length(_check_motion(partner_motion), output_frames(self_audio)).copy()
 
 
@@ -176,8 +183,10 @@ class SpeakerOnly:
         self.neutral = get_rig(rig).neutral_array()
 
     def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
-                partner_motion: np.ndarray) -> np.ndarray:
+                partner_motion: np.ndarray,
+                waveform_stats: StatsPair | None = None) -> np.ndarray:
         motion = _check_motion(partner_motion, len(self.neutral))
         silent = np.zeros_like(np.asarray(partner_audio, dtype=np.float32))
         neutral = np.broadcast_to(self.neutral, motion.shape).copy()
-        return self.model.predict(self_audio, silent, neutral)
+        own = None if waveform_stats is None else waveform_stats[0]
+        return self.model.predict(self_audio, silent, neutral, waveform_stats=(own, None))

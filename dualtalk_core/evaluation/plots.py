@@ -34,7 +34,8 @@ def plot_clips(model: base.Predictor, root: str | Path, split: str, clips: list[
     for name in clips:
         clip = load_clip(root, split, name)
         _, own_audio, other_audio, other_motion, gt = next(clip_directions(clip))
-        pred = model.predict(own_audio, other_audio, other_motion)
+        pred = model.predict(own_audio, other_audio, other_motion,
+                             waveform_stats=clip.waveform_stats)[:len(gt)]
         fig, axes = plt.subplots(len(channels), 1, figsize=(10, 2.2 * len(channels)),
                                  sharex=True, squeeze=False)
         for ax, channel in zip(axes[:, 0], channels):

@@ -110,8 +110,12 @@ def _score_clip(clip: Any, methods: dict[str, base.Predictor], rig: Rig,
                 clusters: dict[str, KMeans]) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """(target, method key or "gt", metrics) for both directions of one clip."""
     for target, own_audio, other_audio, other_motion, gt in clip_directions(clip):
+        me = target - 1
+        stats = (clip.waveform_stats[me], clip.waveform_stats[1 - me])  # whole files'
         for key, method in methods.items():
-            pred = method.predict(own_audio, other_audio, other_motion)  # (T, C)
+            # (T', C); metrics truncate to the shortest, as the release's (wav2vec2: T' = T + 1
+            # for some lengths, the release's frame count)
+            pred = method.predict(own_audio, other_audio, other_motion, waveform_stats=stats)
             yield target, key, metrics.evaluate_clip(pred, gt, other_motion, rig, clusters)
         yield target, "gt", _gt_row(gt, rig, clusters)
 

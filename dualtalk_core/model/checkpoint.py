@@ -65,6 +65,19 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any] | None, dict[str, 
                      f"{TORCH_SUFFIXES}")
 
 
+def read_checkpoint_config(path: str | Path) -> dict[str, Any] | None:
+    """The config dict of a checkpoint without reading its weights (None: a bare .pth)."""
+    path = Path(path)
+    if path.is_dir():
+        return _read_config(path / CONFIG_NAME)
+    if path.suffix == ".safetensors":
+        return _read_config(path.with_name(CONFIG_NAME))
+    if path.suffix in TORCH_SUFFIXES and path.is_file():
+        return None
+    raise FileNotFoundError(f"checkpoint not found: {path} (expected a folder with "
+                            f"{WEIGHTS_NAME} and {CONFIG_NAME}, or a .pth file)")
+
+
 def _read_config(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: a checkpoint's weights need the config.json "

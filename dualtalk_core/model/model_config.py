@@ -49,7 +49,9 @@ class ModelConfig:
     dropout: float = 0.1
     interaction_dropout: float = 0.5
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
-    cuda_autocast: str = "off"  # "bf16", "fp16" or "off"
+    # "off" (float32, as the release runs and every preset defaults to) or an opt-in "bf16" /
+    # "fp16" autocast on CUDA (deviation from float32: bench/official_numerics.py).
+    cuda_autocast: str = "off"
 
     def __post_init__(self) -> None:
         get_rig(self.rig)  # raises ValueError naming the known rigs
@@ -103,7 +105,7 @@ PRESETS: dict[str, ModelConfig] = {
     "lite": ModelConfig(),
     "official": ModelConfig(
         rig="flame56", front_end="wav2vec2", feature_dim=256, audio_hidden_dim=1024,
-        ff_dim=2048, lstm_bidirectional=True, lookahead_frames=None, cuda_autocast="bf16"),
+        ff_dim=2048, lstm_bidirectional=True, lookahead_frames=None),
 }
 
 

@@ -23,9 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dualtalk_core.model import model_weights
-from dualtalk_core.model.audio_encoders import (WAV2VEC2_MIN_SAMPLES, LogMel, build_wav2vec2,
-                                                wav2vec2_frames)
+from dualtalk_core.model import model_weights, network_inputs
+from dualtalk_core.model.audio_encoders import LogMel, build_wav2vec2, wav2vec2_frames
 from dualtalk_core.model.devices import resolve_device
 # ARCH_FIELDS, LATER_FIELDS and RUNTIME_FIELDS are only re-exported: other packages import them
 # from here until they switch to `from dualtalk_core.model import ...`.
@@ -33,7 +32,8 @@ from dualtalk_core.model.model_config import (ARCH_FIELDS, LATER_FIELDS, PRESETS
                                               RUNTIME_FIELDS, ModelConfig, lookahead_plan,
                                               replace_fields)
 from dualtalk_core.rigs import get_rig
-from dualtalk_core.units import FRAME_MS, SAMPLES_PER_FRAME, num_frames
+from dualtalk_core.model.network_inputs import StatsPair
+from dualtalk_core.units import FRAME_MS, SAMPLES_PER_FRAME
 
 
 def _future_mask(n_frames: int, lookahead: int | None, device: torch.device) -> Any:
@@ -104,12 +104,12 @@ class JointEncoder(nn.Module):
             return self.log_mel(audio, n_frames)
 
     def forward(self, self_audio: torch.Tensor, partner_audio: torch.Tensor,
-                partner_motion: torch.Tensor, conv_lookahead: int | None,
+                partner_motion: torch.Tensor, n_frames: int, conv_lookahead: int | None,
                 log_mel: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        # (B, N), (B, N), (B, T, C) -> 3 x (B, T, d)
-        own, other = self.encode_audio(self_audio, partner_audio, partner_motion.shape[1],
-                                       conv_lookahead, log_mel)
+        # (B, N), (B, N), (B, T_m, C) -> (B, T, d), (B, T, d), (B, T_m, d)
+        own, other = self.encode_audio(self_audio, partner_audio, n_frames, conv_lookahead,
+                                       log_mel)
         return (self.audio_projection(own), self.audio_projection(other),
                 self.blendshape_encoder(partner_motion))
 
@@ -259,40 +259,47 @@ class DualTalkModel(nn.Module):
     def forward(self, self_audio: torch.Tensor, partner_audio: torch.Tensor,
                 partner_motion: torch.Tensor, n_frames: int | None = None,
                 log_mel: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, N), (B, N), (B, T, C) -> (B, T, C), T = n_frames or ceil(N / 640).
+        """(B, N), (B, N), (B, T_m, C) -> (B, T, C), T = n_frames or the frame count rule.
 
-        With n_frames, wav2vec2 features are resampled to T frames (as the release does with
-        the motion's length); the log-mel front end pads or cuts the audio to 640 T samples.
+        Frame count: `ceil(N / 640)` for the log-mel front end; for wav2vec2 the release's
+        `ceil(N / 16000 * 25)` in floating point (`waveform_norm.release_num_frames`), to which
+        its features are resampled. A masked (causal) model needs T_m = T; an unmasked one,
+        like the published network, attends over the partner's whole motion, any T_m >= 1.
+        wav2vec2 expects normalised audio (`predict` normalises; `waveform_norm`).
         `log_mel` (2B, T, dim): the log-mel features of [self; partner] audio, when the caller
         already has them (see `log_mel_frames`); None computes them from the audio.
         """
-        self_audio, partner_audio, partner_motion = self._check_inputs(
-            self_audio, partner_audio, partner_motion, n_frames)
-        n, dev = partner_motion.shape[1], partner_motion.device
-        log_mel = self._check_log_mel(log_mel, self_audio.shape[0], n)
+        self_audio, partner_audio, partner_motion, n = network_inputs.check_inputs(
+            self, self_audio, partner_audio, partner_motion, n_frames)
+        dev = partner_motion.device
+        log_mel = network_inputs.check_log_mel(self, log_mel, self_audio.shape[0], n)
         layer_masks = [_future_mask(n, r, dev) for r in self.plan["interaction_layers"]]
         causal = _future_mask(n, self.plan["causal"], dev)
-        own, other, motion = self.joint_encoder(self_audio, partner_audio, partner_motion,
+        own, other, motion = self.joint_encoder(self_audio, partner_audio, partner_motion, n,
                                                 self.plan["audio_conv"], log_mel)
         enhanced = self.temporal_enhancer(other, motion, causal)  # (B, T, d)
         x = self.interaction_module(torch.cat([own, enhanced], dim=-1), layer_masks, causal)
         return self.synthesis_module(x, causal)  # (B, T, 2d) -> (B, T, C)
 
     def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
-                partner_motion: np.ndarray, log_mel: np.ndarray | None = None) -> np.ndarray:
-        """(N,), (N,), (T, C) float arrays -> (T, C) float32, eval mode, no gradients.
+                partner_motion: np.ndarray, log_mel: np.ndarray | None = None,
+                waveform_stats: StatsPair | None = None,
+                n_frames: int | None = None) -> np.ndarray:
+        """(N,), (N,), (T_m, C) float arrays -> (T, C) float32, eval mode, no gradients.
 
+        The wav2vec2 front end gets each voice normalised as the release does: with its own
+        whole-clip statistics, or with `waveform_stats` (self, partner; None for either = its
+        whole-clip statistics), e.g. a whole file's when the arrays are cut from it, or a
+        stream's running ones. The log-mel front end takes raw audio and ignores them.
         `log_mel` (2, T, dim): precomputed features of [self, partner] (`log_mel_frames`).
+        `n_frames`: T; default the frame count rule of `forward`.
         """
-        arrays = []
-        for name, value, ndim in (("self_audio", self_audio, 1),
-                                  ("partner_audio", partner_audio, 1),
-                                  ("partner_motion", partner_motion, 2)):
-            value = np.asarray(value)
-            if value.dtype.kind != "f" or value.ndim != ndim:
-                raise ValueError(f"{name}: expected a {ndim}-D float array, got "
-                                 f"{value.ndim}-D {value.dtype}")
-            arrays.append(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+        arrays = [network_inputs.as_float_array(name, value, ndim) for name, value, ndim in (
+            ("self_audio", self_audio, 1), ("partner_audio", partner_audio, 1),
+            ("partner_motion", partner_motion, 2))]
+        if self.config.front_end == "wav2vec2":
+            arrays[:2] = network_inputs.normalise_voices(arrays[0], arrays[1], waveform_stats)
+        tensors = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in arrays]
         was_training = self.training
         if was_training:  # walking every module costs ~0.3 ms: a tenth of a hop's budget
             self.eval()
@@ -300,7 +307,8 @@ class DualTalkModel(nn.Module):
             with torch.inference_mode(), self._autocast():
                 mel = None if log_mel is None else torch.from_numpy(
                     np.ascontiguousarray(log_mel, dtype=np.float32)).to(self.device)
-                out = self(*(a.unsqueeze(0).to(self.device) for a in arrays), log_mel=mel)
+                out = self(*(a.unsqueeze(0).to(self.device) for a in tensors),
+                           n_frames=n_frames, log_mel=mel)
         finally:
             if was_training:
                 self.train()
@@ -328,53 +336,8 @@ class DualTalkModel(nn.Module):
         with torch.inference_mode():
             return self.joint_encoder.log_mel_features(x, n_frames).cpu().numpy()
 
-    def _check_log_mel(self, log_mel: Any, batch: int, n_frames: int) -> torch.Tensor | None:
-        if log_mel is None:
-            return None
-        if self.config.front_end != "logmel":
-            raise ValueError("log_mel features need front_end='logmel' (the lite network)")
-        expected = (2 * batch, n_frames, self.joint_encoder.log_mel.dim)
-        if not isinstance(log_mel, torch.Tensor) or tuple(log_mel.shape) != expected:
-            raise ValueError(f"log_mel: expected a tensor of shape (2B, T, dim) = {expected}, "
-                             f"got {getattr(log_mel, 'shape', type(log_mel).__name__)}")
-        return log_mel.to(self.device, torch.float32)
-
     def _autocast(self) -> torch.autocast:
         dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
         enabled = self.device.type == "cuda" and self.config.cuda_autocast in dtypes
         return torch.autocast(self.device.type, dtype=dtypes.get(self.config.cuda_autocast),
                               enabled=enabled)
-
-    def _check_inputs(self, self_audio: Any, partner_audio: Any, partner_motion: Any,
-                      n_frames: int | None) -> tuple[torch.Tensor, ...]:
-        """Shapes, dtypes and finiteness of forward's inputs; ValueError/TypeError naming them."""
-        named = {"self_audio": self_audio, "partner_audio": partner_audio,
-                 "partner_motion": partner_motion}
-        for name, value in named.items():
-            if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-                raise TypeError(f"{name}: expected a float torch.Tensor, got "
-                                f"{getattr(value, 'dtype', type(value).__name__)}")
-        if self_audio.dim() != 2 or self_audio.shape != partner_audio.shape:
-            raise ValueError(f"self_audio and partner_audio must both be (B, N), got "
-                             f"{tuple(self_audio.shape)} and {tuple(partner_audio.shape)}")
-        batch, n_samples = self_audio.shape
-        min_samples = WAV2VEC2_MIN_SAMPLES if self.config.front_end == "wav2vec2" else 1
-        if n_samples < min_samples:
-            raise ValueError(f"audio has {n_samples} samples; the {self.config.front_end} "
-                             f"front end needs at least {min_samples} (16 kHz)")
-        if n_frames is None:
-            n_frames = num_frames(n_samples)
-        elif isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
-            raise ValueError(f"n_frames must be a positive int or None, got {n_frames!r}")
-        expected = (batch, n_frames, self.n_channels)
-        if tuple(partner_motion.shape) != expected:
-            raise ValueError(
-                f"partner_motion: expected (B, T, C) = {expected} (T = ceil({n_samples} / 640) "
-                f"or n_frames; C = {self.n_channels} for rig {self.config.rig}), "
-                f"got {tuple(partner_motion.shape)}")
-        for name, value in named.items():
-            # A sum is finite iff all values are (barring overflow): one cheap reduction.
-            if not torch.isfinite(value.sum()) and not torch.isfinite(value).all():
-                raise ValueError(f"{name} contains NaN or inf values")
-        dtype = self.joint_encoder.audio_projection.weight.dtype
-        return tuple(v.to(self.device, dtype) for v in named.values())

@@ -46,6 +46,7 @@ class InputTracks:
         for track in self.audio:
             track.reset()
             track.stats = AudioInputStats()
+            track.heard.reset()  # kept through a stall's restart, not through a reset
         self.faces.reset()
 
     def anchor(self, t: float) -> None:

@@ -46,7 +46,13 @@ class WindowedStepper:
         own, other = tracks.read_audio(start, end)  # (N,) each
         motion = tracks.read_faces(f0, -(-(end - start) // SAMPLES_PER_FRAME))  # (T, C)
         mel = self._log_mel(f0, end, tracks)  # (2, T, dim) or None
-        extra = {} if mel is None else {"log_mel": mel}
+        extra: dict = {} if mel is None else {"log_mel": mel}
+        if self.model.config.front_end == "wav2vec2":
+            # No whole clip to normalise with: the statistics of all audio heard so far
+            # (`model.waveform_norm`); the frame count stays on the stream's 40 ms grid.
+            extra.update(waveform_stats=(tracks.self_audio.heard.current(),
+                                         tracks.partner_audio.heard.current()),
+                         n_frames=len(motion))
         pred = self.model.predict(own, other, motion, **extra)  # (T, C)
         out = self._crossfade(k, pred[k - f0:k - f0 + m])  # (m, C)
         self._tail = (k + m, pred[k - f0 + m:])

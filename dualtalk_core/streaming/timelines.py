@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dualtalk_core.audio.resampling import StreamResampler
+from dualtalk_core.model.waveform_norm import RunningWaveformStats
 from dualtalk_core.units import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 
 
@@ -44,6 +45,9 @@ class AudioTimeline:
         self.capacity = int(capacity)
         self.tolerance_s = float(tolerance_s)
         self.stats = AudioInputStats()
+        # Every sample written since the stream began (silence fills too): the running
+        # statistics a wav2vec2 model normalises this voice with (`model.waveform_norm`).
+        self.heard = RunningWaveformStats()
         self._buf = np.zeros(self.capacity, dtype=np.float32)
         self.reset()
 
@@ -135,6 +139,7 @@ class AudioTimeline:
             if end - self.base > self.capacity:
                 return False
         self._buf[self.head - self.base:end - self.base] = samples
+        self.heard.update(samples)
         self.head = end
         return True
 

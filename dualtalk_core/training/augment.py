@@ -24,12 +24,13 @@ Randomness comes from the generator the caller passes, so a seeded trainer stays
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.signal import fftconvolve, lfilter
 
-from dualtalk_core.units import SAMPLE_RATE_HZ
+from dualtalk_core.units import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,13 @@ def drop_partner(partner_audio: torch.Tensor, partner_motion: torch.Tensor, prob
             audio[i] = 0.0
             motion[i] = still
     return audio, motion
+
+
+def augment_batch(batch: dict[str, Any], rng: np.random.Generator) -> None:
+    """Augment the real samples (not the padding) of both audio tracks of every window of a
+    collated batch, in place."""
+    for i, frames in enumerate(batch["lengths"].tolist()):
+        n = frames * SAMPLES_PER_FRAME
+        for key in ("self_audio", "partner_audio"):
+            track = batch[key][i, :n].numpy()
+            batch[key][i, :n] = torch.from_numpy(augment_track(track, rng))

@@ -7,8 +7,11 @@ docs/EXPERIMENTS.md, under the field's name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from dualtalk_core.model.checkpoint import read_checkpoint_config
+from dualtalk_core.model.model_config import PRESETS, replace_fields
 from dualtalk_core.rigs import GROUPS
 
 
@@ -104,3 +107,14 @@ class TrainConfig:
         if not 0.0 < self.weight_window_mean <= 1.0:
             raise ValueError("TrainConfig: weight_window_mean must be in (0, 1] (0 would leave "
                              f"the level unanchored), got {self.weight_window_mean}")
+
+
+def front_end(cfg: TrainConfig, resume_dir: Path | None = None) -> str:
+    """The audio front end of the model `cfg` trains, known before the model is built: it
+    decides the data's preparation (wav2vec2 trains on whole-file normalised audio, as the
+    release does; log-mel on raw audio)."""
+    source = resume_dir if resume_dir is not None else cfg.init_from
+    if source is None:
+        return replace_fields(PRESETS[cfg.model_preset], cfg.model_overrides).front_end
+    saved = read_checkpoint_config(source)
+    return "wav2vec2" if saved is None else str(saved.get("front_end", "logmel"))

@@ -41,16 +41,15 @@ from dualtalk_core import config_files as config_io
 from dualtalk_core.dataset.windows import ConversationDataset, collate_windows
 from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import GROUPS, Rig, get_rig
-from dualtalk_core.training.augment import augment_track, drop_partner
+from dualtalk_core.training.augment import augment_batch, drop_partner
 from dualtalk_core.training.distributed import (Placement, all_reduce_sum, barrier,
                                                 close_distributed, current_rank,
                                                 init_distributed, wrap_model)
 from dualtalk_core.training.losses import (PARTS, head_channel_columns, head_gap_losses,
                                            motion_loss, spread_channels)
-from dualtalk_core.training.train_config import TrainConfig
+from dualtalk_core.training.train_config import TrainConfig, front_end
 from dualtalk_core.training.train_state import (STATE_NAME, load_train_state, open_run_logs,
                                                 save_checkpoint, write_epoch)
-from dualtalk_core.units import SAMPLES_PER_FRAME
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +125,8 @@ def _build_run(cfg: TrainConfig, data_dir: Path, out_dir: Path, resume: bool, pl
     model is returned unwrapped too, for validation and checkpoints."""
     main = place.rank == 0
     train_ds, train_loader, val_loader = _loaders(cfg, data_dir, place.rank, place.world,
-                                                  pin=place.device.type == "cuda")
+                                                  place.device.type == "cuda",
+                                                  out_dir / "last" if resume else None)
     rig = get_rig(train_ds.rig)
     # Misnamed channels fail here, before the first epoch, rather than at the first step
     # (any group will do: spread_channels checks the names against the whole rig).
@@ -173,7 +173,7 @@ def train_epoch(setup: EpochSetup, epoch: int, step: int) -> tuple[dict[str, flo
     neutral = setup.rig.neutral_array()  # what a dropped partner's face becomes
     for batch in bar:
         if cfg.audio_augment:
-            _augment_batch(batch, np.random.default_rng([cfg.seed, epoch, step, rank]))
+            augment_batch(batch, np.random.default_rng([cfg.seed, epoch, step, rank]))
         if cfg.partner_dropout > 0.0:  # a generator stream of its own, apart from the audio's
             batch["partner_audio"], batch["partner_motion"] = drop_partner(
                 batch["partner_audio"], batch["partner_motion"], cfg.partner_dropout,
@@ -234,24 +234,19 @@ def _step_loss(model: nn.Module, batch: dict[str, Any], rig: Rig, cfg: TrainConf
 
 def _forward(model: nn.Module, batch: dict[str, Any], device: torch.device,
              bf16: bool = False) -> torch.Tensor:
-    """(B, 640 T) audio x2 + (B, T, C) partner motion -> (B, T, C) float32 predicted motion."""
+    """(B, 640 T) audio x2 + (B, T, C) partner motion -> (B, T, C) float32 predicted motion.
+
+    T is the window's frame count, given explicitly: the wav2vec2 front end's own rule (the
+    release's float ceil) would give T + 1 for some window lengths."""
     with torch.autocast(device.type, torch.bfloat16, enabled=bf16 and device.type == "cuda"):
         pred = model(batch["self_audio"].to(device, non_blocking=True),
                      batch["partner_audio"].to(device, non_blocking=True),
-                     batch["partner_motion"].to(device, non_blocking=True)).float()
+                     batch["partner_motion"].to(device, non_blocking=True),
+                     n_frames=batch["target"].shape[1]).float()
     if pred.shape != batch["target"].shape:
         raise ValueError(f"model output {tuple(pred.shape)} does not match the target "
                          f"{tuple(batch['target'].shape)}: expected (B, ceil(N/640), C)")
     return pred
-
-
-def _augment_batch(batch: dict[str, Any], rng: np.random.Generator) -> None:
-    """Augment the real samples of both audio tracks of every window, in place."""
-    for i, frames in enumerate(batch["lengths"].tolist()):
-        n = frames * SAMPLES_PER_FRAME
-        for key in ("self_audio", "partner_audio"):
-            track = batch[key][i, :n].numpy()
-            batch[key][i, :n] = torch.from_numpy(augment_track(track, rng))
 
 
 @torch.no_grad()
@@ -333,12 +328,14 @@ def init_output_head(model: DualTalkModel, dataset: ConversationDataset) -> None
         head.bias.copy_(torch.as_tensor(total / count, dtype=head.bias.dtype))
 
 
-def _loaders(cfg: TrainConfig, data_dir: Path, rank: int, world: int,
-             pin: bool) -> tuple[ConversationDataset, DataLoader, DataLoader | None]:
+def _loaders(cfg: TrainConfig, data_dir: Path, rank: int, world: int, pin: bool,
+             resume_dir: Path | None) -> tuple[ConversationDataset, DataLoader, DataLoader | None]:
     """Train loader (sharded and shuffled per epoch) and validation loader (sharded, in order)."""
+    normalise = front_end(cfg, resume_dir) == "wav2vec2"
+
     def dataset(split: str, rig: str | None) -> ConversationDataset:
         return ConversationDataset(data_dir, split, cfg.window_frames, cfg.overlap_frames,
-                                   rig=rig, cache=cfg.cache_clips)
+                                   rig=rig, cache=cfg.cache_clips, normalize_waveform=normalise)
 
     def loader(ds: Any, sampler: Any = None) -> DataLoader:
         return DataLoader(ds, cfg.batch_size, sampler=sampler, collate_fn=collate_windows,

@@ -7,7 +7,9 @@ import numpy as np
 import torch
 
 from corpora import write_arkit_clip  # test/core helper
+from dualtalk_core.audio.wav_files import read_wav
 from dualtalk_core.dataset import windows
+from dualtalk_core.model.waveform_norm import whole_clip_stats
 
 
 def test_windows_slice_the_whole_clip_in_both_directions(tmp_path: Path) -> None:
@@ -53,3 +55,17 @@ def test_cache_can_be_disabled(tmp_path: Path) -> None:
     for i in range(len(fresh)):
         for key, value in cached[i].items():
             assert torch.equal(value, fresh[i][key])
+
+
+def test_wav2vec2_windows_are_normalised_with_their_whole_files_statistics(tmp_path: Path):
+    write_arkit_clip(tmp_path / "train", "a", frames=30, audio_frames=31)  # audio trimmed
+    raw = windows.ConversationDataset(tmp_path, "train", window_frames=10)
+    norm = windows.ConversationDataset(tmp_path, "train", window_frames=10,
+                                       normalize_waveform=True)
+    speaker1 = read_wav(tmp_path / "train" / "a_speaker1.wav")  # 31 frames: the whole file
+    stats = whole_clip_stats(speaker1)
+    assert norm.clip("a").waveform_stats[0] == stats == raw.clip("a").waveform_stats[0]
+    i = next(i for i, w in enumerate(norm.windows) if w.target == 1 and w.start == 10)
+    np.testing.assert_array_equal(norm[i]["self_audio"].numpy(),
+                                  stats.apply(speaker1)[6400:12800])
+    np.testing.assert_array_equal(raw[i]["self_audio"].numpy(), speaker1[6400:12800])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from dualtalk_core.evaluation import baselines
+from dualtalk_core.model.network_inputs import StatsPair
 from scoring_corpus import FRAMES, RIG, motion, write_scoring_corpus  # test/core helper
 
 
@@ -20,7 +21,8 @@ class Recorder:
     """Records what it was called with; returns zeros of the model's shape."""
 
     def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
-                partner_motion: np.ndarray) -> np.ndarray:
+                partner_motion: np.ndarray,
+                waveform_stats: StatsPair | None = None) -> np.ndarray:
         self.args = (self_audio, partner_audio, partner_motion)
         return np.zeros((math.ceil(len(self_audio) / 640), RIG.dim), np.float32)
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from scipy.io import wavfile
 
+from dualtalk_core.model.network_inputs import StatsPair
 from dualtalk_core.rigs import get_rig
 
 RIG = get_rig("arkit52")
@@ -50,7 +51,8 @@ class MirrorModel:
         rig = "arkit52"
 
     def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
-                partner_motion: np.ndarray) -> np.ndarray:
+                partner_motion: np.ndarray,
+                waveform_stats: StatsPair | None = None) -> np.ndarray:
         return np.asarray(partner_motion, dtype=np.float32).copy()
 
 
@@ -58,7 +60,8 @@ class ZeroModel(MirrorModel):
     """A collapsed model: the neutral face whatever the input."""
 
     def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
-                partner_motion: np.ndarray) -> np.ndarray:
+                partner_motion: np.ndarray,
+                waveform_stats: StatsPair | None = None) -> np.ndarray:
         return np.zeros_like(partner_motion, dtype=np.float32)
 
 

@@ -14,7 +14,7 @@ import torch
 
 from dualtalk_core.audio.resampling import resample_to_16k
 from dualtalk_core.model import DualTalkModel
-from dualtalk_core.rigs import ARKIT_BLENDSHAPES
+from dualtalk_core.rigs import ARKIT_BLENDSHAPES, get_rig
 from dualtalk_core.streaming import DEFAULT_MODEL_DIR, StreamConfig, StreamingEngine, process_clip
 from dualtalk_core.streaming.smoothing import OneEuroConfig
 
@@ -412,3 +412,29 @@ def test_load_puts_the_model_on_the_device():
     assert engine.model.device.type == "cpu"
     with pytest.raises(ValueError, match="device"):
         StreamingEngine.load("lite", device="tpu")
+
+
+def test_a_wav2vec2_model_streams_on_the_statistics_heard_so_far():
+    """No whole clip in a stream: each window is normalised with the running statistics of
+    everything each voice has sent (model.waveform_norm), on the stream's 40 ms grid."""
+    from dualtalk_core.streaming.input_tracks import InputTracks
+    from dualtalk_core.streaming.model_stepper import WindowedStepper
+
+    torch.manual_seed(0)
+    tiny = DualTalkModel.from_preset("official", audio_hidden_dim=32, wav2vec2_layers=1,
+                                     wav2vec2_heads=2, wav2vec2_ff_dim=64, feature_dim=16,
+                                     ff_dim=32, device="cpu").eval()
+    seen: list[np.ndarray] = []
+    tiny.joint_encoder.audio_encoder1.feature_extractor.register_forward_pre_hook(
+        lambda _m, args: seen.append(args[0][0].numpy().copy()))
+    tracks = InputTracks(get_rig("flame56"), 16000 * 10, 10.0)
+    rng = np.random.default_rng(0)
+    voice = (0.05 + 0.2 * rng.standard_normal(16000 * 3)).astype(np.float32)
+    tracks.push_audio(0, voice, 16000, 100.0)
+    tracks.push_audio(1, 0.5 * voice, 16000, 100.0)
+    stepper = WindowedStepper(tiny, 16000 * 2, 0)
+    out = stepper.run(60, 5, 16000 * 3, tracks)  # frames 60..64 from the window [1 s, 3 s)
+    assert out.shape == (5, 56)
+    expected = tracks.self_audio.heard.current().apply(voice[16000:])
+    np.testing.assert_allclose(seen[-1], expected, atol=1e-6)
+    assert tracks.self_audio.heard.current().mean == pytest.approx(voice.mean(), abs=1e-6)

@@ -20,7 +20,7 @@ from dualtalk_core.dataset.windows import ConversationDataset
 from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import get_rig
 from dualtalk_core.training.losses import head_gap_losses, motion_loss
-from dualtalk_core.training.train_config import TrainConfig
+from dualtalk_core.training.train_config import TrainConfig, front_end
 from dualtalk_core.training.trainer import init_output_head, main, train
 from corpora import write_corpus  # test/core helper
 
@@ -115,7 +115,7 @@ def test_head_spread_can_be_asked_of_the_run_without_the_partner(corpus: Path) -
 
 def test_audio_augmentation_touches_real_samples_only_and_repeats_per_seed(corpus: Path) -> None:
     from dualtalk_core.dataset.windows import collate_windows
-    from dualtalk_core.training.trainer import _augment_batch
+    from dualtalk_core.training.augment import augment_batch
     ds = ConversationDataset(corpus, "train", window_frames=50)
     items = [ds[i] for i in range(len(ds)) if len(ds[i]["target"]) < 50][:1] + [ds[0]]
     batch = collate_windows(items)
@@ -123,7 +123,7 @@ def test_audio_augmentation_touches_real_samples_only_and_repeats_per_seed(corpu
     runs = []
     for _ in range(2):
         copy = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in batch.items()}
-        _augment_batch(copy, np.random.default_rng([0, 1, 2]))
+        augment_batch(copy, np.random.default_rng([0, 1, 2]))
         runs.append(copy)
     for key in ("self_audio", "partner_audio"):
         assert torch.equal(runs[0][key], runs[1][key])
@@ -242,3 +242,14 @@ def test_cli_and_shipped_config(corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main(["--config", str(cfg_path), "--data", str(tmp_path / "none"),
               "--out", str(tmp_path / "x")])
+
+
+def test_the_front_end_decides_how_the_audio_is_prepared(tmp_path):
+    """wav2vec2 trains on whole-file normalised audio (the release), log-mel on raw audio."""
+    assert front_end(TrainConfig()) == "logmel"
+    assert front_end(TrainConfig(model_preset="official")) == "wav2vec2"
+    folder = DualTalkModel.from_preset("lite", device="cpu").save(tmp_path / "lite")
+    assert front_end(TrainConfig(model_preset="official", init_from=str(folder))) == "logmel"
+    torch.save({}, tmp_path / "DualTalk.pth")  # a bare .pth is the published network
+    assert front_end(TrainConfig(init_from=str(tmp_path / "DualTalk.pth"))) == "wav2vec2"
+    assert front_end(TrainConfig(), resume_dir=folder) == "logmel"
