@@ -80,9 +80,13 @@ class Rig:
             rotvec = pose[..., [2, 0, 1]]
             quat = Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_quat()
             return quat.reshape(*pose.shape[:-1], 4)
-        pitch, yaw, roll = pose[..., 0], pose[..., 1], pose[..., 2]
-        euler = np.stack([yaw, pitch, roll], axis=-1).reshape(-1, 3)
-        return Rotation.from_euler("ZYX", euler).as_quat().reshape(*pose.shape[:-1], 4)
+        # Intrinsic Z (yaw), Y (pitch), X (roll): scipy's from_euler("ZYX") written out,
+        # because scipy's per-call cost (~80 us) was a tenth of a streaming step.
+        half = pose * 0.5
+        cp, cy, cr = np.cos(half[..., 0]), np.cos(half[..., 1]), np.cos(half[..., 2])
+        sp, sy, sr = np.sin(half[..., 0]), np.sin(half[..., 1]), np.sin(half[..., 2])
+        return np.stack([sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy,
+                         cr * cp * sy - sr * sp * cy, cr * cp * cy + sr * sp * sy], axis=-1)
 
 
 def _arkit() -> Rig:

@@ -31,6 +31,10 @@ class ModelConfig:
     lstm_bidirectional: bool = False
     modulation_scale: float = 0.1  # h = dec + scale * Linear(dec)
     lookahead_frames: int | None = 4  # frames of future context past the frame; None: unbounded
+    # Not in the release (None = unbounded): frames of past context every attention may see.
+    # A bound lets a stream keep fixed-size caches and still equal whole-clip inference
+    # (streaming/incremental_stepper.py); training windows shorter than it never reach it.
+    attention_span_frames: int | None = None
     # Not in the release (False): also add the partner's audio features to the temporal
     # enhancer's attention output. As published, partner audio is only the query of attention
     # over partner motion, so with a constant partner face (no tracker) it has no effect.
@@ -82,6 +86,10 @@ class ModelConfig:
 
     def _check_lookahead(self) -> None:
         """A bounded lookahead is only possible where every layer can be masked."""
+        if self.attention_span_frames is not None and (
+                self.attention_span_frames < 1 or self.lookahead_frames is None):
+            raise ValueError(f"attention_span_frames={self.attention_span_frames}: a span needs "
+                             "a bounded lookahead_frames (masked attention) and >= 1 frame")
         if self.lookahead_frames is None:
             return
         if self.lookahead_frames < 0:
@@ -99,7 +107,7 @@ ARCH_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig)
                     if f.name not in RUNTIME_FIELDS)
 # Architecture fields added after checkpoints were shipped, with the value their absence from
 # a saved config means (what those checkpoints were trained with).
-LATER_FIELDS: dict[str, Any] = {"partner_audio_residual": False}
+LATER_FIELDS: dict[str, Any] = {"partner_audio_residual": False, "attention_span_frames": None}
 
 PRESETS: dict[str, ModelConfig] = {
     "lite": ModelConfig(),

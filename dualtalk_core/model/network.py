@@ -36,15 +36,19 @@ from dualtalk_core.model.network_inputs import StatsPair
 from dualtalk_core.units import FRAME_MS, SAMPLES_PER_FRAME
 
 
-def _future_mask(n_frames: int, lookahead: int | None, device: torch.device) -> Any:
-    """(T, T) additive mask, -inf where key j > query i + lookahead; None: no mask.
+def _future_mask(n_frames: int, lookahead: int | None, device: torch.device,
+                 span: int | None = None) -> Any:
+    """(T, T) additive mask, -inf where key j > query i + lookahead or (with a `span`)
+    j < i - span; None: no mask.
 
     Float rather than bool: PyTorch's attention converts bool masks on every call.
     """
     if lookahead is None:
         return None
     mask = torch.full((n_frames, n_frames), float("-inf"), device=device)
-    return mask.triu(lookahead + 1)
+    if span is None:
+        return mask.triu(lookahead + 1)
+    return mask.triu(lookahead + 1) + mask.tril(-span - 1)
 
 
 class LogMelEncoder(nn.Module):
@@ -273,8 +277,9 @@ class DualTalkModel(nn.Module):
             self, self_audio, partner_audio, partner_motion, n_frames)
         dev = partner_motion.device
         log_mel = network_inputs.check_log_mel(self, log_mel, self_audio.shape[0], n)
-        layer_masks = [_future_mask(n, r, dev) for r in self.plan["interaction_layers"]]
-        causal = _future_mask(n, self.plan["causal"], dev)
+        span = self.config.attention_span_frames
+        layer_masks = [_future_mask(n, r, dev, span) for r in self.plan["interaction_layers"]]
+        causal = _future_mask(n, self.plan["causal"], dev, span)
         own, other, motion = self.joint_encoder(self_audio, partner_audio, partner_motion, n,
                                                 self.plan["audio_conv"], log_mel)
         enhanced = self.temporal_enhancer(other, motion, causal)  # (B, T, d)

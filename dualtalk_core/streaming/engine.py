@@ -31,6 +31,7 @@ from dualtalk_core.audio import pcm
 from dualtalk_core.model import DEFAULT_MODEL_DIR
 from dualtalk_core.streaming.frame_scheduler import FrameScheduler
 from dualtalk_core.streaming.input_tracks import InputTracks
+from dualtalk_core.streaming.incremental_stepper import IncrementalStepper, supports_incremental
 from dualtalk_core.streaming.model_stepper import WindowedStepper
 from dualtalk_core.streaming.output_stage import Frame, OutputStage
 from dualtalk_core.streaming.stream_config import StreamConfig
@@ -92,8 +93,7 @@ class StreamingEngine:
         self._schedule = FrameScheduler(model.lookahead_ms, config)
         self._tracks = InputTracks(self.rig, self._schedule.buffer_samples,
                                    config.stamp_tolerance_ms)
-        self._stepper = WindowedStepper(model, self._schedule.window,
-                                        round(config.crossfade_ms / FRAME_MS))
+        self._stepper = _make_stepper(model, config, self._schedule)
         self._output = OutputStage(self.rig, config.smoothing)
         self._lock = threading.Lock()
         self.reset()
@@ -269,6 +269,20 @@ class StreamingEngine:
         self._model_runs += 1
         self._schedule.advance_to(k + m)
         return self._output.frames(k, values, t0, self._tracks.has_face)
+
+
+def _make_stepper(model: DualTalkModel, config: StreamConfig,
+                  schedule: FrameScheduler) -> WindowedStepper | IncrementalStepper:
+    """The incremental stepper where the model allows it (exact mode, a causal log-mel model
+    with a bounded span) and the config does not ask otherwise; else the windowed one."""
+    able = schedule.exact and supports_incremental(model)
+    if config.stepper == "incremental" and not able:
+        raise ValueError("StreamConfig.stepper='incremental' needs a causal log-mel model with "
+                         "attention_span_frames set, at its own lookahead (lookahead_ms < 0 or "
+                         ">= the model's); use 'windowed' or 'auto'")
+    if able and config.stepper != "windowed":
+        return IncrementalStepper(model)
+    return WindowedStepper(model, schedule.window, round(config.crossfade_ms / FRAME_MS))
 
 
 def _first_read_only_change(old: Any, new: Any, prefix: str = "") -> str | None:

@@ -56,6 +56,13 @@ class StreamConfig:
         "Stamp error absorbed as jitter (a quarter frame; at most half a frame). A larger jump "
         "inserts silence or trims the overlap to re-align.",
         min_value=0.0, max_value=20.0)
+    stepper: str = setting(
+        "auto",
+        "How the model runs: 'incremental' computes each new frame once, carrying every "
+        "layer's state (causal log-mel models with a bounded attention span; equals whole-clip "
+        "inference); 'windowed' re-runs the model over window_ms every hop (any model); "
+        "'auto' picks incremental where the model allows it.",
+        choices=("auto", "incremental", "windowed"))
     max_buffer_s: float = setting(
         30.0,
         "Input held per stream past what the next window needs. After a longer stall the "
