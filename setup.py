@@ -53,6 +53,7 @@ setup(
             "dualtalk_node = dualtalk_ros.nodes.dualtalk_node:main",
             "mic_node = dualtalk_ros.nodes.mic_node:main",
             "avatar_renderer = dualtalk_ros.nodes.avatar_renderer:main",
+            "tts_player = dualtalk_ros.nodes.tts_player:main",
             "dualtalk-run = dualtalk_ros.launching.runner:main",
             "dualtalk-bag = dualtalk_ros.bag.bag_cli:main",
             "dualtalk-render = dualtalk_ros.bag.bag_video:main",

@@ -36,7 +36,7 @@ from dualtalk_core.streaming.model_stepper import WindowedStepper
 from dualtalk_core.streaming.output_stage import Frame, OutputStage
 from dualtalk_core.streaming.stream_config import StreamConfig
 from dualtalk_core.streaming.timelines import AudioInputStats, FaceInputStats
-from dualtalk_core.units import FRAME_MS
+from dualtalk_core.units import FRAME_MS, SAMPLE_RATE_HZ
 
 if TYPE_CHECKING:
     from dualtalk_core.model import DualTalkModel
@@ -94,6 +94,8 @@ class StreamingEngine:
         self._tracks = InputTracks(self.rig, self._schedule.buffer_samples,
                                    config.stamp_tolerance_ms)
         self._stepper = _make_stepper(model, config, self._schedule)
+        if isinstance(self._stepper, IncrementalStepper):  # frames go out one by one
+            self._schedule.min_batch_frames = 1
         self._output = OutputStage(self.rig, config.smoothing)
         self._lock = threading.Lock()
         self.reset()
@@ -176,6 +178,7 @@ class StreamingEngine:
                     "StreamingEngine")
             self.config = config
             self._schedule.input_timeout_ms = config.input_timeout_ms
+            self._schedule.absent_after_ms = config.absent_after_ms
             self._output.set_smoothing(config.smoothing)
 
     # ------------------------------------------------------------------ input
@@ -252,6 +255,8 @@ class StreamingEngine:
             self._stepper.reset()  # the next run does not continue the last one
             self._output.restart()
         self._tracks.fill_overdue(due)
+        self._tracks.fill_absent(self._schedule.absent_before(now_rel_s),
+                                 math.floor(now_rel_s * SAMPLE_RATE_HZ))
 
     def _drain(self, final: bool) -> list[Frame]:
         frames: list[Frame] = []

@@ -46,16 +46,21 @@ def effective_lookahead(model_ms: float | None, config_ms: float) -> tuple[bool,
 class FrameScheduler:
     """The frame schedule of one stream: the next frame to emit and the batches that follow.
 
-    `input_timeout_ms` may change between steps (a live setting); the rest is fixed.
+    `input_timeout_ms` and `absent_after_ms` may change between steps (live settings); the
+    rest is fixed.
     """
 
     def __init__(self, model_lookahead_ms: float | None, config: StreamConfig) -> None:
         self.exact, self.lookahead_ms = effective_lookahead(model_lookahead_ms,
                                                             config.lookahead_ms)
         self.input_timeout_ms = config.input_timeout_ms
+        self.absent_after_ms = config.absent_after_ms
         self.need_offset = round(self.lookahead_ms * SAMPLE_RATE_HZ / 1000)  # samples
         self.window = round(config.window_ms * SAMPLE_RATE_HZ / 1000)  # samples
         self.hop_frames = round(config.hop_ms / FRAME_MS)
+        # Fewest frames an exact-mode run emits: a hop, so a windowed run's cost is shared by
+        # a hop of frames; an incremental stepper costs per frame and sets it to 1.
+        self.min_batch_frames = self.hop_frames
         # Backlog allowed past the next frame's need() before a stall is skipped.
         self.backlog_limit = round(config.max_buffer_s * SAMPLE_RATE_HZ)  # samples
         self._check_sizes(config)
@@ -105,7 +110,7 @@ class FrameScheduler:
                 (available - self.need_offset) // SAMPLES_PER_FRAME + 1
             most = (self.window - self.need_offset) // SAMPLES_PER_FRAME + 1
             m = min(n_ready - k, most)
-            if m <= 0 or (m < hop and not final):
+            if m <= 0 or (m < self.min_batch_frames and not final):
                 return None
             return k, m, min(self.need(k + m - 1), available)
         if self.need(k) <= available:
@@ -118,6 +123,10 @@ class FrameScheduler:
         """Frames before `frame` are out."""
         assert frame > self.next, (frame, self.next)
         self.next = frame
+
+    def absent_before(self, now_rel_s: float) -> int:
+        """Grid sample: an input whose received audio ends before it is absent at `now`."""
+        return math.floor((now_rel_s - self.absent_after_ms / 1000) * SAMPLE_RATE_HZ)
 
     def due(self, now_rel_s: float) -> int:
         """Grid samples up to which input is overdue at `now_rel_s` (s after the anchor)."""

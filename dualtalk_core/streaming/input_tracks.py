@@ -94,6 +94,18 @@ class InputTracks:
                 track.end_segment()
                 track.fill_to(due)
 
+    def fill_absent(self, absent_before: int, now: int) -> None:
+        """Silence on an input whose received audio ends before `absent_before` (it has sent
+        nothing for a while), as far as the other input has arrived and never past `now`:
+        frames then wait only for the input that is live."""
+        for track, other in ((self.self_audio, self.partner_audio),
+                             (self.partner_audio, self.self_audio)):
+            target = min(other.head, now)
+            if track.real_end < absent_before and other.real_end >= absent_before \
+                    and track.head < target:
+                track.end_segment()
+                track.fill_to(target)
+
     def end(self) -> None:
         """End of stream: write pending resampler tails, then pad the shorter input with
         silence to the longer one, as offline processing of the clip does."""

@@ -51,6 +51,13 @@ class StreamConfig:
         "How long past a frame's need to wait for late audio before taking it as silence: "
         "above the 32-100 ms chunks of microphones and TTS engines, below a visible stall.",
         min_value=0.0, max_value=10000.0, live=True)
+    absent_after_ms: float = setting(
+        500.0,
+        "An audio input that has sent nothing for this long stops holding frames back: it is "
+        "taken as silence as far as the other input has arrived, without waiting "
+        "input_timeout_ms (a TTS publishes only while the robot speaks). Its next chunk "
+        "starts a new segment.",
+        min_value=0.0, max_value=60000.0, live=True)
     stamp_tolerance_ms: float = setting(
         10.0,
         "Stamp error absorbed as jitter (a quarter frame; at most half a frame). A larger jump "

@@ -95,6 +95,11 @@ class AudioTimeline:
         self.stats.chunks += 1
         self.stats.resampled_chunks += int(rate_hz != SAMPLE_RATE_HZ)
 
+    @property
+    def real_end(self) -> int:
+        """Grid index one past the last received (not silence-filled) sample."""
+        return self._real_end
+
     def _expected_s(self) -> float:
         """Where the next chunk should start: the current segment's end, else the head."""
         if self._resampler is not None:

@@ -59,11 +59,16 @@ class OutputSettings:
     """When computed frames are published."""
 
     delay_ms: float = setting(
-        400.0, "Each frame is published at its stamp + this delay on the node's clock: a "
-        "steady 25 fps stream. It must cover the lookahead, the audio chunk, the hop and "
-        "inference; frames computed after their slot go out at once and are counted as late. "
-        "0 publishes each hop's frames as soon as they are computed (bursts of a hop).",
-        min_value=0.0, max_value=5000.0, live=True)
+        -1.0, "Each frame is published at its stamp + this delay on the node's clock: a steady "
+        "25 fps stream, and the node's pipeline delay (published on pipeline_delay: play the "
+        "robot's own voice this much after publishing it). < 0 = derived: lookahead + an "
+        "input chunk + the hop + margin at start, then raised to the measured 99th "
+        "percentile of frame latency + margin whenever frames would be late (never lowered "
+        "while running). 0 publishes each frame as soon as computed.",
+        min_value=-1.0, max_value=5000.0, live=True)
+    delay_margin_ms: float = setting(
+        10.0, "Margin a derived delay keeps above the measured latency (ms).",
+        min_value=0.0, max_value=1000.0, live=True)
     pacing_period_ms: float = setting(5.0, "How often frames due for publishing are checked.",
                                       min_value=1.0, max_value=100.0)
 
@@ -159,9 +164,37 @@ class RendererSettings:
         check_settings(self)
 
 
+@dataclass
+class TtsPlayerSettings:
+    """`tts_player`: the robot's own speech published to the face and played in sync with it."""
+
+    wav: str = setting("", "WAV file of the robot's speech (any rate; '' = nothing to say).")
+    chunk_samples: int = setting(512, "Samples (16 kHz) per published AudioChunk.",
+                                 min_value=16, max_value=16000)
+    play: bool = setting(True, "Play the audio on the output device (false: publish and time "
+                         "only, e.g. without a sound card).")
+    output_device: str = setting("", "PortAudio output device: name substring or index; '' = "
+                                 "the system default.")
+    output_latency_ms: float = setting(
+        0.0, "The output device's own latency, subtracted from the wait before playing "
+        "(ms; PortAudio's reported latency is added to it when playing).",
+        min_value=0.0, max_value=1000.0)
+    idle_silence: bool = setting(
+        True, "Keep publishing silence when not speaking, as a sound card's output stream does: "
+        "the face then never waits for audio that will not come (a stream that stops makes the "
+        "frames after its end wait input_timeout_ms).")
+    wait_for_delay_s: float = setting(
+        5.0, "How long to wait for the face's pipeline_delay before speaking anyway (s).",
+        min_value=0.0, max_value=600.0)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
 # Node name -> its settings class; `config/dualtalk.yaml` has one section per entry.
 NODE_SETTINGS: dict[str, type] = {
     "mic_node": MicSettings,
     "dualtalk_node": DualTalkNodeSettings,
     "avatar_renderer": RendererSettings,
+    "tts_player": TtsPlayerSettings,
 }

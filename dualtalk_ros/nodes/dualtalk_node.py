@@ -1,11 +1,13 @@
 """The DualTalk node: own voice, partner voice and partner face in; 25 fps face and head pose out.
 
-Receiving is separate from processing: callbacks only queue messages (bounded, drops counted); a
-timer on ROS time (so `use_sim_time` replays work) asks for one engine hop; a worker thread feeds
-the queued messages through `bridge.input_dispatch` into the streaming engine, runs it and
-publishes. When inference is slower than the hop, requests are skipped and counted, never queued
-without bound. Bad input is logged once per kind, counted in /diagnostics, and dropped; the face
-keeps going. Parameters: `bridge.node_settings.DualTalkNodeSettings`, field for field.
+Receiving is separate from processing: callbacks only queue messages (bounded, drops counted)
+and wake the worker when audio arrives; a timer on ROS time (so `use_sim_time` replays work)
+wakes it every hop too, for input that is overdue. The worker feeds the queued messages through
+`bridge.input_dispatch` into the streaming engine and runs it; frames go out at their stamp + the
+pipeline delay (`bridge.output_pacing`, published on `pipeline_delay`). When inference is slower
+than the hop, wake-ups are skipped and counted, never queued without bound. Bad input is logged
+once per kind, counted in /diagnostics, and dropped; the face keeps going. Parameters:
+`bridge.node_settings.DualTalkNodeSettings`, field for field.
 """
 from __future__ import annotations
 
@@ -16,20 +18,23 @@ import time
 from typing import Any, Callable
 
 import torch
+from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 
 from dualtalk_core.heap_tuning import keep_freed_memory
 from dualtalk_core.streaming import Frame, StreamingEngine
+from dualtalk_core.units import FRAME_MS
 from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 from dualtalk_ros.bridge import messages
 from dualtalk_ros.bridge.input_dispatch import InputDispatcher
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
+from dualtalk_ros.bridge.output_pacing import OutputPacer
 from dualtalk_ros.nodes import node_main
 from dualtalk_ros.nodes.audio_common_inputs import subscribe_audio_common
 from dualtalk_ros.nodes.node_health import NodeHealth
-from dualtalk_ros.nodes.qos import RELIABLE, SENSOR
+from dualtalk_ros.nodes.qos import LATCHED, RELIABLE, SENSOR
 from dualtalk_ros.nodes.ros_parameters import NodeSettings
 
 
@@ -53,8 +58,12 @@ class DualTalkNode(Node):
         self.inbox_lock = threading.Lock()
         self.requests: queue.Queue = queue.Queue(maxsize=1)
         self.first_hop: float | None = None  # ROS time of the first hop (anchoring silence)
+        self._live_since: float | None = None  # since when audio has been arriving
         self.outbox: collections.deque = collections.deque()  # frames waiting for their slot
+        # Steps run when audio arrives, so a frame waits only for its batch of hop frames.
+        self.pacer = OutputPacer(s.output, self.engine.lookahead_ms, s.stream.hop_ms - FRAME_MS)
         self._make_io(s)
+        self._publish_delay()
         self._stop = threading.Event()
         self.worker = threading.Thread(target=self._work, name="dualtalk_inference",
                                        daemon=True)
@@ -76,6 +85,7 @@ class DualTalkNode(Node):
         self.face_pub = self.create_publisher(FaceCoefficients, "face", RELIABLE)
         self.pose_pub = self.create_publisher(PoseStamped, "head_pose", RELIABLE)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE)
+        self.delay_pub = self.create_publisher(Duration, "pipeline_delay", LATCHED)
         self.create_subscription(AudioChunk, "self_audio", self._store("self_audio"), SENSOR)
         self.create_subscription(AudioChunk, "partner_audio", self._store("partner_audio"),
                                  SENSOR)
@@ -84,8 +94,19 @@ class DualTalkNode(Node):
         subscribe_audio_common(self, s.inputs.audio_common, self._store)
 
     def _apply_settings(self, new: DualTalkNodeSettings) -> None:
-        """A live parameter change: the engine takes its part; the rest is read at each use."""
+        """A live parameter change: the engine and the pacer take their parts; the rest is read
+        at each use."""
         self.engine.reconfigure(new.stream)
+        if hasattr(self, "pacer"):  # not during start-up
+            before = self.pacer.delay_ms
+            self.pacer.configure(new.output)
+            if self.pacer.delay_ms != before:
+                self._publish_delay()
+
+    def _publish_delay(self) -> None:
+        """The pipeline delay, latched: play the robot's voice this much after publishing it."""
+        sec, nanosec = messages.s_to_sec_nanosec(self.pacer.delay_s)
+        self.delay_pub.publish(Duration(sec=sec, nanosec=nanosec))
 
     # ----------------------------------------------------------- receiving: store only
     def _store(self, kind: str) -> Callable[[Any], None]:
@@ -95,7 +116,13 @@ class DualTalkNode(Node):
                     self.inbox.popleft()
                     self.health.problem("inbox_overflow", "receive queue full: dropping the "
                                         "oldest message (inference cannot keep up)")
-                self.inbox.append((kind, msg, self.get_clock().now().nanoseconds * 1e-9))
+                now = self.get_clock().now().nanoseconds * 1e-9
+                self.inbox.append((kind, msg, now))
+            if kind != "partner_face":
+                try:  # audio may complete a frame: step now rather than at the next hop
+                    self.requests.put_nowait(now)
+                except queue.Full:
+                    pass  # the worker is already due to run
         return callback
 
     def _on_hop(self) -> None:
@@ -117,7 +144,8 @@ class DualTalkNode(Node):
                 start = time.perf_counter()
                 frames = self.engine.step(now)
                 self.health.hop_done(time.perf_counter() - start, len(frames))
-                if self.settings.output.delay_ms > 0:
+                self._observe_latency(now, frames)
+                if self.pacer.delay_ms > 0:
                     self.outbox.extend(frames)  # deque appends are thread-safe
                 else:
                     self._publish(frames)
@@ -125,6 +153,18 @@ class DualTalkNode(Node):
                 if not self.context.ok():
                     return  # shutting down: nothing to publish to
                 self.health.problem("inference_error", f"hop failed: {exc!r}")
+
+    def _observe_latency(self, now: float, frames: list[Frame]) -> None:
+        """Feed the pacer the latencies of frames computed from live audio: frames of a stream
+        with no audio wait input_timeout_ms by design and must not raise the delay."""
+        if not self.health.audio_live(now):
+            self._live_since = None
+            return
+        if self._live_since is None:
+            self._live_since = now
+        live = [f.t for f in frames if f.t >= self._live_since]
+        if live:
+            self.pacer.observe(self.get_clock().now().nanoseconds * 1e-9, live)
 
     def _anchor_if_silent(self, now: float) -> None:
         """With no audio at all, start the frame grid anyway: the face must never freeze."""
@@ -170,19 +210,24 @@ class DualTalkNode(Node):
     def _on_pace(self) -> None:
         """Publish every frame whose slot (stamp + output.delay_ms) has come."""
         now = self.get_clock().now().nanoseconds * 1e-9
-        delay_s = self.settings.output.delay_ms / 1000.0
         due = []
-        while self.outbox and self.outbox[0].t + delay_s <= now:
+        while self.outbox and self.pacer.due(self.outbox[0].t, now):
             due.append(self.outbox.popleft())
         if due:
-            late = sum(now - f.t - delay_s > 0.02 for f in due)
+            late = sum(self.pacer.late(f.t, now) for f in due) if self.pacer.started else 0
             if late:
                 self.health.problem("late_frames", "frames computed after their presentation "
                                     "slot were published late (raise output.delay_ms)", late)
             self._publish(due)
 
     def _on_diagnostics(self) -> None:
-        self.diag_pub.publish(self.health.report(self.get_clock().now(), self.engine))
+        before = self.pacer.delay_ms
+        pacing = self.pacer.recheck()
+        if pacing.delay_ms != before:
+            self.get_logger().info(f"pipeline delay raised to {pacing.delay_ms:.0f} ms "
+                                   f"(measured frame latency p99 {pacing.latency_p99_ms:.0f} ms)")
+            self._publish_delay()
+        self.diag_pub.publish(self.health.report(self.get_clock().now(), self.engine, pacing))
 
     def close(self) -> None:
         self._stop.set()

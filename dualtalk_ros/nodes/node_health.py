@@ -1,6 +1,7 @@
 """Node health: counters, log-once problem reports and the /diagnostics status with thresholds."""
 from __future__ import annotations
 
+import math
 import threading
 from collections import Counter
 from typing import Any, Callable
@@ -11,6 +12,7 @@ from rclpy.time import Time
 
 from dualtalk_ros.bridge.input_dispatch import INPUT_KINDS as INPUTS
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
+from dualtalk_ros.bridge.output_pacing import PacingReport
 
 
 class NodeHealth:
@@ -40,17 +42,25 @@ class NodeHealth:
         with self.lock:
             self.last_stamp[kind] = max(stamp_s, self.last_stamp.get(kind, stamp_s))
 
+    def audio_live(self, now_s: float) -> bool:
+        """Whether any audio input sent something within `diagnostics.input_stale_s`."""
+        stale = self.settings().diagnostics.input_stale_s
+        with self.lock:
+            return any(now_s - self.last_stamp.get(k, -math.inf) <= stale
+                       for k in ("self_audio", "partner_audio"))
+
     def hop_done(self, seconds: float, n_frames: int) -> None:
         with self.lock:
             self.hops += 1
             self.frames += n_frames
             self.window.append(seconds)
 
-    def report(self, now: Time, engine: Any) -> DiagnosticArray:
+    def report(self, now: Time, engine: Any, pacing: PacingReport) -> DiagnosticArray:
         now_s = now.nanoseconds * 1e-9
         with self.lock:
             window, self.window = self.window, []
             values = self._values(now_s, window, engine)
+            values.update(_pacing_values(pacing))
             level, message = self._level(now_s, window)
         status = DiagnosticStatus(level=level, name=f"{self.node.get_name()}: dualtalk",
                                   hardware_id=str(engine.model.device), message=message,
@@ -98,3 +108,15 @@ class NodeHealth:
             level = max(level, DiagnosticStatus.WARN)
             reasons.append(f"dropped bad input: {dict(self.problems)}")
         return level, "; ".join(reasons) or "ok"
+
+
+def _pacing_values(pacing: PacingReport) -> dict[str, str]:
+    """The output's timing: the delay in force (the pipeline delay) and what was measured."""
+    def ms(value: float | None) -> str:
+        return "none yet" if value is None else f"{value:.1f}"
+
+    return {"output_delay_ms": ms(pacing.delay_ms),
+            "output_delay_mode": "derived" if pacing.derived else "fixed",
+            "required_delay_ms": ms(pacing.required_ms),
+            "frame_latency_p50_ms": ms(pacing.latency_p50_ms),
+            "frame_latency_p99_ms": ms(pacing.latency_p99_ms)}

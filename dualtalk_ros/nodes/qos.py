@@ -5,9 +5,12 @@ next one. Their depth of 50 absorbs a burst delivered while the executor is busy
 of 5 loses 32 ms chunks). Outputs are reliable: a consumer recording or rendering the face must
 see every frame.
 """
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 SENSOR = QoSProfile(depth=50, reliability=qos_profile_sensor_data.reliability,
                     durability=qos_profile_sensor_data.durability,
                     history=qos_profile_sensor_data.history)
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+# A value that late joiners need at once (the pipeline delay): the last one is kept for them.
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -63,7 +63,8 @@ def test_every_field_is_described_and_only_what_a_running_engine_applies_is_live
             spec = config_fields.info(f)
             assert spec.description.endswith(".") and 20 < len(spec.description) < 400, f.name
             live |= {prefix + f.name} if spec.live else set()
-    assert live == {"input_timeout_ms", "smoothing.enabled", "smoothing.min_cutoff_hz",
+    assert live == {"input_timeout_ms", "absent_after_ms", "smoothing.enabled",
+                    "smoothing.min_cutoff_hz",
                     "smoothing.beta", "smoothing.d_cutoff_hz"}
     assert not {f.name for f in dataclasses.fields(StreamConfig)} & {"fps", "device"}
 

@@ -6,7 +6,9 @@ import subprocess
 import sys
 from typing import Any
 
+from builtin_interfaces.msg import Duration
 from dualtalk_msgs.msg import FaceCoefficients
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 
@@ -25,15 +27,23 @@ def _set(ros: Spinner, client: AsyncParameterClient, name: str, value: Any) -> A
 
 def test_a_parameter_change_is_applied_or_refused_with_a_reason(ros_domain, ros_env):
     faces: list[FaceCoefficients] = []
+    delays: list[float] = []
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
     proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node"],
                             env=ros_env)
     with ros_node(ros_domain, "param_client") as ros:
         try:
             ros.node.create_subscription(FaceCoefficients, "face", faces.append, 100)
+            ros.node.create_subscription(
+                Duration, "pipeline_delay", lambda d: delays.append(d.sec + d.nanosec * 1e-9),
+                latched)
             client = AsyncParameterClient(ros.node, "dualtalk_node")
             assert client.wait_for_services(timeout_sec=60.0)
             assert ros.until(lambda: len(faces) > 5, 60.0), "the node publishes no face"
             assert faces[-1].header.frame_id == "robot_face"
+            # Derived at start: the shipped model's 200 ms lookahead, a chunk, the hop's wait
+            assert ros.until(lambda: delays, 5.0) and 0.24 <= delays[0] <= 0.5, delays
 
             refused = {
                 "stream.hop_ms": (-5.0, "read-only"),
@@ -51,6 +61,7 @@ def test_a_parameter_change_is_applied_or_refused_with_a_reason(ros_domain, ros_
             for name, value in applied.items():
                 result = _set(ros, client, name, value)
                 assert result.successful, (name, result.reason)
+            assert ros.until(lambda: abs(delays[-1] - 0.3) < 1e-6, 5.0), delays  # republished
             seen = len(faces)
             assert ros.until(lambda: any(f.header.frame_id == "face_link"
                                          for f in faces[seen:]), 10.0)

@@ -1,0 +1,92 @@
+"""When a computed frame is published: at its stamp + a delay derived from measured figures.
+
+A frame can be computed once the audio up to its lookahead has arrived (in chunks) and the
+model has run; publishing every frame at stamp + one delay turns that into a steady 25 fps
+stream. The delay is the node's whole pipeline: the robot's own voice must be played that much
+after it is published for lips and sound to meet (`pipeline_delay` topic).
+
+Derived (`output.delay_ms` < 0): at start, lookahead + one input chunk + a model run + the
+hop's wait + the margin; then every re-check takes the 99th percentile of the measured
+latencies (frame ready minus its stamp) over the last seconds plus the margin, and raises the
+delay when frames would be late. It never lowers it on its own: a lower delay would publish
+frames in a burst.
+"""
+from __future__ import annotations
+
+import collections
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dualtalk_ros.bridge.node_settings import OutputSettings
+
+ASSUMED_CHUNK_MS = 32.0  # an audio chunk before any has arrived (512 samples at 16 kHz)
+ASSUMED_COMPUTE_MS = 20.0  # a model run before any was timed (lite, 8 s window: ~10-25 ms)
+LATE_TOLERANCE_S = 0.02  # published later than its slot by more than this: a late frame
+WINDOW_FRAMES = 250  # latencies kept for a re-check: the last 10 s of frames
+ROUND_MS = 5.0  # derived delays are whole multiples of this (the pacing timer's period)
+
+
+@dataclass(frozen=True)
+class PacingReport:
+    """What /diagnostics says about the output's timing (ms)."""
+
+    delay_ms: float  # frames are published at stamp + this
+    derived: bool  # the delay follows the measurements (output.delay_ms < 0)
+    required_ms: float | None  # p99 of the measured latencies + margin; None before any
+    latency_p50_ms: float | None  # frame ready minus its stamp
+    latency_p99_ms: float | None
+    started: bool  # past start-up: late frames now warn
+
+
+class OutputPacer:
+    """The delay, the measured latencies, and whether a frame is due or late."""
+
+    def __init__(self, settings: OutputSettings, lookahead_ms: float, hop_ms: float) -> None:
+        self.derived = settings.delay_ms < 0
+        self.margin_ms = settings.delay_margin_ms
+        start = lookahead_ms + ASSUMED_CHUNK_MS + ASSUMED_COMPUTE_MS + hop_ms + self.margin_ms
+        self.delay_ms = _round_up(start) if self.derived else settings.delay_ms
+        self._latencies: collections.deque[float] = collections.deque(maxlen=WINDOW_FRAMES)
+        self.started = False
+
+    @property
+    def delay_s(self) -> float:
+        return self.delay_ms / 1000.0
+
+    def configure(self, settings: OutputSettings) -> None:
+        """A live change of output.*: a fixed delay applies at once; a derived one keeps its
+        current value and follows the next re-check."""
+        self.derived, self.margin_ms = settings.delay_ms < 0, settings.delay_margin_ms
+        if not self.derived:
+            self.delay_ms = settings.delay_ms
+
+    def observe(self, ready_s: float, stamps_s: list[float]) -> None:
+        """Frames stamped `stamps_s` were computed at `ready_s` (the node's clock)."""
+        self._latencies.extend(ready_s - t for t in stamps_s)
+
+    def recheck(self) -> PacingReport:
+        """Raise a derived delay to what the last seconds needed; start-up ends at the first
+        re-check with a second of frames."""
+        lat = np.asarray(self._latencies)
+        p50 = p99 = required = None
+        if len(lat):
+            p50, p99 = (float(np.percentile(lat, q)) * 1000 for q in (50, 99))
+            required = p99 + self.margin_ms
+            if self.derived and required > self.delay_ms:
+                self.delay_ms = _round_up(required)
+        if len(lat) >= 25:
+            self.started = True
+        return PacingReport(self.delay_ms, self.derived, required, p50, p99, self.started)
+
+    def due(self, stamp_s: float, now_s: float) -> bool:
+        return stamp_s + self.delay_s <= now_s
+
+    def late(self, stamp_s: float, now_s: float) -> bool:
+        """Published more than 20 ms after its slot (only counted after start-up)."""
+        return now_s - stamp_s - self.delay_s > LATE_TOLERANCE_S
+
+
+def _round_up(ms: float) -> float:
+    return math.ceil(ms / ROUND_MS) * ROUND_MS

@@ -1,0 +1,102 @@
+"""An example speech player that keeps the robot's voice in step with its face.
+
+The face node publishes each frame at its stamp + the pipeline delay (latched on
+`pipeline_delay`). A player that publishes its speech on `self_audio` as it hands it over
+(stamped now) and plays it `pipeline_delay` later makes the sound and the lips of every moment
+meet: audio stamped t is heard at t + delay, and its frame is shown at t + delay. This node does
+that for a WAV file: it waits for the delay, streams the speech in real time (and silence
+around it, as an output stream does), and plays it the delay after the first chunk's stamp
+(minus the output device's latency). It publishes the time
+playback started on `playback_start` (latched) so the sync can be measured.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from rclpy.node import Node
+
+from dualtalk_core.audio.wav_files import read_wav
+from dualtalk_core.units import SAMPLE_RATE_HZ, float_to_s16
+from dualtalk_msgs.msg import AudioChunk
+from dualtalk_ros.bridge import messages
+from dualtalk_ros.bridge.node_settings import TtsPlayerSettings
+from dualtalk_ros.nodes import node_main
+from dualtalk_ros.nodes.qos import LATCHED, SENSOR
+from dualtalk_ros.nodes.ros_parameters import NodeSettings
+
+
+class TtsPlayer(Node):
+    def __init__(self) -> None:
+        super().__init__("tts_player")
+        self.s: TtsPlayerSettings = NodeSettings(self, "tts_player").current  # read-only
+        self.audio = read_wav(self.s.wav) if self.s.wav else np.zeros(0, np.float32)
+        self.delay_s: float | None = None
+        self.first_stamp_ns: int | None = None
+        self.sent = 0  # samples published
+        self.audio_pub = self.create_publisher(AudioChunk, "self_audio", SENSOR)
+        self.start_pub = self.create_publisher(Time, "playback_start", LATCHED)
+        self.create_subscription(Duration, "pipeline_delay", self._on_delay, LATCHED)
+        self.started_ns = self.get_clock().now().nanoseconds
+        self.timer = self.create_timer(self.s.chunk_samples / SAMPLE_RATE_HZ, self._on_tick)
+        self.get_logger().info(f"{len(self.audio) / SAMPLE_RATE_HZ:.1f} s of speech from "
+                               f"{self.s.wav or 'nothing'}; waiting for pipeline_delay")
+
+    def _on_delay(self, msg: Duration) -> None:
+        self.delay_s = msg.sec + msg.nanosec * 1e-9
+
+    def _on_tick(self) -> None:
+        """Publish the next chunk in real time: speech once the delay is known (or waited for),
+        silence before and after it (`idle_silence`)."""
+        now_ns = self.get_clock().now().nanoseconds
+        if self.delay_s is None and now_ns - self.started_ns >= self.s.wait_for_delay_s * 1e9:
+            self.get_logger().warning("no pipeline_delay received: speaking without delay")
+            self.delay_s = 0.0
+        n, frame_id = self.s.chunk_samples, "tts"
+        if self.delay_s is not None and self.sent < len(self.audio):
+            chunk = self.audio[self.sent:self.sent + n]
+            if self.first_stamp_ns is None:
+                self.first_stamp_ns = now_ns
+                self._schedule_playback()
+            self.sent += len(chunk)
+        elif self.s.idle_silence:
+            chunk, frame_id = np.zeros(n, np.float32), "tts_idle"
+        else:
+            return
+        msg = AudioChunk(sample_rate=SAMPLE_RATE_HZ, channels=1, encoding="S16LE")
+        msg.header.stamp = Time(sec=now_ns // 10**9, nanosec=now_ns % 10**9)
+        msg.header.frame_id = frame_id
+        msg.data = float_to_s16(chunk).tobytes()
+        self.audio_pub.publish(msg)
+
+    def _schedule_playback(self) -> None:
+        """Start playing at the first chunk's stamp + the pipeline delay - output latency."""
+        assert self.first_stamp_ns is not None and self.delay_s is not None
+        wait_s = max(0.0, self.delay_s - self.s.output_latency_ms / 1000.0)
+        timer: Any = None
+
+        def start() -> None:
+            timer.cancel()
+            if self.s.play:
+                threading.Thread(target=self._play, daemon=True).start()
+            sec, nanosec = messages.s_to_sec_nanosec(self.get_clock().now().nanoseconds * 1e-9)
+            self.start_pub.publish(Time(sec=sec, nanosec=nanosec))
+
+        timer = self.create_timer(wait_s, start)
+
+    def _play(self) -> None:
+        import sounddevice as sd  # PortAudio only when playing
+
+        device = self.s.output_device or None
+        sd.play(self.audio, SAMPLE_RATE_HZ, device=int(device) if device and device.isdigit()
+                else device)
+
+
+def main(args: list[str] | None = None) -> None:
+    node_main.run(TtsPlayer, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The output delay follows the measured frame latency: derived at start, raised when frames
+would be late, never lowered on its own; late frames count only after start-up."""
+from __future__ import annotations
+
+import pytest
+
+from dualtalk_ros.bridge.node_settings import OutputSettings
+from dualtalk_ros.bridge.output_pacing import ASSUMED_CHUNK_MS, ASSUMED_COMPUTE_MS, OutputPacer
+
+
+def test_a_derived_delay_starts_from_the_lookahead_chunk_and_wait():
+    pacer = OutputPacer(OutputSettings(), lookahead_ms=200.0, hop_ms=0.0)
+    assert pacer.derived and pacer.delay_ms == 265.0  # 200 + 32 + 20 + 0 + 10, rounded to 5
+    assert 200.0 + ASSUMED_CHUNK_MS + ASSUMED_COMPUTE_MS + 10.0 <= pacer.delay_ms
+    report = pacer.recheck()
+    assert report.required_ms is None and not report.started
+
+
+def test_the_delay_rises_to_the_measured_p99_and_never_falls():
+    pacer = OutputPacer(OutputSettings(delay_margin_ms=10.0), lookahead_ms=120.0, hop_ms=0.0)
+    start = pacer.delay_ms
+    pacer.observe(10.0, [10.0 - 0.180] * 99 + [10.0 - 0.300])  # one slow frame in a hundred
+    report = pacer.recheck()
+    assert report.latency_p50_ms == pytest.approx(180.0)
+    assert report.required_ms == pytest.approx(report.latency_p99_ms + 10.0)
+    assert pacer.delay_ms > start and pacer.delay_ms % 5 == 0 and report.started
+    raised = pacer.delay_ms
+    pacer.observe(20.0, [20.0 - 0.05] * 300)  # fast from now on
+    assert pacer.recheck().delay_ms == raised  # lowering would publish a burst
+
+
+def test_a_fixed_delay_is_kept_and_a_live_change_applies():
+    pacer = OutputPacer(OutputSettings(delay_ms=300.0), lookahead_ms=200.0, hop_ms=40.0)
+    pacer.observe(5.0, [5.0 - 0.5] * 50)
+    assert pacer.recheck().delay_ms == 300.0 and not pacer.derived
+    pacer.configure(OutputSettings(delay_ms=250.0))
+    assert pacer.delay_ms == 250.0
+    assert pacer.due(10.0, 10.25) and not pacer.due(10.0, 10.2499)
+    assert pacer.late(10.0, 10.271) and not pacer.late(10.0, 10.269)

@@ -1,0 +1,72 @@
+"""The robot's own voice in step with its face, over DDS: the example player plays its speech
+the pipeline delay after publishing it, and every frame of that speech is shown within 20 ms of
+its sound."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from dualtalk_core.audio.wav_files import write_wav
+from dualtalk_core.child_processes import stop_all
+from dualtalk_core.synth.espeak import Voice, synthesize
+from ros_harness import ros_node
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def _ns(stamp) -> int:
+    return stamp.sec * 10**9 + stamp.nanosec
+
+
+def test_the_face_shows_each_moment_of_speech_when_it_is_heard(tmp_path: Path, ros_domain,
+                                                               ros_env):
+    speech = synthesize("Hello there, I can see you. How are you today?", Voice())
+    wav = tmp_path / "speech.wav"
+    write_wav(wav, speech.audio, speech.sample_rate)
+    faces: list[tuple[int, FaceCoefficients]] = []
+    chunks: list[AudioChunk] = []
+    starts: list[Time] = []
+    delays: list[Duration] = []
+    node = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node"],
+                            env=ros_env)
+    player = None
+    with ros_node(ros_domain, "sync_probe") as ros:
+        try:
+            n = ros.node
+            n.create_subscription(FaceCoefficients, "face",
+                                  lambda m: faces.append((time.time_ns(), m)), 200)
+            n.create_subscription(AudioChunk, "self_audio", chunks.append, qos_profile_sensor_data)
+            n.create_subscription(Time, "playback_start", starts.append, LATCHED)
+            n.create_subscription(Duration, "pipeline_delay", delays.append, LATCHED)
+            assert ros.until(lambda: delays and faces, 60.0), "the face node did not start"
+            player = subprocess.Popen(
+                [sys.executable, "-m", "dualtalk_ros.nodes.tts_player", "--ros-args",
+                 "-p", f"wav:={wav}", "-p", "play:=false"], env=ros_env)
+            seconds = len(speech.audio) / speech.sample_rate
+            assert ros.until(lambda: starts, 30.0), "the player never started playback"
+            ros.until(lambda: False, seconds + 1.5)
+        finally:
+            assert all(stop_all([p for p in (node, player) if p is not None])), "a node hung"
+    speech = [c for c in chunks if c.header.frame_id == "tts"]  # silence around: "tts_idle"
+    first, start = _ns(speech[0].header.stamp), _ns(starts[0])
+    delay = delays[-1].sec * 10**9 + delays[-1].nanosec
+    assert abs(start - first - delay) < 15e6, "playback did not start the delay after speaking"
+    span = [(r, m) for r, m in faces
+            if first <= _ns(m.header.stamp) < first + int(seconds * 10**9) - 200_000_000]
+    assert len(span) >= 25 * (seconds - 0.3), len(span)
+    # The moment t of the speech is heard at start + (t - first); its frame arrives at r.
+    offsets_ms = np.array([(r - (start + _ns(m.header.stamp) - first)) / 1e6 for r, m in span])
+    print(f"\naudio-to-face offset: median {np.median(offsets_ms):.1f} ms, "
+          f"p95 |offset| {np.percentile(np.abs(offsets_ms), 95):.1f} ms, pipeline delay "
+          f"{delay / 1e6:.0f} ms")
+    assert abs(np.median(offsets_ms)) <= 20.0 and np.percentile(np.abs(offsets_ms), 95) <= 20.0
+    jaw = np.array([m.values[list(m.names).index("jawOpen")] for _, m in span])
+    assert jaw.std() > 0.02, "the face does not speak"
