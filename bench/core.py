@@ -1,7 +1,14 @@
-"""Core figures: per-hop inference time and real-time factor of the presets, by window length.
+"""Core figures: the two streaming designs at the node's defaults, then per-window rows.
 
-`python -m bench.core --out core.json [--quick]`. For each device (CPU here; CUDA with bf16 and
-fp16 autocast when a GPU exists), each preset and each window (2, 4, 8 s):
+`python -m bench.core --out core.json`. First the headline, `designs` (bench/designs.py), each
+in its own fresh process (`--design NAME`: its own peak RSS), 1 torch thread and the node's
+heap setting: `windowed` (the shipped model as the node runs it, the node's StreamConfig) and
+`incremental` (lite + attention span, the node's StreamConfig at hop 40 ms). Each streams
+a steady conversation (both voices and the partner's faces pushed every hop, window full from
+the start) and times every hop's push + step: engine RTF = process CPU time per hop / hop;
+step time distribution (wall ms p50/p90/p99/max); peak RSS of the process (getrusage).
+Then, for each device (CPU here; CUDA with bf16 and fp16 autocast when a GPU exists), each
+preset and each window (2, 4, 8 s):
 - `engine`: the StreamingEngine in steady state (window already full) fed one hop of audio
   and faces per step, timing push + step; RTF = mean time per hop / hop. Its naive baseline is
   the same engine at hop 40 ms, i.e. the whole window recomputed for every frame; the ratio is
@@ -15,13 +22,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import resource
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from bench.common import conversation, load_avg, model_source, timed, write_json
+from bench.common import (conversation, load_avg, model_source, percentiles, run_section,
+                          timed, write_json)
+from bench.designs import DESIGNS, LABELS, design_model, design_stream, model_name
 from dualtalk_core.model import PRESETS, DualTalkModel
 from dualtalk_core.heap_tuning import keep_freed_memory
 from dualtalk_core.streaming import StreamConfig, StreamingEngine
@@ -52,16 +64,17 @@ def stream_config(model: DualTalkModel, window_ms: float, hop_ms: float,
                                lookahead_ms=-1.0 if lookahead is None else lookahead)
 
 
-def engine_hops(model: DualTalkModel, window_ms: float, hop_ms: float, n_hops: int,
-                device: str) -> dict[str, Any]:
-    """Steady-state cost of one engine hop: push a hop of both voices and faces, then step.
+def stream_hops(engine: StreamingEngine, n_hops: int) -> dict[str, Any]:
+    """Steady-state cost of `n_hops` engine hops: push a hop of both voices and faces, step.
 
     The first window (plus two hops) goes in as one chunk and one step, which the engine runs
-    in a few long batches: steady state without streaming a whole window hop by hop.
+    in a few long batches: steady state without streaming a whole window hop by hop. Per hop:
+    wall, this thread's CPU and the process's CPU seconds, frames emitted; and the model's
+    wall time over all hops (`engine.stats`).
     """
-    engine = StreamingEngine(model, stream_config(model, window_ms, hop_ms, device))
-    hop_s = hop_ms / 1000
-    warm = round((window_ms / 1000 + engine.lookahead_ms / 1000 + 2 * hop_s) * SAMPLE_RATE_HZ)
+    hop_s = engine.config.hop_ms / 1000
+    warm = round((engine.config.window_ms / 1000 + engine.lookahead_ms / 1000 + 2 * hop_s)
+                 * SAMPLE_RATE_HZ)
     step = round(hop_s * SAMPLE_RATE_HZ)
     own, other = conversation((warm + (n_hops + 1) * step) / SAMPLE_RATE_HZ, SAMPLE_RATE_HZ)
     names, face = list(engine.rig.names), engine.rig.neutral_array()
@@ -75,15 +88,26 @@ def engine_hops(model: DualTalkModel, window_ms: float, hop_ms: float, n_hops: i
         return engine.step()
 
     feed(0, warm)
-    walls, cpus, frames = [], [], []
+    out: dict[str, Any] = {"walls": [], "cpus": [], "procs": [], "frames": []}
     before = engine.stats.compute_s
     for start in range(warm, warm + n_hops * step, step):
-        wall, cpu, out = timed(lambda: feed(start, start + step))
-        walls.append(wall)
-        cpus.append(cpu)
-        frames.append(len(out))
-    model_s = engine.stats.compute_s - before
-    return summarize(walls, cpus, hop_s, frames=frames, model_s=model_s)
+        proc = time.process_time()
+        wall, cpu, frames = timed(lambda: feed(start, start + step))
+        out["procs"].append(time.process_time() - proc)
+        out["walls"].append(wall)
+        out["cpus"].append(cpu)
+        out["frames"].append(len(frames))
+    out["model_s"] = engine.stats.compute_s - before
+    return out
+
+
+def engine_hops(model: DualTalkModel, window_ms: float, hop_ms: float, n_hops: int,
+                device: str) -> dict[str, Any]:
+    """Per-hop figures of the engine at `window_ms` and `hop_ms` (see `stream_hops`)."""
+    engine = StreamingEngine(model, stream_config(model, window_ms, hop_ms, device))
+    raw = stream_hops(engine, n_hops)
+    return summarize(raw["walls"], raw["cpus"], hop_ms / 1000, frames=raw["frames"],
+                     model_s=raw["model_s"])
 
 
 def summarize(walls: list[float], cpus: list[float], hop_s: float,
@@ -177,9 +201,66 @@ def op_profile(source: str, window_ms: float, runs: int = 10) -> list[dict[str, 
              "share": e.self_cpu_time_total / total} for e in events[:10]]
 
 
-def main() -> None:
+def rss_mb() -> tuple[float, float]:
+    """(peak RSS of this process so far, current RSS), MB: getrusage and /proc."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    status = Path("/proc/self/status").read_text()
+    now = next(int(line.split()[1]) for line in status.splitlines()
+               if line.startswith("VmRSS:")) / 1024
+    return peak, now
+
+
+def design_row(design: str, seconds: float) -> dict[str, Any]:
+    """One design (bench/designs.py) streaming `seconds` of steady conversation, hop by hop.
+
+    RTF on process CPU time (push + step per hop / hop); step = one hop's push + step, wall
+    ms; peak RSS of this (fresh) process, which a design run alone owns.
+    """
+    torch.set_num_threads(NODE.torch_threads)
+    peak_before, _ = rss_mb()
+    model = design_model(design)
+    engine = StreamingEngine(model, design_stream(design))
+    hop_ms = engine.config.hop_ms
+    raw = stream_hops(engine, round(seconds * 1000 / hop_ms))
+    peak, now = rss_mb()
+    procs, walls = np.array(raw["procs"]) * 1e3, np.array(raw["walls"]) * 1e3
+    return {"design": design, "label": LABELS[design], "model": model_name(design),
+            # what actually ran: the engine picks the stepper from the model and config
+            "stepper": type(engine._stepper).__name__,
+            "stream": dataclasses.asdict(engine.config), "torch_threads": NODE.torch_threads,
+            "hop_ms": hop_ms, "lookahead_ms": engine.lookahead_ms, "hops": len(walls),
+            "seconds": seconds, "rtf_cpu": float(procs.mean() / hop_ms),
+            "rtf_cpu_thread": float(np.mean(raw["cpus"]) * 1e3 / hop_ms),
+            "rtf_wall": float(walls.mean() / hop_ms),
+            "step_ms": percentiles(walls, (50, 90, 99)),
+            "step_cpu_ms": percentiles(procs, (50, 90, 99)),
+            "frames_per_hop": float(np.mean(raw["frames"])),
+            "model_ms_mean": raw["model_s"] * 1e3 / max(1, len(walls)),
+            "peak_rss_mb": peak, "peak_rss_before_model_mb": peak_before, "rss_end_mb": now,
+            "load_avg": load_avg()}
+
+
+def designs(seconds: float, out_dir: Path) -> dict[str, Any]:
+    """Each design in its own fresh process (`--design`): its own peak RSS and allocator."""
+    out = {}
+    for design in DESIGNS:
+        out[design] = run_section("bench.core", ["--design", design, "--design-seconds",
+                                                 f"{seconds:g}"],
+                                  out_dir / f"{design}.json", 300)
+        if "error" not in out[design]:
+            log.info("%s: engine RTF %.4f (CPU), step p99 %.2f ms, peak RSS %.0f MB", design,
+                     out[design]["rtf_cpu"], out[design]["step_ms"]["p99"],
+                     out[design]["peak_rss_mb"])
+    return out
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
+    parser.add_argument("--design", choices=DESIGNS, help="only this design's row (used by "
+                        "the run itself, one fresh process per design)")
+    parser.add_argument("--design-seconds", type=float, default=30.0,
+                        help="steady stream timed per design")
     parser.add_argument("--windows-s", type=float, nargs="+", default=[2.0, 4.0, 8.0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="torch CPU threads for the lite rows")
@@ -187,11 +268,12 @@ def main() -> None:
     parser.add_argument("--hops", type=int, default=40, help="timed hops per lite row")
     parser.add_argument("--official-reps", type=int, default=2)
     parser.add_argument("--skip-official-cpu", action="store_true")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="[bench.core] %(message)s")
-    keep_freed_memory()  # as the node's main() does: the engine figures are the node's
+    return parser.parse_args()
+
+
+def window_rows(args: argparse.Namespace, source: str) -> list[dict[str, Any]]:
+    """Lite per window and thread count, official on the CPU, both on CUDA when present."""
     windows = [w * 1000 for w in args.windows_s]
-    source, started = model_source(), time.perf_counter()
     rows: list[dict[str, Any]] = []
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -204,12 +286,26 @@ def main() -> None:
         for autocast in ("bf16", "fp16"):
             rows += lite_rows(source, "cuda", autocast, 0, windows, args.hops)
             rows += official_rows("cuda", autocast, 0, windows, 10, args.hops)
+    return rows
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="[bench.core] %(message)s")
+    keep_freed_memory()  # as the node's main() does: the engine figures are the node's
+    if args.design:
+        write_json(args.out, design_row(args.design, args.design_seconds))
+        return
+    source, started = model_source(), time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        result: dict[str, Any] = {"designs": designs(args.design_seconds, Path(tmp))}
+    result["rows"] = window_rows(args, source)
     torch.set_num_threads(1)
-    profile_window = max(windows)
-    result = {"rows": rows, "cuda": torch.cuda.is_available(),
-              "profile": {"window_s": profile_window / 1000,
-                          "ops": op_profile(source, profile_window)},
-              "seconds": time.perf_counter() - started}
+    profile_window = max(args.windows_s) * 1000
+    result.update(cuda=torch.cuda.is_available(),
+                  profile={"window_s": profile_window / 1000,
+                           "ops": op_profile(source, profile_window)},
+                  seconds=time.perf_counter() - started)
     write_json(args.out, result)
 
 

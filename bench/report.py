@@ -1,6 +1,8 @@
-"""Targets (pass / fail from the figures of one run) and the markdown report of that run.
+"""The markdown report of one run, and the README's performance table (`python -m bench.report`).
 
-Nothing here holds a measured value: every number comes from the results dict of the run.
+Nothing here holds a measured value: every number comes from the results dict of the run. The
+targets (PASS / FAIL per design) are `bench.targets`; the latency histogram is
+`bench.latency_plot`.
 """
 from __future__ import annotations
 
@@ -11,22 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
+from bench.designs import DESIGNS
+from bench.targets import NO_GPU, NODE, shown, targets
 
-RTF_TARGET = 0.1  # lite on 2 CPU cores
-LATENCY_MARGIN_MS = 60.0  # node latency p95 <= lookahead + this
-JITTER_TARGET_MS = 10.0  # output period deviation p99
-GPU_X_REAL_TIME = 33.0  # official network on an H100, offline clip-seconds per second
-GPU_HOP_MS = 40.0  # official network on an H100, per hop (p90)
-NODE = DualTalkNodeSettings()  # the defaults every figure is measured at
+__all__ = ["latest_results", "markdown", "measured_config", "readme_section", "targets"]
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_WINDOW_S = NODE.stream.window_ms / 1000
 DEFAULT_HOP_MS = NODE.stream.hop_ms
-
-
-def node_default_hop_ms() -> float:
-    """The node's own default hop (`DualTalkNodeSettings`, where node defaults live)."""
-    return DEFAULT_HOP_MS
 
 
 def measured_config() -> dict[str, Any]:
@@ -34,97 +28,8 @@ def measured_config() -> dict[str, Any]:
     s = NODE.stream
     return {"window_ms": s.window_ms, "hop_ms": s.hop_ms, "lookahead_ms": s.lookahead_ms,
             "crossfade_ms": s.crossfade_ms, "smoothing": s.smoothing.enabled,
-            "torch_threads": NODE.torch_threads, "output_delay_ms": NODE.output.delay_ms,
-            "model": NODE.model or "default"}
-
-
-NO_GPU = "not measured: no GPU in this task"
-
-
-def _find(rows: list[dict[str, Any]], **want: Any) -> dict[str, Any] | None:
-    return next((r for r in rows if all(r.get(k) == v for k, v in want.items())), None)
-
-
-def _shown(value: float | None) -> str:
-    """A measured value as the tables show it (4 significant digits: 0.1002 is not 0.1)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.4g}"
-
-
-def _target(name: str, goal: str, value: float | None, ok: bool | None,
-            note: str = "") -> dict[str, Any]:
-    return {"target": name, "goal": goal, "measured": value, "shown": _shown(value),
-            "result": {True: "PASS", False: "FAIL", None: "not measured"}[ok], "note": note}
-
-
-def cpu_target(core: dict[str, Any], cores: int) -> dict[str, Any]:
-    """Lite engine, default window and hop, 1 torch thread, wall-time RTF.
-
-    On a machine busier than its cores, wall time also counts other processes' turns; the
-    note then says so and what the CPU-time RTF alone would give.
-    """
-    goal = f"<= {RTF_TARGET}"
-    row = _find(core.get("rows", []), preset="lite", device="cpu", threads=NODE.torch_threads,
-                window_s=DEFAULT_WINDOW_S)
-    if row is None:
-        return _target("lite real-time factor, CPU", goal, None, None, "core section missing")
-    rtf, rtf_cpu, load = row["engine"]["rtf"], row["engine"]["rtf_cpu"], row["load_avg"][0]
-    note = (f"wall time, {DEFAULT_WINDOW_S:.0f} s window, hop {row['engine']['hop_ms']:.0f} "
-            f"ms, {NODE.torch_threads} torch thread; CPU-time RTF {rtf_cpu:.3f}; load {load}")
-    if load > cores:
-        verdict = "PASS" if rtf_cpu <= RTF_TARGET else "FAIL"
-        note += f" > {cores} cores: busy machine, wall time inflated (CPU time: {verdict})"
-    return _target("lite real-time factor, CPU", goal, rtf, rtf <= RTF_TARGET, note)
-
-
-def node_targets(node: dict[str, Any]) -> list[dict[str, Any]]:
-    """Latency p95 and jitter p99 of the node at its default hop (other hops in the notes)."""
-    runs = node.get("runs", [])
-    run = _find(runs, hop_ms=node_default_hop_ms())
-    if run is None:
-        return [_target("node latency p95", "<= lookahead + 60 ms", None, None, "no run"),
-                _target("output jitter p99", f"<= {JITTER_TARGET_MS} ms", None, None, "no run")]
-    limit = run["lookahead_ms"] + LATENCY_MARGIN_MS
-    others = "; ".join(f"hop {r['hop_ms']:.0f} ms: latency p95 {r['latency_ms']['p95']:.0f}, "
-                       f"jitter p99 {r['jitter_ms']['p99']:.1f}" for r in runs if r is not run)
-    lat, jit = run["latency_ms"]["p95"], run["jitter_ms"]["p99"]
-    note = f"hop {run['hop_ms']:.0f} ms (default)" + (f"; {others}" if others else "")
-    return [_target("node latency p95 (ms)", f"<= {limit:.0f} ms (lookahead "
-                    f"{run['lookahead_ms']:.0f} + {LATENCY_MARGIN_MS:.0f})", lat, lat <= limit,
-                    note),
-            _target("output jitter p99 (ms)", f"<= {JITTER_TARGET_MS:.0f} ms", jit,
-                    jit <= JITTER_TARGET_MS, note)]
-
-
-def gpu_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Official network on an H100: offline speed and per-hop time (bf16 autocast)."""
-    gpu = results["machine"].get("gpu")
-    speed_goal, hop_goal = f">= {GPU_X_REAL_TIME:.0f}x real time", f"<= {GPU_HOP_MS:.0f} ms"
-    if not gpu:
-        return [_target("official on H100, x real time", speed_goal, None, None, NO_GPU),
-                _target("official on H100, ms per hop", hop_goal, None, None, NO_GPU)]
-    off = _find(results.get("offline", {}).get("rows", []), device="cuda", preset="official",
-                kind="predict", seconds=30.0)
-    core = _find(results.get("core", {}).get("rows", []), device="cuda", preset="official",
-                 autocast="bf16", window_s=DEFAULT_WINDOW_S)
-    h100 = "H100" in gpu
-    note = f"{gpu}" + ("" if h100 else ": not an H100, shown for reference")
-    speed = off.get("clip_s_per_s") if off else None
-    hop = core["engine"]["per_hop_ms_p90"] if core and "engine" in core else None
-    return [_target("official on H100, x real time", speed_goal, speed,
-                    None if speed is None or not h100 else speed >= GPU_X_REAL_TIME,
-                    note + "; 30 s clips, bf16, model.predict"),
-            _target("official on H100, ms per hop", hop_goal, hop,
-                    None if hop is None or not h100 else hop <= GPU_HOP_MS,
-                    note + f"; {DEFAULT_WINDOW_S:.0f} s window, hop {DEFAULT_HOP_MS:.0f} ms, "
-                    "bf16, p90")]
-
-
-def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    return [cpu_target(results.get("core", {}), results["machine"]["cores"]),
-            *node_targets(results.get("node", {})),
-            *gpu_targets(results)]
+            "stepper": s.stepper, "torch_threads": NODE.torch_threads,
+            "output_delay_ms": NODE.output.delay_ms, "model": NODE.model or "default"}
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -136,6 +41,76 @@ def _fmt(value: Any, digits: int = 1) -> str:
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
             *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
+
+
+def _cells(rows: list[tuple[str, Any]], per_design: dict[str, dict[str, Any]]) -> list[list]:
+    """[metric, value per design]: `rows` holds (metric, function of one design's dict)."""
+    return [[name, *(fn(per_design[d]) if d in per_design else "-" for d in DESIGNS)]
+            for name, fn in rows]
+
+
+def _ms(stats: dict[str, float], keys: tuple[str, ...], digits: int = 1) -> str:
+    return " / ".join(_fmt(stats.get(k), digits) for k in keys)
+
+
+ENGINE_ROWS: list[tuple[str, Any]] = [
+    ("model", lambda d: d["model"]), ("stepper", lambda d: d["stepper"]),
+    ("hop ms", lambda d: _fmt(d["hop_ms"], 0)),
+    ("engine RTF (process CPU / hop)", lambda d: shown(d["rtf_cpu"])),
+    ("RTF (this thread's CPU / wall)",
+     lambda d: f"{shown(d['rtf_cpu_thread'])} / {shown(d['rtf_wall'])}"),
+    ("step ms, wall p50 / p90 / p99 / max",
+     lambda d: _ms(d["step_ms"], ("p50", "p90", "p99", "max"), 2)),
+    ("step ms, CPU p50 / p99", lambda d: _ms(d["step_cpu_ms"], ("p50", "p99"), 2)),
+    ("model ms per step (mean)", lambda d: _fmt(d["model_ms_mean"], 2)),
+    ("frames per step", lambda d: _fmt(d["frames_per_hop"], 2)),
+    ("peak RSS MB (before the model)",
+     lambda d: f"{_fmt(d['peak_rss_mb'], 0)} ({_fmt(d['peak_rss_before_model_mb'], 0)})"),
+    ("RSS at the end MB", lambda d: _fmt(d["rss_end_mb"], 0)),
+    ("steps timed (stream s)", lambda d: f"{d['hops']} ({_fmt(d['seconds'], 0)})"),
+    ("load 1 min", lambda d: d["load_avg"][0])]
+
+NODE_ROWS: list[tuple[str, Any]] = [
+    ("node parameters", lambda r: " ".join(r["params"]) or "none (defaults)"),
+    ("latency ms p50 / p95 / p99 / max",
+     lambda r: _ms(r["latency_ms"], ("p50", "p95", "p99", "max"))),
+    ("audio->face ms p50 / p95 / p99",
+     lambda r: _ms(r["audio_to_face_ms"], ("p50", "p95", "p99"))),
+    ("jitter ms p50 / p95 / p99 / max",
+     lambda r: _ms(r["jitter_ms"], ("p50", "p95", "p99", "max"))),
+    ("frames received / expected", lambda r: f"{r['frames_received']}/{r['frames_expected']}"),
+    ("frames per 10 s", lambda r: _fmt(r["frames_per_10s"], 2)),
+    ("output delay ms (last /diagnostics while streaming)",
+     lambda r: f"{_fmt(r['output_delay_ms'], 0)} ({r['output_delay_mode']})"),
+    ("output delay ms after the stream ended", lambda r: _fmt(r["output_delay_ms_after_end"], 0)),
+    ("node's frame latency ms p50 / p99 (ready - stamp)",
+     lambda r: f"{_fmt(r['node_latency_p50_ms'])} / {_fmt(r['node_latency_p99_ms'])}"),
+    ("node CPU RTF (CPU s per stream s)", lambda r: _fmt(r["node_cpu_rtf"], 3)),
+    ("inference ms per step (mean)", lambda r: _fmt(r["inference_ms_mean"])),
+    ("skipped hops / gaps filled", lambda r: f"{r['skipped_hops']} / {r['gaps_filled']}"),
+    ("load 1 min after", lambda r: r["load_avg_after"][0])]
+
+
+def designs_section(results: dict[str, Any]) -> list[str]:
+    """Windowed vs incremental, engine and node, side by side."""
+    engine = {k: v for k, v in results.get("core", {}).get("designs", {}).items()
+              if "error" not in v}
+    node = {r["design"]: r for r in results.get("node", {}).get("runs", []) if "design" in r}
+    labels = {d: (engine.get(d) or node.get(d) or {}).get("label", "") for d in DESIGNS}
+    header = ["", *(f"{d}: {labels[d]}" for d in DESIGNS)]
+    lines = ["## Designs side by side", "",
+             "Engine: each design in its own process, 1 torch thread, the node's heap setting, "
+             "a steady conversation (both voices and the partner's faces pushed every hop); one "
+             "step = one hop's push + step. Node: the real node process at its defaults over "
+             "DDS (receive - stamp; jitter = |inter-arrival - 40 ms|; frames per 10 s = "
+             "(frames - 1) / (last - first arrival) x 10 s).", ""]
+    if engine:
+        lines += ["### Engine", "", *_table(header, _cells(ENGINE_ROWS, engine)), ""]
+    if node:
+        lines += ["### Node over DDS", "", *_table(header, _cells(NODE_ROWS, node)), ""]
+    if results.get("latency_plot"):
+        lines += [f"![node latency histogram]({results['latency_plot']})", ""]
+    return lines
 
 
 def core_section(core: dict[str, Any]) -> list[str]:
@@ -153,7 +128,7 @@ def core_section(core: dict[str, Any]) -> list[str]:
                      _fmt((naive or model)["rtf" if naive else "rtf_naive"], 3),
                      _fmt(r.get("naive_ratio", model["naive_ratio"]), 2),
                      _fmt(model["per_hop_ms_mean"]), r["load_avg"][0]])
-    lines = ["## Core: per-hop time and real-time factor", "",
+    lines = ["## Core: per-hop time and real-time factor by window (windowed stepper)", "",
              f"Engine rows: push + step of one hop ({DEFAULT_HOP_MS:.0f} ms, the node's) in "
              "steady state, window full. "
              "Naive: the same engine at hop 40 ms (the whole window recomputed every frame). "
@@ -162,23 +137,6 @@ def core_section(core: dict[str, Any]) -> list[str]:
     if not core.get("cuda"):
         lines += ["", f"CUDA rows (bf16/fp16 autocast): {NO_GPU}."]
     return lines
-
-
-def node_section(node: dict[str, Any]) -> list[str]:
-    header = ["hop ms", "frames", "latency p50", "p95", "p99", "audio->face p50", "p95", "p99",
-              "jitter p50", "p95", "p99", "node CPU RTF", "inference ms", "skipped hops",
-              "load 1 min"]
-    rows = [[_fmt(r["hop_ms"], 0), f"{r['frames_received']}/{r['frames_expected']}",
-             *(_fmt(r["latency_ms"][p], 0) for p in ("p50", "p95", "p99")),
-             *(_fmt(r["audio_to_face_ms"][p], 0) for p in ("p50", "p95", "p99")),
-             *(_fmt(r["jitter_ms"][p]) for p in ("p50", "p95", "p99")),
-             _fmt(r["node_cpu_rtf"], 3), _fmt(r["inference_ms_mean"]), r["skipped_hops"],
-             r["load_avg_after"][0]] for r in node.get("runs", [])]
-    return ["## Node over DDS (ms)", "",
-            "Node, publisher (real-time conversation, 32 ms chunks) and recorder in three "
-            "processes on one ROS domain. Latency = receive - stamp; audio->face = receive of "
-            "the first frame covering a chunk - that chunk's publish time; jitter = "
-            "|inter-arrival - 40 ms|.", "", *_table(header, rows)]
 
 
 def offline_section(offline: dict[str, Any]) -> list[str]:
@@ -214,14 +172,15 @@ def markdown(results: dict[str, Any]) -> str:
              f"- load average (1, 5, 15 min): start {m['load_avg']}, end "
              f"{results['load_avg_end']}; run took {results['seconds']:.0f} s", "",
              "## Targets", "",
-             *_table(["target", "goal", "measured", "result", "note"],
-                     [[t["target"], t["goal"], _shown(t["measured"]), t["result"], t["note"]]
-                      for t in results["targets"]]), ""]
-    for key, section in (("core", core_section), ("node", node_section),
-                         ("offline", offline_section)):
+             *_table(["target", "design", "goal", "measured", "result", "note"],
+                     [[t["target"], t.get("design") or "-", t["goal"], shown(t["measured"]),
+                       t["result"], t["note"]] for t in results["targets"]]), "",
+             *designs_section(results)]
+    for key, section in (("core", core_section), ("offline", offline_section)):
         if key in results and "error" not in results[key]:
             lines += [*section(results[key]), ""]
-        elif key in results:
+    for key in ("core", "node", "offline"):
+        if "error" in results.get(key, {}):
             lines += [f"## {key}: FAILED", "", "```", results[key]["error"][-1500:], "```", ""]
     ops = results.get("core", {}).get("profile", {})
     if ops:
@@ -234,11 +193,32 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def latest_results(results_dir: Path = RESULTS_DIR) -> Path:
-    """The newest results file (named <date>-<machine>.json)."""
-    files = sorted(results_dir.glob("[0-9]*.json"))  # <date>-<machine>: not other results
-    if not files:
+    """The newest results file (<date>-<machine>[-n].json): by date, then finishing time."""
+    files = results_dir.glob("[0-9]*.json")  # <date>-<machine>: not other results
+
+    def when(path: Path) -> tuple[str, str, str]:
+        results = json.loads(path.read_text())
+        return results["date"], results.get("finished", ""), path.name
+
+    newest = max(files, key=when, default=None)
+    if newest is None:
         raise FileNotFoundError(f"no results in {results_dir}: run make bench")
-    return files[-1]
+    return newest
+
+
+def _design_cell(t: dict[str, Any] | None) -> str:
+    if t is None:
+        return "n/a"
+    return t["note"] if t["measured"] is None else f"{t['shown']} {t['result']}"
+
+
+def _designs_note(results: dict[str, Any]) -> str:
+    """Which model and hop each design's engine rows ran at (from the results)."""
+    rows = results.get("core", {}).get("designs", {})
+    parts = [f"{d} = {rows[d]['label']}, engine hop {rows[d]['hop_ms']:g} ms" for d in DESIGNS
+             if "label" in rows.get(d, {})]
+    return (" Designs: " + "; ".join(parts) + "; node rows: the node's defaults (incremental: "
+            "+ `model`). GPU rows: the official network, windowed only." if parts else "")
 
 
 def readme_section(results: dict[str, Any], name: str) -> str:
@@ -248,9 +228,17 @@ def readme_section(results: dict[str, Any], name: str) -> str:
     head = (f"Latest run (`bench/results/{name}`): {results['date']}, {m['cpu_model']}, "
             f"{m['cores']} cores, GPU: {m['gpu'] or 'none'}; at the node's defaults "
             f"({config}).")
-    rows = [[t["target"], t["goal"], _shown(t["measured"]), t["result"]]
-            for t in results["targets"]]
-    return "\n".join([head, "", *_table(["target", "goal", "measured", "result"], rows)]) + "\n"
+    ts = results["targets"]
+    if not any("design" in t for t in ts):  # results written before the two designs
+        rows = [[t["target"], t["goal"], shown(t["measured"]), t["result"]] for t in ts]
+        return "\n".join([head, "", *_table(["target", "goal", "measured", "result"],
+                                            rows)]) + "\n"
+    keys = list(dict.fromkeys((t["target"], t["goal"]) for t in ts))
+    by = {(t["target"], t["goal"], t["design"]): t for t in ts}
+    rows = [[name_, goal, *(_design_cell(by.get((name_, goal, d))) for d in DESIGNS)]
+            for name_, goal in keys]
+    return "\n".join([head + _designs_note(results), "",
+                      *_table(["target", "goal", *DESIGNS], rows)]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

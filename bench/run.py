@@ -1,9 +1,10 @@
 """`make bench`: every benchmark section, then results JSON + markdown and pass/fail of targets.
 
 `python -m bench.run [--quick] [--sections core node offline] [--out-dir bench/results]`
-writes `<out-dir>/<date>-<machine>.json` and `.md`. Each section runs in its own process (see
-bench/core.py, bench/node_latency.py, bench/offline.py); a failed section is reported and the
-others still run. Targets are reported, not asserted: the exit status is 0 unless the harness
+writes `<out-dir>/<date>-<machine>.json`, `.md` and `-latency.png` (`-2`, `-3`... after the
+name when that day's and machine's run is there already). Each section runs in its own process
+(see bench/core.py, bench/node_latency.py, bench/offline.py); a failed section is reported and
+the others still run. Targets are reported, not asserted: the exit status is 0 unless the harness
 itself breaks.
 """
 from __future__ import annotations
@@ -19,15 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, load_avg, machine_info, run_section, write_json
-from bench.report import markdown, measured_config, node_default_hop_ms, targets
+from bench.latency_plot import png_path, plot_latency
+from bench.report import markdown, measured_config
+from bench.targets import targets
 
 # (module, full arguments, --quick arguments, timeout s)
 SECTIONS: dict[str, tuple[str, list[str], list[str], float]] = {
     "core": ("bench.core", [], ["--hops", "12", "--threads", "1", "--windows-s", "2", "8",
-                                "--official-reps", "1"], 420),
-    # The node at its default hop (config/dualtalk.yaml) and at the 40 ms naive baseline.
-    "node": ("bench.node_latency", ["--hop-ms", f"{node_default_hop_ms():g}", "40"],
-             ["--seconds", "8", "--hop-ms", f"{node_default_hop_ms():g}"], 300),
+                                "--official-reps", "1", "--design-seconds", "8"], 480),
+    # The node at its defaults, once per design (windowed: shipped model; incremental).
+    "node": ("bench.node_latency", [], ["--seconds", "10"], 300),
     "offline": ("bench.offline", [], ["--lengths-s", "1", "15", "--batches", "1", "4"], 420),
 }
 
@@ -57,12 +59,26 @@ def run(sections: list[str], quick: bool, out_dir: Path) -> Path:
                                         Path(tmp) / f"{name}.json", timeout)
     results["load_avg_end"] = load_avg()
     results["seconds"] = time.perf_counter() - started
+    results["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     results["targets"] = targets(results)
     host = re.sub(r"[^A-Za-z0-9_.-]", "_", results["machine"]["hostname"]) or "machine"
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"{results['date']}-{host}"
-    write_json(stem.with_suffix(".json"), results)
-    stem.with_suffix(".md").write_text(markdown(results) + "\n")
+    stem = results_stem(out_dir, f"{results['date']}-{host}")
+    png = png_path(Path(f"{stem}.json"))
+    if plot_latency(results, png):
+        results["latency_plot"] = png.name
+    write_json(f"{stem}.json", results)
+    Path(f"{stem}.md").write_text(markdown(results) + "\n")
+    return stem
+
+
+def results_stem(out_dir: Path, name: str) -> Path:
+    """`out_dir/name`, or `name-2`, `-3`... when a run of that day and machine is there: older
+    results stay (`bench.report.latest_results` orders runs by date and finishing time)."""
+    stem, n = out_dir / name, 1
+    while any(Path(f"{stem}{ext}").exists() for ext in (".json", ".md")):
+        n += 1
+        stem = out_dir / f"{name}-{n}"
     return stem
 
 
@@ -74,8 +90,9 @@ def main() -> None:
     args = parser.parse_args()
     stem = run(args.sections, args.quick, args.out_dir)
     print(f"[bench] wrote {stem}.json and {stem}.md")
-    for t in json.loads(stem.with_suffix(".json").read_text())["targets"]:
-        print(f"[bench] {t['result']:>12}  {t['target']}: {t['shown']} (goal {t['goal']})")
+    for t in json.loads(Path(f"{stem}.json").read_text())["targets"]:
+        print(f"[bench] {t['result']:>12}  {t['target']}, {t['design']}: {t['shown']} "
+              f"(goal {t['goal']})")
 
 
 if __name__ == "__main__":
