@@ -130,6 +130,16 @@ class StreamingEngine:
         return self._schedule.exact
 
     @property
+    def incremental(self) -> bool:
+        """Whether frames are computed one at a time (`IncrementalStepper`)."""
+        return isinstance(self._stepper, IncrementalStepper)
+
+    @property
+    def batch_frames(self) -> int:
+        """Fewest frames a run emits (a frame may wait for the rest of its batch)."""
+        return self._schedule.min_batch_frames
+
+    @property
     def lookahead_ms(self) -> float:
         """The lookahead in force: the model's bound, or the enforced configured one."""
         return self._schedule.lookahead_ms
@@ -273,7 +283,8 @@ class StreamingEngine:
         self._compute_s += time.perf_counter() - started
         self._model_runs += 1
         self._schedule.advance_to(k + m)
-        return self._output.frames(k, values, t0, self._tracks.has_face)
+        return self._output.frames(k, values, t0, self._tracks.has_face,
+                                   lambda j: self._tracks.waited(self._schedule.need(j)))
 
 
 def _make_stepper(model: DualTalkModel, config: StreamConfig,

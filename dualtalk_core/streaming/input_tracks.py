@@ -6,6 +6,8 @@ face that arrives before the anchor is the best guess of the face to hold until 
 """
 from __future__ import annotations
 
+import collections
+
 import logging
 
 import numpy as np
@@ -43,6 +45,7 @@ class InputTracks:
         self.t0: float | None = None  # the anchor: time of grid sample 0
         self._pending_face: np.ndarray | None = None  # (C,) a face pushed before any audio
         self.face_stats = FaceInputStats()
+        self._timed_out: collections.deque[tuple[int, int]] = collections.deque(maxlen=8)
         for track in self.audio:
             track.reset()
             track.stats = AudioInputStats()
@@ -60,7 +63,13 @@ class InputTracks:
         sample at time `t`; the first chunk of either speaker anchors the stream."""
         self.anchor(t)
         assert self.t0 is not None
-        self.audio[which].push(mono, rate_hz, t - self.t0)
+        track = self.audio[which]
+        before, track.last_fill = track.last_fill, None
+        track.push(mono, rate_hz, t - self.t0)
+        if track.last_fill is not None:  # the input resumed after a pause: frames waited
+            self._note_wait(*track.last_fill)
+        else:
+            track.last_fill = before
 
     def push_face(self, row: np.ndarray, names: rigs.ChannelMap, t: float, emitted: int) -> None:
         """(C,) rig-order partner face at time `t`, mapped by `names`; `emitted` frames are out
@@ -88,11 +97,28 @@ class InputTracks:
         return min(track.head for track in self.audio)
 
     def fill_overdue(self, due: int) -> None:
-        """Silence on each audio input up to grid sample `due`: its audio is too late."""
+        """Silence on each audio input up to grid sample `due`: its audio is too late. The
+        range is remembered: frames that needed it waited input_timeout_ms (`waited`)."""
         for track in self.audio:
             if track.head < due:
                 track.end_segment()
+                start = track.head
                 track.fill_to(due)
+                self._note_wait(start, due)
+
+    def _note_wait(self, start: int, end: int) -> None:
+        """Grid samples [start, end) were filled with silence after waiting for audio."""
+        end = max(end, start)
+        if self._timed_out and self._timed_out[-1][1] >= start >= self._timed_out[-1][0]:
+            last_start, last_end = self._timed_out.pop()  # one continuous gap
+            start, end = last_start, max(last_end, end)
+        self._timed_out.append((start, end))
+
+    def waited(self, need: int) -> bool:
+        """Whether a frame needing grid samples [0, need) waited for missing audio: its last
+        needed sample lies in silence written after a timeout or when an input resumed after
+        a pause (not silence for an absent input, which nothing waits for)."""
+        return any(start < need <= end for start, end in self._timed_out)
 
     def fill_absent(self, absent_before: int, now: int) -> None:
         """Silence on an input whose received audio ends before `absent_before` (it has sent

@@ -19,6 +19,9 @@ class Frame:
     values: np.ndarray  # (C,) float32
     head_quaternion: np.ndarray  # (4,) x, y, z, w: Rig.head_quaternion(values)
     index: int  # k: frames since the stream's anchor
+    # Computed only when input_timeout_ms ran out on missing audio (silence filled in): its
+    # latency says nothing about the pipeline's (a pacer leaves it out).
+    waited: bool = False
 
 
 class OutputStage:
@@ -47,15 +50,15 @@ class OutputStage:
             self._smoother.reset()
         self._smoother.config = smoothing
 
-    def frames(self, k: int, values: np.ndarray, t0: float,
-               has_face: Callable[[int], bool]) -> list[Frame]:
+    def frames(self, k: int, values: np.ndarray, t0: float, has_face: Callable[[int], bool],
+               waited: Callable[[int], bool]) -> list[Frame]:
         """(m, C) raw frames k..k+m-1 of the stream anchored at `t0` -> m `Frame`s."""
         frames = []
         for j, row in enumerate(values):
             t = t0 + (k + j) / FRAME_RATE_HZ
             row = self._smoother(row, t)
             quat = self.rig.head_quaternion(row).astype(np.float32)
-            frames.append(Frame(t, row, quat, k + j))
+            frames.append(Frame(t, row, quat, k + j, waited(k + j)))
             self.held_frames += int(not has_face(k + j))
         self.frames_emitted += len(frames)
         return frames

@@ -48,6 +48,7 @@ class AudioTimeline:
         # Every sample written since the stream began (silence fills too): the running
         # statistics a wav2vec2 model normalises this voice with (`model.waveform_norm`).
         self.heard = RunningWaveformStats()
+        self.last_fill: tuple[int, int] | None = None  # the latest silence written (grid)
         self._buf = np.zeros(self.capacity, dtype=np.float32)
         self.reset()
 
@@ -124,9 +125,10 @@ class AudioTimeline:
         """Silence up to grid `index` (a gap); False when it does not fit in the buffer."""
         if index <= self.head:
             return True
-        n = index - self.head
+        n, start = index - self.head, self.head
         if not self._write(np.zeros(n, dtype=np.float32)):
             return False
+        self.last_fill = (start, index)
         self.stats.gaps_filled += int(not self._in_gap)
         self.stats.gap_fill_s += n / SAMPLE_RATE_HZ
         self._in_gap = True

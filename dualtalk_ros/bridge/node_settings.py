@@ -62,9 +62,9 @@ class OutputSettings:
         -1.0, "Each frame is published at its stamp + this delay on the node's clock: a steady "
         "25 fps stream, and the node's pipeline delay (published on pipeline_delay: play the "
         "robot's own voice this much after publishing it). < 0 = derived: lookahead + an "
-        "input chunk + the hop + margin at start, then raised to the measured 99th "
-        "percentile of frame latency + margin whenever frames would be late (never lowered "
-        "while running). 0 publishes each frame as soon as computed.",
+        "input chunk + a model run + margin at start, then the measured 99th percentile of "
+        "frame latency + margin: raised at once when frames would be late, lowered by at "
+        "most 5 ms a second. 0 publishes each frame as soon as computed.",
         min_value=-1.0, max_value=5000.0, live=True)
     delay_margin_ms: float = setting(
         10.0, "Margin a derived delay keeps above the measured latency (ms).",

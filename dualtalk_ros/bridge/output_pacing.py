@@ -6,10 +6,11 @@ stream. The delay is the node's whole pipeline: the robot's own voice must be pl
 after it is published for lips and sound to meet (`pipeline_delay` topic).
 
 Derived (`output.delay_ms` < 0): at start, lookahead + one input chunk + a model run + the
-hop's wait + the margin; then every re-check takes the 99th percentile of the measured
-latencies (frame ready minus its stamp) over the last seconds plus the margin, and raises the
-delay when frames would be late. It never lowers it on its own: a lower delay would publish
-frames in a burst.
+batching wait + the margin; then every re-check takes the 99th percentile of the measured
+latencies (frame ready minus its stamp, frames that waited for the input timeout left out) over
+the last 10 s plus the margin. It raises the delay at once when frames would be late, and
+lowers it by at most 5 ms a second: one frame interval a second is then 5 ms short, within
+the jitter a consumer sees anyway, instead of a burst of frames.
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ import numpy as np
 from dualtalk_ros.bridge.node_settings import OutputSettings
 
 ASSUMED_CHUNK_MS = 32.0  # an audio chunk before any has arrived (512 samples at 16 kHz)
-ASSUMED_COMPUTE_MS = 20.0  # a model run before any was timed (lite, 8 s window: ~10-25 ms)
+ASSUMED_COMPUTE_MS = 20.0  # a windowed run before any was timed (lite, 8 s window: ~8-25 ms)
+ASSUMED_STEP_MS = 2.0  # an incremental step (lite: ~1 ms p99)
+LOWER_MS_PER_CHECK = 5.0  # a derived delay falls this slowly: 5 ms a second, no visible burst
 LATE_TOLERANCE_S = 0.02  # published later than its slot by more than this: a late frame
 WINDOW_FRAMES = 250  # latencies kept for a re-check: the last 10 s of frames
 ROUND_MS = 5.0  # derived delays are whole multiples of this (the pacing timer's period)
@@ -43,10 +46,12 @@ class PacingReport:
 class OutputPacer:
     """The delay, the measured latencies, and whether a frame is due or late."""
 
-    def __init__(self, settings: OutputSettings, lookahead_ms: float, hop_ms: float) -> None:
+    def __init__(self, settings: OutputSettings, lookahead_ms: float, batch_wait_ms: float,
+                 incremental: bool = False) -> None:
         self.derived = settings.delay_ms < 0
         self.margin_ms = settings.delay_margin_ms
-        start = lookahead_ms + ASSUMED_CHUNK_MS + ASSUMED_COMPUTE_MS + hop_ms + self.margin_ms
+        compute = ASSUMED_STEP_MS if incremental else ASSUMED_COMPUTE_MS
+        start = lookahead_ms + ASSUMED_CHUNK_MS + compute + batch_wait_ms + self.margin_ms
         self.delay_ms = _round_up(start) if self.derived else settings.delay_ms
         self._latencies: collections.deque[float] = collections.deque(maxlen=WINDOW_FRAMES)
         self.started = False
@@ -76,6 +81,8 @@ class OutputPacer:
             required = p99 + self.margin_ms
             if self.derived and required > self.delay_ms:
                 self.delay_ms = _round_up(required)
+            elif self.derived and len(lat) >= 25 and _round_up(required) < self.delay_ms:
+                self.delay_ms = max(_round_up(required), self.delay_ms - LOWER_MS_PER_CHECK)
         if len(lat) >= 25:
             self.started = True
         return PacingReport(self.delay_ms, self.derived, required, p50, p99, self.started)
@@ -89,4 +96,5 @@ class OutputPacer:
 
 
 def _round_up(ms: float) -> float:
-    return math.ceil(ms / ROUND_MS) * ROUND_MS
+    """Up to a whole multiple of ROUND_MS (a float's last bit does not add 5 ms)."""
+    return math.ceil(ms / ROUND_MS - 1e-9) * ROUND_MS

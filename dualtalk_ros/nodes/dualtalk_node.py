@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable
 
 import torch
+from threadpoolctl import threadpool_limits
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
@@ -45,6 +46,9 @@ class DualTalkNode(Node):
         s: DualTalkNodeSettings = self.params.current
         if s.torch_threads > 0:
             torch.set_num_threads(s.torch_threads)
+            # numpy's BLAS runs the incremental stepper: the same bound, or its idle worker
+            # threads spin on the cores the node shares (measured: extra CPU outside inference).
+            threadpool_limits(limits=s.torch_threads)
         self.engine = StreamingEngine.load(s.model or None, s.stream, device=s.device)
         self.rig = self.engine.rig
         if s.rig and s.rig != self.rig.name:
@@ -58,10 +62,12 @@ class DualTalkNode(Node):
         self.inbox_lock = threading.Lock()
         self.requests: queue.Queue = queue.Queue(maxsize=1)
         self.first_hop: float | None = None  # ROS time of the first hop (anchoring silence)
-        self._live_since: float | None = None  # since when audio has been arriving
+        self._busy_since: float | None = None  # when the worker's current step began
         self.outbox: collections.deque = collections.deque()  # frames waiting for their slot
-        # Steps run when audio arrives, so a frame waits only for its batch of hop frames.
-        self.pacer = OutputPacer(s.output, self.engine.lookahead_ms, s.stream.hop_ms - FRAME_MS)
+        # Steps run when audio arrives, so a frame waits only for its batch of frames.
+        self.pacer = OutputPacer(s.output, self.engine.lookahead_ms,
+                                 (self.engine.batch_frames - 1) * FRAME_MS,
+                                 incremental=self.engine.incremental)
         self._make_io(s)
         self._publish_delay()
         self._stop = threading.Event()
@@ -128,8 +134,10 @@ class DualTalkNode(Node):
     def _on_hop(self) -> None:
         try:
             self.requests.put_nowait(self.get_clock().now().nanoseconds * 1e-9)
-        except queue.Full:
-            self.health.skipped_hops += 1
+        except queue.Full:  # a step is pending: skipped only if the worker has been stuck
+            busy = self._busy_since
+            if busy is not None and time.monotonic() - busy > self.hop_s:
+                self.health.skipped_hops += 1
 
     # ----------------------------------------------------------- processing: worker thread
     def _work(self) -> None:
@@ -138,13 +146,14 @@ class DualTalkNode(Node):
                 now = self.requests.get(timeout=0.2)
             except queue.Empty:
                 continue
+            self._busy_since = time.monotonic()
             try:
                 self._feed(now)
                 self._anchor_if_silent(now)
                 start = time.perf_counter()
                 frames = self.engine.step(now)
                 self.health.hop_done(time.perf_counter() - start, len(frames))
-                self._observe_latency(now, frames)
+                self._observe_latency(frames)
                 if self.pacer.delay_ms > 0:
                     self.outbox.extend(frames)  # deque appends are thread-safe
                 else:
@@ -153,18 +162,16 @@ class DualTalkNode(Node):
                 if not self.context.ok():
                     return  # shutting down: nothing to publish to
                 self.health.problem("inference_error", f"hop failed: {exc!r}")
+            finally:
+                self._busy_since = None
 
-    def _observe_latency(self, now: float, frames: list[Frame]) -> None:
-        """Feed the pacer the latencies of frames computed from live audio: frames of a stream
-        with no audio wait input_timeout_ms by design and must not raise the delay."""
-        if not self.health.audio_live(now):
-            self._live_since = None
-            return
-        if self._live_since is None:
-            self._live_since = now
-        live = [f.t for f in frames if f.t >= self._live_since]
-        if live:
-            self.pacer.observe(self.get_clock().now().nanoseconds * 1e-9, live)
+    def _observe_latency(self, frames: list[Frame]) -> None:
+        """Feed the pacer the latencies of frames computed from the audio that arrived: a frame
+        that waited input_timeout_ms for missing audio (a stream's end, no input at all) waits
+        by design and must not raise the delay."""
+        stamps = [f.t for f in frames if not f.waited]
+        if stamps:
+            self.pacer.observe(self.get_clock().now().nanoseconds * 1e-9, stamps)
 
     def _anchor_if_silent(self, now: float) -> None:
         """With no audio at all, start the frame grid anyway: the face must never freeze."""
@@ -224,8 +231,11 @@ class DualTalkNode(Node):
         before = self.pacer.delay_ms
         pacing = self.pacer.recheck()
         if pacing.delay_ms != before:
-            self.get_logger().info(f"pipeline delay raised to {pacing.delay_ms:.0f} ms "
-                                   f"(measured frame latency p99 {pacing.latency_p99_ms:.0f} ms)")
+            # raising is news (lips were late); lowering slews a few ms per check, so it is quiet
+            log = self.get_logger().info if pacing.delay_ms > before else self.get_logger().debug
+            log(f"pipeline delay {'raised' if pacing.delay_ms > before else 'lowered'} to "
+                f"{pacing.delay_ms:.0f} ms (measured frame latency p99 "
+                f"{pacing.latency_p99_ms:.0f} ms)")
             self._publish_delay()
         self.diag_pub.publish(self.health.report(self.get_clock().now(), self.engine, pacing))
 

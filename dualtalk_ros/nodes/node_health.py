@@ -1,7 +1,6 @@
 """Node health: counters, log-once problem reports and the /diagnostics status with thresholds."""
 from __future__ import annotations
 
-import math
 import threading
 from collections import Counter
 from typing import Any, Callable
@@ -42,18 +41,14 @@ class NodeHealth:
         with self.lock:
             self.last_stamp[kind] = max(stamp_s, self.last_stamp.get(kind, stamp_s))
 
-    def audio_live(self, now_s: float) -> bool:
-        """Whether any audio input sent something within `diagnostics.input_stale_s`."""
-        stale = self.settings().diagnostics.input_stale_s
-        with self.lock:
-            return any(now_s - self.last_stamp.get(k, -math.inf) <= stale
-                       for k in ("self_audio", "partner_audio"))
-
     def hop_done(self, seconds: float, n_frames: int) -> None:
+        """One step of the engine; its time counts toward the inference figures only when it
+        computed frames (steps woken by audio often have none ready)."""
         with self.lock:
             self.hops += 1
             self.frames += n_frames
-            self.window.append(seconds)
+            if n_frames:
+                self.window.append(seconds)
 
     def report(self, now: Time, engine: Any, pacing: PacingReport) -> DiagnosticArray:
         now_s = now.nanoseconds * 1e-9
@@ -76,7 +71,7 @@ class NodeHealth:
             out["inference_ms_mean"] = f"{1e3 * sum(window) / len(window):.1f}"
             out["inference_ms_max"] = f"{1e3 * max(window):.1f}"
         out.update(hops=str(self.hops), skipped_hops=str(self.skipped_hops),
-                   frames_published=str(self.frames), device=str(engine.model.device),
+                   frames_computed=str(self.frames), device=str(engine.model.device),
                    model=self.settings().model or "default", rig=engine.rig.name,
                    lookahead_ms=f"{engine.lookahead_ms:.0f}")
         out.update({f"dropped_{k}": str(v) for k, v in sorted(self.problems.items())})

@@ -74,3 +74,23 @@ def test_overdue_fill_end_restart_and_reset():
     tracks.reset()
     assert tracks.t0 is None and tracks.self_audio.stats.chunks == 0
     assert tracks.face_stats.faces == 0 and tracks.available() == 0
+
+
+def test_frames_that_waited_for_audio_are_told_apart_from_frames_that_did_not():
+    """A pacer measures the pipeline on frames that did not wait input_timeout_ms; silence for a
+    resumed input or an overdue one is waiting, silence for an absent input is not."""
+    tracks = _tracks()
+    tracks.push_audio(0, np.ones(1600, np.float32), 16000, 0.0)
+    tracks.push_audio(1, np.ones(1600, np.float32), 16000, 0.0)
+    assert not tracks.waited(1600)
+    tracks.fill_overdue(3200)  # both inputs late: silence to 3200
+    assert tracks.waited(3200) and tracks.waited(2000) and not tracks.waited(1600)
+    tracks.push_audio(0, np.ones(1600, np.float32), 16000, 0.3)  # resumes after a pause
+    assert tracks.self_audio.head == 6400  # silence [3200, 4800) for the pause, then audio
+    tracks.fill_overdue(4000)  # the partner is overdue inside that gap: it must not shrink
+    assert tracks.waited(4800) and not tracks.waited(6400)  # the last needed sample decides
+    tracks.push_audio(1, np.ones(1600, np.float32), 16000, 0.2)  # exactly at its head
+    assert tracks.partner_audio.head == 4800
+    tracks.push_audio(0, np.ones(8000, np.float32), 16000, 0.4)
+    tracks.fill_absent(absent_before=12000, now=14400)  # the partner went quiet: not waiting
+    assert tracks.partner_audio.head == 14400 and not tracks.waited(14400)

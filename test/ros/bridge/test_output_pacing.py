@@ -2,22 +2,26 @@
 would be late, never lowered on its own; late frames count only after start-up."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from dualtalk_ros.bridge.node_settings import OutputSettings
 from dualtalk_ros.bridge.output_pacing import ASSUMED_CHUNK_MS, ASSUMED_COMPUTE_MS, OutputPacer
 
 
-def test_a_derived_delay_starts_from_the_lookahead_chunk_and_wait():
-    pacer = OutputPacer(OutputSettings(), lookahead_ms=200.0, hop_ms=0.0)
-    assert pacer.derived and pacer.delay_ms == 265.0  # 200 + 32 + 20 + 0 + 10, rounded to 5
+def test_a_derived_delay_starts_from_the_lookahead_chunk_run_and_wait():
+    pacer = OutputPacer(OutputSettings(), lookahead_ms=200.0, batch_wait_ms=40.0)
+    assert pacer.derived and pacer.delay_ms == 305.0  # 200 + 32 + 20 + 40 + 10, rounded to 5
     assert 200.0 + ASSUMED_CHUNK_MS + ASSUMED_COMPUTE_MS + 10.0 <= pacer.delay_ms
+    incremental = OutputPacer(OutputSettings(), 120.0, 0.0, incremental=True)
+    assert incremental.delay_ms == 165.0  # 120 + 32 + 2 + 0 + 10, rounded up to 5
     report = pacer.recheck()
     assert report.required_ms is None and not report.started
 
 
-def test_the_delay_rises_to_the_measured_p99_and_never_falls():
-    pacer = OutputPacer(OutputSettings(delay_margin_ms=10.0), lookahead_ms=120.0, hop_ms=0.0)
+def test_the_delay_rises_at_once_and_falls_5_ms_a_second():
+    pacer = OutputPacer(OutputSettings(delay_margin_ms=10.0), lookahead_ms=120.0,
+                        batch_wait_ms=0.0)
     start = pacer.delay_ms
     pacer.observe(10.0, [10.0 - 0.180] * 99 + [10.0 - 0.300])  # one slow frame in a hundred
     report = pacer.recheck()
@@ -26,11 +30,14 @@ def test_the_delay_rises_to_the_measured_p99_and_never_falls():
     assert pacer.delay_ms > start and pacer.delay_ms % 5 == 0 and report.started
     raised = pacer.delay_ms
     pacer.observe(20.0, [20.0 - 0.05] * 300)  # fast from now on
-    assert pacer.recheck().delay_ms == raised  # lowering would publish a burst
+    falling = [pacer.recheck().delay_ms for _ in range(80)]
+    assert falling[0] == raised - 5.0 and np.all(np.diff(falling) >= -5.0)
+    assert falling[-1] == 60.0  # 50 ms latency + 10 ms margin, reached at 5 ms a second
 
 
 def test_a_fixed_delay_is_kept_and_a_live_change_applies():
-    pacer = OutputPacer(OutputSettings(delay_ms=300.0), lookahead_ms=200.0, hop_ms=40.0)
+    pacer = OutputPacer(OutputSettings(delay_ms=300.0), lookahead_ms=200.0,
+                        batch_wait_ms=40.0)
     pacer.observe(5.0, [5.0 - 0.5] * 50)
     assert pacer.recheck().delay_ms == 300.0 and not pacer.derived
     pacer.configure(OutputSettings(delay_ms=250.0))
