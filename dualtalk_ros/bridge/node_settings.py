@@ -64,7 +64,7 @@ class OutputSettings:
         "robot's own voice this much after publishing it). < 0 = derived: lookahead + an "
         "input chunk + a model run + margin at start, then the measured 99th percentile of "
         "frame latency + margin: raised at once when frames would be late, lowered by at "
-        "most 5 ms a second. 0 publishes each frame as soon as computed.",
+        "most 2 ms a second. 0 publishes each frame as soon as computed.",
         min_value=-1.0, max_value=5000.0, live=True)
     delay_margin_ms: float = setting(
         10.0, "Margin a derived delay keeps above the measured latency (ms).",
@@ -183,9 +183,13 @@ class TtsPlayerSettings:
         True, "Keep publishing silence when not speaking, as a sound card's output stream does: "
         "the face then never waits for audio that will not come (a stream that stops makes the "
         "frames after its end wait input_timeout_ms).")
+    subscribers: int = setting(
+        1, "Subscribers of self_audio to wait for before speaking: the face node, plus any "
+        "recorder that must hear the speech from its first sample (speech published before a "
+        "subscription matches is lost to it).", min_value=0, max_value=100)
     wait_for_delay_s: float = setting(
-        5.0, "How long to wait for the face's pipeline_delay before speaking anyway (s).",
-        min_value=0.0, max_value=600.0)
+        5.0, "How long to wait for the face's pipeline_delay and the subscribers before "
+        "speaking anyway (s).", min_value=0.0, max_value=600.0)
 
     def __post_init__(self) -> None:
         check_settings(self)

@@ -9,8 +9,9 @@ Derived (`output.delay_ms` < 0): at start, lookahead + one input chunk + a model
 batching wait + the margin; then every re-check takes the 99th percentile of the measured
 latencies (frame ready minus its stamp, frames that waited for the input timeout left out) over
 the last 10 s plus the margin. It raises the delay at once when frames would be late, and
-lowers it by at most 5 ms a second: one frame interval a second is then 5 ms short, within
-the jitter a consumer sees anyway, instead of a burst of frames.
+lowers it by one 5 ms step every 2.5 s (2 ms a second): a player that started an utterance at
+the old delay sees its lips drift by a few ms, within the jitter it sees anyway, instead of a
+burst of frames.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from dualtalk_ros.bridge.node_settings import OutputSettings
 ASSUMED_CHUNK_MS = 32.0  # an audio chunk before any has arrived (512 samples at 16 kHz)
 ASSUMED_COMPUTE_MS = 20.0  # a windowed run before any was timed (lite, 8 s window: ~8-25 ms)
 ASSUMED_STEP_MS = 2.0  # an incremental step (lite: ~1 ms p99)
-LOWER_MS_PER_CHECK = 5.0  # a derived delay falls this slowly: 5 ms a second, no visible burst
+LOWER_MS_PER_S = 2.0  # a derived delay falls this slowly: an utterance's lips drift unseen
 LATE_TOLERANCE_S = 0.02  # published later than its slot by more than this: a late frame
 WINDOW_FRAMES = 250  # latencies kept for a re-check: the last 10 s of frames
 ROUND_MS = 5.0  # derived delays are whole multiples of this (the pacing timer's period)
@@ -54,6 +55,7 @@ class OutputPacer:
         start = lookahead_ms + ASSUMED_CHUNK_MS + compute + batch_wait_ms + self.margin_ms
         self.delay_ms = _round_up(start) if self.derived else settings.delay_ms
         self._latencies: collections.deque[float] = collections.deque(maxlen=WINDOW_FRAMES)
+        self._changed_at_s: float | None = None  # node clock of the last change (or of start)
         self.started = False
 
     @property
@@ -71,18 +73,23 @@ class OutputPacer:
         """Frames stamped `stamps_s` were computed at `ready_s` (the node's clock)."""
         self._latencies.extend(ready_s - t for t in stamps_s)
 
-    def recheck(self) -> PacingReport:
-        """Raise a derived delay to what the last seconds needed; start-up ends at the first
-        re-check with a second of frames."""
+    def recheck(self, now_s: float) -> PacingReport:
+        """At node time `now_s`: raise a derived delay to what the last seconds needed, or
+        lower it a step when it has been steady for a step at LOWER_MS_PER_S; start-up ends at
+        the first re-check with a second of frames."""
         lat = np.asarray(self._latencies)
         p50 = p99 = required = None
+        if self._changed_at_s is None:
+            self._changed_at_s = now_s
         if len(lat):
             p50, p99 = (float(np.percentile(lat, q)) * 1000 for q in (50, 99))
             required = p99 + self.margin_ms
             if self.derived and required > self.delay_ms:
-                self.delay_ms = _round_up(required)
-            elif self.derived and len(lat) >= 25 and _round_up(required) < self.delay_ms:
-                self.delay_ms = max(_round_up(required), self.delay_ms - LOWER_MS_PER_CHECK)
+                self.delay_ms, self._changed_at_s = _round_up(required), now_s
+            elif (self.derived and len(lat) >= 25 and _round_up(required) < self.delay_ms
+                  and now_s - self._changed_at_s >= ROUND_MS / LOWER_MS_PER_S):
+                self.delay_ms = max(_round_up(required), self.delay_ms - ROUND_MS)
+                self._changed_at_s = now_s
         if len(lat) >= 25:
             self.started = True
         return PacingReport(self.delay_ms, self.derived, required, p50, p99, self.started)

@@ -122,7 +122,7 @@ class DualTalkNode(Node):
                     self.inbox.popleft()
                     self.health.problem("inbox_overflow", "receive queue full: dropping the "
                                         "oldest message (inference cannot keep up)")
-                now = self.get_clock().now().nanoseconds * 1e-9
+                now = self._now_s()
                 self.inbox.append((kind, msg, now))
             if kind != "partner_face":
                 try:  # audio may complete a frame: step now rather than at the next hop
@@ -133,7 +133,7 @@ class DualTalkNode(Node):
 
     def _on_hop(self) -> None:
         try:
-            self.requests.put_nowait(self.get_clock().now().nanoseconds * 1e-9)
+            self.requests.put_nowait(self._now_s())
         except queue.Full:  # a step is pending: skipped only if the worker has been stuck
             busy = self._busy_since
             if busy is not None and time.monotonic() - busy > self.hop_s:
@@ -171,7 +171,7 @@ class DualTalkNode(Node):
         by design and must not raise the delay."""
         stamps = [f.t for f in frames if not f.waited]
         if stamps:
-            self.pacer.observe(self.get_clock().now().nanoseconds * 1e-9, stamps)
+            self.pacer.observe(self._now_s(), stamps)
 
     def _anchor_if_silent(self, now: float) -> None:
         """With no audio at all, start the frame grid anyway: the face must never freeze."""
@@ -216,7 +216,7 @@ class DualTalkNode(Node):
 
     def _on_pace(self) -> None:
         """Publish every frame whose slot (stamp + output.delay_ms) has come."""
-        now = self.get_clock().now().nanoseconds * 1e-9
+        now = self._now_s()
         due = []
         while self.outbox and self.pacer.due(self.outbox[0].t, now):
             due.append(self.outbox.popleft())
@@ -229,7 +229,7 @@ class DualTalkNode(Node):
 
     def _on_diagnostics(self) -> None:
         before = self.pacer.delay_ms
-        pacing = self.pacer.recheck()
+        pacing = self.pacer.recheck(self._now_s())
         if pacing.delay_ms != before:
             # raising is news (lips were late); lowering slews a few ms per check, so it is quiet
             log = self.get_logger().info if pacing.delay_ms > before else self.get_logger().debug
@@ -238,6 +238,10 @@ class DualTalkNode(Node):
                 f"{pacing.latency_p99_ms:.0f} ms)")
             self._publish_delay()
         self.diag_pub.publish(self.health.report(self.get_clock().now(), self.engine, pacing))
+
+    def _now_s(self) -> float:
+        """The node's clock (sim time under use_sim_time), in seconds."""
+        return self.get_clock().now().nanoseconds * 1e-9
 
     def close(self) -> None:
         self._stop.set()

@@ -10,6 +10,7 @@ from typing import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 
 from dualtalk_core.child_processes import dump_stacks_on_sigusr1
@@ -30,6 +31,11 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None,
         rclpy.spin(node, executor=executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except rclpy_implementation.RCLError:
+        # SIGTERM/SIGINT shut the context down while spin was building its wait set: a
+        # clean stop, not an error (anything else while the context is fine is one)
+        if rclpy.ok():
+            raise
     finally:
         close = getattr(node, "close", None)
         if close is not None:

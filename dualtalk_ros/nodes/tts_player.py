@@ -51,11 +51,8 @@ class TtsPlayer(Node):
         """Publish the next chunk in real time: speech once the delay is known (or waited for),
         silence before and after it (`idle_silence`)."""
         now_ns = self.get_clock().now().nanoseconds
-        if self.delay_s is None and now_ns - self.started_ns >= self.s.wait_for_delay_s * 1e9:
-            self.get_logger().warning("no pipeline_delay received: speaking without delay")
-            self.delay_s = 0.0
         n, frame_id = self.s.chunk_samples, "tts"
-        if self.delay_s is not None and self.sent < len(self.audio):
+        if self.sent < len(self.audio) and self._ready(now_ns):
             chunk = self.audio[self.sent:self.sent + n]
             if self.first_stamp_ns is None:
                 self.first_stamp_ns = now_ns
@@ -70,6 +67,24 @@ class TtsPlayer(Node):
         msg.header.frame_id = frame_id
         msg.data = float_to_s16(chunk).tobytes()
         self.audio_pub.publish(msg)
+
+    def _ready(self, now_ns: int) -> bool:
+        """Speak once the delay is known and the face (and any recorder) listens, or after
+        wait_for_delay_s without them (warned: the lips or the recording may miss speech)."""
+        if self.first_stamp_ns is not None:
+            return True
+        listening = self.audio_pub.get_subscription_count() >= self.s.subscribers
+        if self.delay_s is not None and listening:
+            return True
+        if now_ns - self.started_ns < self.s.wait_for_delay_s * 1e9:
+            return False
+        if self.delay_s is None:
+            self.get_logger().warning("no pipeline_delay received: speaking without delay")
+            self.delay_s = 0.0
+        if not listening:
+            self.get_logger().warning(f"self_audio has {self.audio_pub.get_subscription_count()}"
+                                      f" of {self.s.subscribers} subscribers: speaking anyway")
+        return True
 
     def _schedule_playback(self) -> None:
         """Start playing at the first chunk's stamp + the pipeline delay - output latency."""

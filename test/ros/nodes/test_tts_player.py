@@ -32,9 +32,9 @@ def test_the_face_shows_each_moment_of_speech_when_it_is_heard(tmp_path: Path, r
     wav = tmp_path / "speech.wav"
     write_wav(wav, speech.audio, speech.sample_rate)
     faces: list[tuple[int, FaceCoefficients]] = []
-    chunks: list[AudioChunk] = []
+    chunks: list[tuple[int, AudioChunk]] = []  # (receipt ns, message), as for delays
     starts: list[Time] = []
-    delays: list[Duration] = []
+    delays: list[tuple[int, Duration]] = []
     node = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node"],
                             env=ros_env)
     player = None
@@ -43,21 +43,27 @@ def test_the_face_shows_each_moment_of_speech_when_it_is_heard(tmp_path: Path, r
             n = ros.node
             n.create_subscription(FaceCoefficients, "face",
                                   lambda m: faces.append((time.time_ns(), m)), 200)
-            n.create_subscription(AudioChunk, "self_audio", chunks.append, qos_profile_sensor_data)
+            n.create_subscription(AudioChunk, "self_audio",
+                                  lambda m: chunks.append((time.time_ns(), m)),
+                                  qos_profile_sensor_data)
             n.create_subscription(Time, "playback_start", starts.append, LATCHED)
-            n.create_subscription(Duration, "pipeline_delay", delays.append, LATCHED)
+            n.create_subscription(Duration, "pipeline_delay",
+                                  lambda m: delays.append((time.time_ns(), m)), LATCHED)
             assert ros.until(lambda: delays and faces, 60.0), "the face node did not start"
             player = subprocess.Popen(
                 [sys.executable, "-m", "dualtalk_ros.nodes.tts_player", "--ros-args",
-                 "-p", f"wav:={wav}", "-p", "play:=false"], env=ros_env)
+                 "-p", f"wav:={wav}", "-p", "play:=false",
+                 "-p", "subscribers:=2"], env=ros_env)  # the face node and this probe
             seconds = len(speech.audio) / speech.sample_rate
             assert ros.until(lambda: starts, 30.0), "the player never started playback"
             ros.until(lambda: False, seconds + 1.5)
         finally:
             assert all(stop_all([p for p in (node, player) if p is not None])), "a node hung"
-    speech = [c for c in chunks if c.header.frame_id == "tts"]  # silence around: "tts_idle"
-    first, start = _ns(speech[0].header.stamp), _ns(starts[0])
-    delay = delays[-1].sec * 10**9 + delays[-1].nanosec
+    speech = [(r, c) for r, c in chunks if c.header.frame_id == "tts"]  # around: "tts_idle"
+    first, start = _ns(speech[0][1].header.stamp), _ns(starts[0])
+    # the delay in force when the speech began (the node lowers a derived delay slowly later)
+    in_force = [d for r, d in delays if r <= speech[0][0]][-1]
+    delay = _ns(in_force)
     assert abs(start - first - delay) < 15e6, "playback did not start the delay after speaking"
     span = [(r, m) for r, m in faces
             if first <= _ns(m.header.stamp) < first + int(seconds * 10**9) - 200_000_000]
