@@ -149,6 +149,18 @@ class StreamingEngine:
         """The stream's anchor time (first audio sample), None before any audio."""
         return self._tracks.t0  # one attribute read: never waits for a model run
 
+    def next_batch_due_s(self) -> float | None:
+        """When the last sample the next batch of frames needs is due (the stamps' clock), None
+        before any audio. A step before then cannot emit; one at it can when the inputs are
+        there or absent, so a caller that waits for it never holds a frame for a timer tick."""
+        with self._lock:
+            t0 = self._tracks.t0
+            if t0 is None:
+                return None
+            last = self._schedule.next + self._schedule.min_batch_frames - 1
+            # half a sample on: float rounding of (due - t0) cannot land a sample short
+            return t0 + (self._schedule.need(last) + 0.5) / SAMPLE_RATE_HZ
+
     @property
     def stats(self) -> StreamStats:
         """A snapshot of the counters."""
@@ -202,22 +214,26 @@ class StreamingEngine:
             self._tracks.anchor(_check_time(t0, "t0"))
 
     def push_self_audio(self, samples: np.ndarray, sample_rate: float,
-                        t_first_sample: float) -> None:
-        """Own (robot) audio: (N,) or (N, channels) int16/float samples, first sample's time."""
-        self._push_audio(0, samples, sample_rate, t_first_sample)
+                        t_first_sample: float, received_s: float | None = None) -> None:
+        """Own (robot) audio: (N,) or (N, channels) int16/float samples, first sample's time.
+        `received_s`, the time it arrived (live use), tells audio published ahead of its
+        stamps from audio that frames waited for (`Frame.waited`)."""
+        self._push_audio(0, samples, sample_rate, t_first_sample, received_s)
 
     def push_partner_audio(self, samples: np.ndarray, sample_rate: float,
-                           t_first_sample: float) -> None:
+                           t_first_sample: float, received_s: float | None = None) -> None:
         """The partner's audio: as push_self_audio."""
-        self._push_audio(1, samples, sample_rate, t_first_sample)
+        self._push_audio(1, samples, sample_rate, t_first_sample, received_s)
 
     def _push_audio(self, which: int, samples: np.ndarray, sample_rate: float,
-                    t_first_sample: float) -> None:
+                    t_first_sample: float, received_s: float | None) -> None:
         mono = pcm.to_mono_float32(samples)  # (N,)
         rate = pcm.check_rate(sample_rate)
         t = _check_time(t_first_sample, "t_first_sample")
+        if received_s is not None:
+            received_s = _check_time(received_s, "received_s")
         with self._lock:
-            self._tracks.push_audio(which, mono, rate, t)
+            self._tracks.push_audio(which, mono, rate, t, received_s)
 
     def push_partner_face(self, values: np.ndarray, names: Sequence[str], t: float) -> None:
         """One partner face: (len(names),) values named `names` (any supported spelling)."""

@@ -7,7 +7,6 @@ face that arrives before the anchor is the best guess of the face to hold until 
 from __future__ import annotations
 
 import collections
-
 import logging
 
 import numpy as np
@@ -15,7 +14,7 @@ import numpy as np
 from dualtalk_core import rigs
 from dualtalk_core.streaming.timelines import (AudioInputStats, AudioTimeline, FaceInputStats,
                                                FaceTimeline)
-from dualtalk_core.units import SAMPLES_PER_FRAME
+from dualtalk_core.units import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +57,24 @@ class InputTracks:
             self.t0 = t
             self.faces.reset(0, self._pending_face)
 
-    def push_audio(self, which: int, mono: np.ndarray, rate_hz: int, t: float) -> None:
+    def push_audio(self, which: int, mono: np.ndarray, rate_hz: int, t: float,
+                   received_s: float | None = None) -> None:
         """(N,) float32 samples at `rate_hz` of speaker `which` (0 own, 1 partner), first
-        sample at time `t`; the first chunk of either speaker anchors the stream."""
+        sample at time `t`, received at `received_s` (None: as soon as it was captured); the
+        first chunk of either speaker anchors the stream."""
         self.anchor(t)
         assert self.t0 is not None
         track = self.audio[which]
-        before, track.last_fill = track.last_fill, None
+        track.last_fill = None
         track.push(mono, rate_hz, t - self.t0)
-        if track.last_fill is not None:  # the input resumed after a pause: frames waited
-            self._note_wait(*track.last_fill)
-        else:
-            track.last_fill = before
+        if track.last_fill is not None:
+            # The input resumed after a pause: frames needing the silence before it waited for
+            # it, except where that silence lies after the arrival (audio published ahead).
+            start, end = track.last_fill
+            if received_s is not None:
+                end = min(end, round((received_s - self.t0) * SAMPLE_RATE_HZ))
+            if end > start:
+                self._note_wait(start, end)
 
     def push_face(self, row: np.ndarray, names: rigs.ChannelMap, t: float, emitted: int) -> None:
         """(C,) rig-order partner face at time `t`, mapped by `names`; `emitted` frames are out

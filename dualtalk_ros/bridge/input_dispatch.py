@@ -48,7 +48,7 @@ class InputDispatcher:
         self._check_stamp(t, now_s)
         push = (self.engine.push_self_audio if kind == "self_audio"
                 else self.engine.push_partner_audio)
-        push(samples, rate, t)
+        push(samples, rate, t, now_s)
         return kind, t
 
     def _raw_audio(self, msg: Any, arrival_s: float) -> tuple[Any, int, float]:

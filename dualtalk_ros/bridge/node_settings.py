@@ -183,6 +183,12 @@ class TtsPlayerSettings:
         True, "Keep publishing silence when not speaking, as a sound card's output stream does: "
         "the face then never waits for audio that will not come (a stream that stops makes the "
         "frames after its end wait input_timeout_ms).")
+    ahead_s: float = setting(
+        0.0, "Publish speech up to this far ahead of its stamps, as a TTS that synthesises "
+        "ahead can (0 = as it is handed over). Stamps and playback time stay the same; the face "
+        "has the audio before it needs it. Keep it below the face node's "
+        "inputs.max_clock_skew_s. Speech gets ahead at 4x real time (4 chunks a tick).",
+        min_value=0.0, max_value=4.0)
     subscribers: int = setting(
         1, "Subscribers of self_audio to wait for before speaking: the face node, plus any "
         "recorder that must hear the speech from its first sample (speech published before a "

@@ -38,6 +38,8 @@ from dualtalk_ros.nodes.node_health import NodeHealth
 from dualtalk_ros.nodes.qos import LATCHED, RELIABLE, SENSOR
 from dualtalk_ros.nodes.ros_parameters import NodeSettings
 
+IDLE_WAIT_S = 0.2  # the worker re-checks its stop flag at least this often
+
 
 class DualTalkNode(Node):
     def __init__(self) -> None:
@@ -141,11 +143,20 @@ class DualTalkNode(Node):
 
     # ----------------------------------------------------------- processing: worker thread
     def _work(self) -> None:
+        woken_for = None  # the batch due time the worker last woke itself for
         while not self._stop.is_set():
+            # Besides audio arrivals and hops, wake when the next batch falls due: frames that
+            # need no more audio (an absent input, speech published ahead) go out on time.
+            due = self.engine.next_batch_due_s()
+            wait_s = IDLE_WAIT_S
+            if due is not None and due != woken_for:
+                wait_s = min(IDLE_WAIT_S, max(0.0, due - self._now_s()))
             try:
-                now = self.requests.get(timeout=0.2)
+                now = self.requests.get(timeout=wait_s)
             except queue.Empty:
-                continue
+                if due is None or due == woken_for:
+                    continue
+                woken_for, now = due, self._now_s()
             self._busy_since = time.monotonic()
             try:
                 self._feed(now)

@@ -4,10 +4,14 @@ The face node publishes each frame at its stamp + the pipeline delay (latched on
 `pipeline_delay`). A player that publishes its speech on `self_audio` as it hands it over
 (stamped now) and plays it `pipeline_delay` later makes the sound and the lips of every moment
 meet: audio stamped t is heard at t + delay, and its frame is shown at t + delay. This node does
-that for a WAV file: it waits for the delay, streams the speech in real time (and silence
-around it, as an output stream does), and plays it the delay after the first chunk's stamp
-(minus the output device's latency). It publishes the time
-playback started on `playback_start` (latched) so the sync can be measured.
+that for a WAV file: it waits for the delay, streams the speech (and silence around it, as an
+output stream does) on one continuous timeline of stamps, and plays it the delay after the
+first chunk's stamp (minus the output device's latency). It publishes the time playback started
+on `playback_start` (latched) so the sync can be measured.
+
+With `ahead_s` > 0 it publishes speech up to that far ahead of its stamps, as a TTS that
+synthesises ahead can: the stamps (and so the playback time) do not change, the face simply
+has the audio before it needs it, and frames never wait for a chunk in transit.
 """
 from __future__ import annotations
 
@@ -28,6 +32,11 @@ from dualtalk_ros.nodes.qos import LATCHED, SENSOR
 from dualtalk_ros.nodes.ros_parameters import NodeSettings
 
 
+# Chunks published per tick at most: speech gets ahead_s early at 4x real time, gently enough
+# for best-effort subscription queues (the face node's is 50 deep).
+BURST_CHUNKS = 4
+
+
 class TtsPlayer(Node):
     def __init__(self) -> None:
         super().__init__("tts_player")
@@ -35,6 +44,7 @@ class TtsPlayer(Node):
         self.audio = read_wav(self.s.wav) if self.s.wav else np.zeros(0, np.float32)
         self.delay_s: float | None = None
         self.first_stamp_ns: int | None = None
+        self.next_stamp_ns: int | None = None  # end of the last published chunk
         self.sent = 0  # samples published
         self.audio_pub = self.create_publisher(AudioChunk, "self_audio", SENSOR)
         self.start_pub = self.create_publisher(Time, "playback_start", LATCHED)
@@ -48,25 +58,42 @@ class TtsPlayer(Node):
         self.delay_s = msg.sec + msg.nanosec * 1e-9
 
     def _on_tick(self) -> None:
-        """Publish the next chunk in real time: speech once the delay is known (or waited for),
-        silence before and after it (`idle_silence`)."""
+        """Publish speech once the delay is known (or waited for), up to ahead_s before its
+        stamps; silence before and after it (`idle_silence`) in real time."""
         now_ns = self.get_clock().now().nanoseconds
-        n, frame_id = self.s.chunk_samples, "tts"
+        n = self.s.chunk_samples
         if self.sent < len(self.audio) and self._ready(now_ns):
-            chunk = self.audio[self.sent:self.sent + n]
-            if self.first_stamp_ns is None:
-                self.first_stamp_ns = now_ns
-                self._schedule_playback()
-            self.sent += len(chunk)
-        elif self.s.idle_silence:
-            chunk, frame_id = np.zeros(n, np.float32), "tts_idle"
-        else:
-            return
+            for _ in range(BURST_CHUNKS):
+                stamp = self._next_stamp(now_ns)
+                if self.sent >= len(self.audio) or (
+                        self.first_stamp_ns is not None and stamp - now_ns > self.s.ahead_s * 1e9):
+                    break
+                chunk = self.audio[self.sent:self.sent + n]
+                if self.first_stamp_ns is None:
+                    self.first_stamp_ns = stamp
+                    self._schedule_playback(now_ns)
+                self.sent += len(chunk)
+                self._publish(chunk, stamp, "tts")
+        elif self.s.idle_silence and (self.next_stamp_ns is None
+                                      or self.next_stamp_ns - now_ns < self._chunk_ns / 2):
+            self._publish(np.zeros(n, np.float32), self._next_stamp(now_ns), "tts_idle")
+
+    @property
+    def _chunk_ns(self) -> float:
+        return self.s.chunk_samples * 1e9 / SAMPLE_RATE_HZ
+
+    def _next_stamp(self, now_ns: int) -> int:
+        """A chunk is stamped when it is handed over (now), or right after the previous one
+        when that one was published ahead: chunks never overlap."""
+        return now_ns if self.next_stamp_ns is None else max(now_ns, self.next_stamp_ns)
+
+    def _publish(self, chunk: np.ndarray, stamp_ns: int, frame_id: str) -> None:
         msg = AudioChunk(sample_rate=SAMPLE_RATE_HZ, channels=1, encoding="S16LE")
-        msg.header.stamp = Time(sec=now_ns // 10**9, nanosec=now_ns % 10**9)
+        msg.header.stamp = Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
         msg.header.frame_id = frame_id
         msg.data = float_to_s16(chunk).tobytes()
         self.audio_pub.publish(msg)
+        self.next_stamp_ns = stamp_ns + round(len(chunk) * 1e9 / SAMPLE_RATE_HZ)
 
     def _ready(self, now_ns: int) -> bool:
         """Speak once the delay is known and the face (and any recorder) listens, or after
@@ -86,10 +113,11 @@ class TtsPlayer(Node):
                                       f" of {self.s.subscribers} subscribers: speaking anyway")
         return True
 
-    def _schedule_playback(self) -> None:
+    def _schedule_playback(self, now_ns: int) -> None:
         """Start playing at the first chunk's stamp + the pipeline delay - output latency."""
         assert self.first_stamp_ns is not None and self.delay_s is not None
-        wait_s = max(0.0, self.delay_s - self.s.output_latency_ms / 1000.0)
+        wait_s = max(0.0, (self.first_stamp_ns - now_ns) * 1e-9 + self.delay_s
+                     - self.s.output_latency_ms / 1000.0)
         timer: Any = None
 
         def start() -> None:

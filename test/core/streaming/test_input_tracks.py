@@ -77,20 +77,34 @@ def test_overdue_fill_end_restart_and_reset():
 
 
 def test_frames_that_waited_for_audio_are_told_apart_from_frames_that_did_not():
-    """A pacer measures the pipeline on frames that did not wait input_timeout_ms; silence for a
-    resumed input or an overdue one is waiting, silence for an absent input is not."""
+    """A pacer measures the pipeline on frames that did not wait input_timeout_ms; silence for an
+    overdue input or for one that resumed after a pause is waiting, silence for an absent input
+    is not."""
     tracks = _tracks()
     tracks.push_audio(0, np.ones(1600, np.float32), 16000, 0.0)
     tracks.push_audio(1, np.ones(1600, np.float32), 16000, 0.0)
     assert not tracks.waited(1600)
     tracks.fill_overdue(3200)  # both inputs late: silence to 3200
     assert tracks.waited(3200) and tracks.waited(2000) and not tracks.waited(1600)
-    tracks.push_audio(0, np.ones(1600, np.float32), 16000, 0.3)  # resumes after a pause
+    tracks.push_audio(1, np.ones(1600, np.float32), 16000, 0.2)  # the partner goes on
+    tracks.push_audio(0, np.ones(1600, np.float32), 16000, 0.3)  # own audio resumes later
     assert tracks.self_audio.head == 6400  # silence [3200, 4800) for the pause, then audio
-    tracks.fill_overdue(4000)  # the partner is overdue inside that gap: it must not shrink
     assert tracks.waited(4800) and not tracks.waited(6400)  # the last needed sample decides
-    tracks.push_audio(1, np.ones(1600, np.float32), 16000, 0.2)  # exactly at its head
-    assert tracks.partner_audio.head == 4800
     tracks.push_audio(0, np.ones(8000, np.float32), 16000, 0.4)
     tracks.fill_absent(absent_before=12000, now=14400)  # the partner went quiet: not waiting
     assert tracks.partner_audio.head == 14400 and not tracks.waited(14400)
+
+
+def test_speech_published_ahead_of_time_made_no_frame_wait():
+    """A TTS that publishes ahead stamps its speech in the future: the silence before it is
+    written at once, but no frame was held back by it (the partner had not got there yet)."""
+    tracks = _tracks()
+    tracks.push_audio(0, np.ones(1600, np.float32), 16000, 0.0)
+    tracks.push_audio(1, np.ones(1600, np.float32), 16000, 0.0)
+    # speech stamped 0.5 s, received at 0.1 s: the silence before it lies ahead of its arrival
+    tracks.push_audio(0, np.ones(1600, np.float32), 16000, 0.5, received_s=0.1)
+    assert tracks.self_audio.head == 9600 and tracks.self_audio.stats.gaps_filled == 1
+    tracks.push_audio(1, np.ones(8000, np.float32), 16000, 0.1)  # the microphone catches up
+    assert tracks.available() == 9600 and not any(tracks.waited(n) for n in (3200, 8000, 9600))
+    tracks.push_audio(0, np.ones(1600, np.float32), 16000, 1.0, received_s=1.0)  # paused, live
+    assert tracks.waited(16000) and not tracks.waited(9600)

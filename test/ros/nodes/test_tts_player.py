@@ -1,6 +1,6 @@
 """The robot's own voice in step with its face, over DDS: the example player plays its speech
-the pipeline delay after publishing it, and every frame of that speech is shown within 20 ms of
-its sound."""
+the pipeline delay after its stamps (publishing it in real time or ahead of them), and every
+frame of that speech is shown within 20 ms of its sound."""
 from __future__ import annotations
 
 import subprocess
@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from builtin_interfaces.msg import Duration, Time
 from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from dualtalk_core.audio.wav_files import write_wav
 from dualtalk_core.child_processes import stop_all
@@ -26,8 +27,9 @@ def _ns(stamp) -> int:
     return stamp.sec * 10**9 + stamp.nanosec
 
 
+@pytest.mark.parametrize("ahead_s", [0.0, 1.0], ids=["real_time", "published_ahead"])
 def test_the_face_shows_each_moment_of_speech_when_it_is_heard(tmp_path: Path, ros_domain,
-                                                               ros_env):
+                                                               ros_env, ahead_s: float):
     speech = synthesize("Hello there, I can see you. How are you today?", Voice())
     wav = tmp_path / "speech.wav"
     write_wav(wav, speech.audio, speech.sample_rate)
@@ -45,7 +47,7 @@ def test_the_face_shows_each_moment_of_speech_when_it_is_heard(tmp_path: Path, r
                                   lambda m: faces.append((time.time_ns(), m)), 200)
             n.create_subscription(AudioChunk, "self_audio",
                                   lambda m: chunks.append((time.time_ns(), m)),
-                                  qos_profile_sensor_data)
+                                  QoSProfile(depth=200, reliability=ReliabilityPolicy.BEST_EFFORT))
             n.create_subscription(Time, "playback_start", starts.append, LATCHED)
             n.create_subscription(Duration, "pipeline_delay",
                                   lambda m: delays.append((time.time_ns(), m)), LATCHED)
@@ -53,7 +55,8 @@ def test_the_face_shows_each_moment_of_speech_when_it_is_heard(tmp_path: Path, r
             player = subprocess.Popen(
                 [sys.executable, "-m", "dualtalk_ros.nodes.tts_player", "--ros-args",
                  "-p", f"wav:={wav}", "-p", "play:=false",
-                 "-p", "subscribers:=2"], env=ros_env)  # the face node and this probe
+                 "-p", "subscribers:=2",  # the face node and this probe
+                 "-p", f"ahead_s:={ahead_s}"], env=ros_env)
             seconds = len(speech.audio) / speech.sample_rate
             assert ros.until(lambda: starts, 30.0), "the player never started playback"
             ros.until(lambda: False, seconds + 1.5)
