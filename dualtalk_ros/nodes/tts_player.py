@@ -5,9 +5,10 @@ The face node publishes each frame at its stamp + the pipeline delay (latched on
 (stamped now) and plays it `pipeline_delay` later makes the sound and the lips of every moment
 meet: audio stamped t is heard at t + delay, and its frame is shown at t + delay. This node does
 that for a WAV file: it waits for the delay, streams the speech (and silence around it, as an
-output stream does) on one continuous timeline of stamps, and plays it the delay after the
-first chunk's stamp (minus the output device's latency). It publishes the time playback started
-on `playback_start` (latched) so the sync can be measured.
+output stream does), and plays it the delay after the first chunk's stamp (minus the output
+device's latency). Speech chunks are stamped on the file's own timeline (first stamp + their
+offset), as they will be heard: a late timer tick makes a chunk late, never misplaced. It
+publishes the time playback started on `playback_start` (latched) so the sync can be measured.
 
 With `ahead_s` > 0 it publishes speech up to that far ahead of its stamps, as a TTS that
 synthesises ahead can: the stamps (and so the playback time) do not change, the face simply
@@ -64,9 +65,11 @@ class TtsPlayer(Node):
         n = self.s.chunk_samples
         if self.sent < len(self.audio) and self._ready(now_ns):
             for _ in range(BURST_CHUNKS):
-                stamp = self._next_stamp(now_ns)
+                started = self.first_stamp_ns is not None
+                stamp = self.next_stamp_ns if started else self._next_stamp(now_ns)
+                assert stamp is not None
                 if self.sent >= len(self.audio) or (
-                        self.first_stamp_ns is not None and stamp - now_ns > self.s.ahead_s * 1e9):
+                        started and stamp - now_ns > self.s.ahead_s * 1e9 + self._chunk_ns / 2):
                     break
                 chunk = self.audio[self.sent:self.sent + n]
                 if self.first_stamp_ns is None:
@@ -83,8 +86,8 @@ class TtsPlayer(Node):
         return self.s.chunk_samples * 1e9 / SAMPLE_RATE_HZ
 
     def _next_stamp(self, now_ns: int) -> int:
-        """A chunk is stamped when it is handed over (now), or right after the previous one
-        when that one was published ahead: chunks never overlap."""
+        """Silence (and the first speech chunk) is stamped when it is handed over (now), or
+        right after the previous chunk when that one was published ahead: never overlapping."""
         return now_ns if self.next_stamp_ns is None else max(now_ns, self.next_stamp_ns)
 
     def _publish(self, chunk: np.ndarray, stamp_ns: int, frame_id: str) -> None:
