@@ -113,7 +113,6 @@ class InputTracks:
 
     def _note_wait(self, start: int, end: int) -> None:
         """Grid samples [start, end) were filled with silence after waiting for audio."""
-        end = max(end, start)
         if self._timed_out and self._timed_out[-1][1] >= start >= self._timed_out[-1][0]:
             last_start, last_end = self._timed_out.pop()  # one continuous gap
             start, end = last_start, max(last_end, end)

@@ -56,7 +56,7 @@ class TtsPlayer(Node):
                                f"{self.s.wav or 'nothing'}; waiting for pipeline_delay")
 
     def _on_delay(self, msg: Duration) -> None:
-        self.delay_s = msg.sec + msg.nanosec * 1e-9
+        self.delay_s = messages.stamp_to_s(msg)  # a Duration: the same two fields
 
     def _on_tick(self) -> None:
         """Publish speech once the delay is known (or waited for), up to ahead_s before its
@@ -92,7 +92,7 @@ class TtsPlayer(Node):
 
     def _publish(self, chunk: np.ndarray, stamp_ns: int, frame_id: str) -> None:
         msg = AudioChunk(sample_rate=SAMPLE_RATE_HZ, channels=1, encoding="S16LE")
-        msg.header.stamp = Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
+        msg.header.stamp = Time(sec=stamp_ns // messages.NS, nanosec=stamp_ns % messages.NS)
         msg.header.frame_id = frame_id
         msg.data = float_to_s16(chunk).tobytes()
         self.audio_pub.publish(msg)
