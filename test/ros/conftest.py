@@ -1,20 +1,23 @@
 """Fixtures for tests over real DDS: each test gets its own ROS domain on localhost.
 
-Tests that take `ros_domain` need the ROS 2 runtime and are marked `ros`; the rclpy-free layer's
-tests (bridge/, offline bag tools) run without it.
+Tests that take `ros_domain` (or `ros_env`) need the ROS 2 runtime and are marked `ros`; the
+rclpy-free layer's tests (bridge/, offline bag tools) run without it. The domain is claimed from
+the machine-wide allocator (helpers/ros_domains.py) for the test's duration, so concurrent test
+runs, benchmarks and `scripts/env.sh` shells never share one.
 """
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE / "helpers"))
-_domains = itertools.count()
+
+from ros_domains import claim_domain  # noqa: E402  (helpers/ is on the path now)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -33,11 +36,11 @@ def _require_ros() -> None:
 
 
 @pytest.fixture
-def ros_domain() -> int:
-    """A ROS domain id unique to this test within the run (base from the run's ROS_DOMAIN_ID)."""
+def ros_domain() -> Iterator[int]:
+    """A ROS domain id (1..101) no other process on this machine uses while the test runs."""
     _require_ros()
-    base = int(os.environ.get("ROS_DOMAIN_ID", "42"))
-    return 100 + (base + next(_domains)) % 100
+    with claim_domain() as claim:
+        yield claim.domain
 
 
 @pytest.fixture
