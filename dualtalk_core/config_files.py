@@ -1,13 +1,16 @@
 """Dataclass configs that round-trip through YAML and JSON.
 
 Every component takes one config dataclass; this module is the only place that turns those into
-files and back, so unknown keys are rejected the same way everywhere (a typo in a YAML file must
-fail loudly, not fall back to a default silently).
+files and back, so unknown keys and wrongly typed values are rejected the same way everywhere (a
+typo in a YAML file must fail loudly, not fall back to a default silently, and `n_heads: "4"`
+must fail naming the field, not deep inside the network). `load` names the file in every error.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
+import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,8 +51,36 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
             value = from_dict(hint, value)  # type: ignore[arg-type]
         elif isinstance(value, list) and typing.get_origin(hint) is tuple:
             value = tuple(value)
-        kwargs[name] = value
+        kwargs[name] = checked_scalar(value, hint, f"{cls.__name__}.{name}")
     return cls(**kwargs)
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def checked_scalar(value: Any, hint: Any, label: str) -> Any:
+    """`value` checked against a scalar type hint (`int`, `float | None`, ...), an integer taken
+    as a float where a float is declared; other hints (lists, dicts) pass through unchanged.
+    TypeError names `label` and the expected type."""
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    options = typing.get_args(hint) if union else (hint,)
+    if value is None and type(None) in options:
+        return value
+    scalars = [t for t in options if t in _SCALARS]
+    if not scalars or len(scalars) != len([t for t in options if t is not type(None)]):
+        return value  # not a plain scalar field
+    for kind in scalars:
+        if isinstance(value, bool) != (kind is bool):
+            continue  # True is an int to Python, never to a config file
+        if kind is float and isinstance(value, numbers.Real):
+            return float(value)
+        if kind is int and isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, kind):
+            return value
+    expected = " or ".join("None" if t is type(None) else getattr(t, "__name__", str(t))
+                           for t in options)
+    raise TypeError(f"{label} must be {expected}, got {value!r} ({type(value).__name__})")
 
 
 def load(cls: type[T], path: str | Path) -> T:
@@ -57,9 +88,12 @@ def load(cls: type[T], path: str | Path) -> T:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    text = path.read_text()
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    return from_dict(cls, data or {})
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return from_dict(cls, data or {})
+    except (ValueError, TypeError, yaml.YAMLError) as err:  # one line naming the file
+        raise ValueError(f"{path}: {' '.join(str(err).split())}") from err
 
 
 def save(config: Any, path: str | Path) -> None:

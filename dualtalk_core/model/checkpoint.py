@@ -5,16 +5,22 @@ Our checkpoints are a folder with `model.safetensors` (weights) and `config.json
 read with `torch.load(weights_only=True)`, which refuses arbitrary objects. Nothing else is
 unpickled. This module knows nothing about the network: `model_weights.load_model` (behind
 `DualTalkModel.load`) checks the config and the keys.
+
+A file that cannot be used (truncated, corrupted, holding code or NaN/Inf weights) raises
+ValueError with one line naming the file: the CLIs and nodes print that line and exit 2.
 """
 from __future__ import annotations
 
 import json
 import logging
 import pickle
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from dualtalk_core import config_files as config_io
@@ -52,26 +58,46 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any] | None, dict[str, 
     """
     path = Path(path)
     if path.is_dir():
-        return _read_config(path / CONFIG_NAME), _read_safetensors(path / WEIGHTS_NAME)
-    if not path.is_file():
+        weights = path / WEIGHTS_NAME
+        config, state = _read_config(path / CONFIG_NAME), _read_safetensors(weights)
+    elif not path.is_file():
         raise FileNotFoundError(
             f"checkpoint not found: {path} (expected a folder with {WEIGHTS_NAME} and "
             f"{CONFIG_NAME}, a .safetensors file, or the published DualTalk.pth)")
-    if path.suffix == ".safetensors":
-        return _read_config(path.with_name(CONFIG_NAME)), _read_safetensors(path)
-    if path.suffix in TORCH_SUFFIXES:
-        return None, _read_torch_state_dict(path)
-    raise ValueError(f"unsupported checkpoint file {path}: expected .safetensors or one of "
-                     f"{TORCH_SUFFIXES}")
+    elif path.suffix == ".safetensors":
+        weights = path
+        config, state = _read_config(config_path(path)), _read_safetensors(path)
+    elif path.suffix in TORCH_SUFFIXES:
+        weights, config, state = path, None, _read_torch_state_dict(path)
+    else:
+        raise ValueError(f"unsupported checkpoint file {path}: expected .safetensors or one of "
+                         f"{TORCH_SUFFIXES}")
+    check_finite(state, weights)
+    return config, state
+
+
+def config_path(path: str | Path) -> Path:
+    """The config.json that belongs to checkpoint `path` (a folder or its weights file)."""
+    path = Path(path)
+    return path / CONFIG_NAME if path.is_dir() else path.with_name(CONFIG_NAME)
+
+
+def check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    """ValueError naming the first tensors holding NaN or Inf: such weights make every output
+    NaN, silently, so they are refused at load rather than found in the published faces."""
+    bad = [k for k, v in state.items()
+           if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise ValueError(f"{path}: tensor(s) {', '.join(bad[:3])}{more} hold NaN or Inf "
+                         "values: the file is corrupted or came from a diverged training run")
 
 
 def read_checkpoint_config(path: str | Path) -> dict[str, Any] | None:
     """The config dict of a checkpoint without reading its weights (None: a bare .pth)."""
     path = Path(path)
-    if path.is_dir():
-        return _read_config(path / CONFIG_NAME)
-    if path.suffix == ".safetensors":
-        return _read_config(path.with_name(CONFIG_NAME))
+    if path.is_dir() or path.suffix == ".safetensors":
+        return _read_config(config_path(path))
     if path.suffix in TORCH_SUFFIXES and path.is_file():
         return None
     raise FileNotFoundError(f"checkpoint not found: {path} (expected a folder with "
@@ -82,7 +108,10 @@ def _read_config(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: a checkpoint's weights need the config.json "
                                 "written beside them by DualTalkModel.save")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -92,7 +121,11 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: expected weights written by "
                                 "DualTalkModel.save")
-    return load_file(str(path), device="cpu")
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError) as err:  # truncated, corrupted, not safetensors at all
+        raise ValueError(f"{path}: not a readable safetensors file, truncated or corrupted "
+                         f"({err})") from err
 
 
 def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -100,8 +133,19 @@ def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:  # weights_only refused a non-tensor object
-        raise ValueError(f"{path}: refusing to unpickle anything but tensors and containers "
-                         f"({err})") from err
+        # torch's own text advises weights_only=False, i.e. running the file's code: not shown
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        if found:
+            raise ValueError(f"{path}: refusing to unpickle anything but tensors and "
+                             f"containers: the file holds {found.group(1)}; nothing was "
+                             "executed") from None
+        detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(err))
+        raise ValueError(f"{path}: not a readable torch state dict, truncated or corrupted "
+                         f"({detail.group(1).strip() if detail else 'unreadable pickle'})"
+                         ) from None
+    except (RuntimeError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: not a readable torch state dict, truncated or corrupted "
+                         f"({type(err).__name__}: {_first_line(err)})") from None
     for wrapper in ("state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
             data = data[wrapper]
@@ -113,6 +157,12 @@ def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if data and all(k.startswith("module.") for k in data):
         data = {k[len("module."):]: v for k, v in data.items()}
     return data
+
+
+def _first_line(err: Exception) -> str:
+    """The first line of an exception's text (torch's errors run to paragraphs)."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def match_weight_norm_spelling(state_dict: dict[str, torch.Tensor],

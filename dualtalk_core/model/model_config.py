@@ -8,9 +8,11 @@ per-layer limits; the network and its `lookahead_ms` both read it, so the two ca
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any
 
+from dualtalk_core.config_files import checked_scalar
 from dualtalk_core.rigs import get_rig
 from dualtalk_core.units import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
 
@@ -122,7 +124,9 @@ def replace_fields(config: ModelConfig, overrides: dict[str, Any]) -> ModelConfi
     unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(ModelConfig)})
     if unknown:
         raise ValueError(f"unknown ModelConfig field(s) {unknown}")
-    return dataclasses.replace(config, **overrides)
+    hints = typing.get_type_hints(ModelConfig)
+    checked = {k: checked_scalar(v, hints[k], f"ModelConfig.{k}") for k, v in overrides.items()}
+    return dataclasses.replace(config, **checked)
 
 
 def lookahead_plan(config: ModelConfig) -> dict[str, Any]:

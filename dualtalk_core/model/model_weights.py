@@ -58,11 +58,15 @@ def checkpoint_config(config_dict: dict[str, Any] | None, path: Any,
     """
     if config_dict is None:
         return replace_fields(PRESETS["official"], overrides)
+    config_file = checkpoint.config_path(path)
     config_dict = {**LATER_FIELDS, **config_dict}
     missing = [f for f in ARCH_FIELDS if f not in config_dict]
     if missing:
-        raise ValueError(f"{path}: config lacks architecture field(s) {missing}")
-    saved = from_dict(ModelConfig, config_dict)
+        raise ValueError(f"{config_file}: config lacks architecture field(s) {missing}")
+    try:
+        saved = from_dict(ModelConfig, config_dict)
+    except (ValueError, TypeError) as err:  # unknown, wrongly typed or inconsistent fields
+        raise ValueError(f"{config_file}: {err}") from err
     changed = [k for k in overrides if k in ARCH_FIELDS and overrides[k] != getattr(saved, k)]
     if changed:
         raise ValueError(f"cannot override architecture field(s) {changed} of {path}; "
