@@ -1,0 +1,247 @@
+"""`dualtalk-fuzz`: the DualTalk node at its defaults under a hostile stream, measured.
+
+`dualtalk-fuzz [--seconds 60] [--seed 0] [--out fuzz.json] [--domain N]` starts `dualtalk_node`
+as its own process (no parameter: its defaults) on a ROS domain of its own, waits until the node
+reports on /diagnostics, then publishes for --seconds a valid conversation mixed with every bad
+kind of message (`hostile_messages`) on every input topic, then lets the node settle for
+SETTLE_S and stops it. A probe process (`fuzz_probe`) records the output meanwhile; the figures
+and the counter check are `fuzz_report`'s and `counter_check`'s. The last line printed reads
+
+    fuzz: N messages, C crashes, min rate R fps, jitter p99 J ms, rss growth G MiB, nan K, \
+counters ok|bad
+
+Exit status 0 when every goal of issue 24 holds, 1 when one does not, 2 for a usage error.
+--out writes every figure, the per-kind sent counts and every counter check as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import rclpy
+from tqdm import tqdm
+
+from dualtalk_core.child_processes import stop
+from dualtalk_ros.fuzzing import hostile_messages as hostile
+from dualtalk_ros.fuzzing.fuzz_report import Accounting, Window, build_report
+from dualtalk_ros.fuzzing.input_contract import invalid_reason
+
+BAD_PER_S = 100.0  # bad messages a second, on top of ~92 valid ones: >= 10,000 in 60 s
+TICK_S = 0.005  # the publishing loop's period (chunks go out within this of completing)
+SETTLE_S = 2.0  # after publishing, before the final /diagnostics is read
+START_TIMEOUT_S = 120.0  # model load on a loaded 2-core machine
+MATCH_TIMEOUT_S = 10.0
+DOMAINS = range(1, 102)  # Fast DDS ports of domains >= 102 fall in Linux's ephemeral range
+TOPICS = {"self_audio": "self_audio", "partner_audio": "partner_audio",
+          "partner_face": "partner_face", "self_audio_raw": "self_voice",
+          "partner_audio_raw": "partner_voice"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="dualtalk-fuzz", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="how long to publish (s; default 60: >= 10,000 messages)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the stream")
+    parser.add_argument("--out", type=Path, help="JSON file of every figure")
+    parser.add_argument("--domain", type=int,
+                        help="ROS domain of the node and the fuzzer (default: a random one "
+                        "in 1..101 other than this shell's)")
+    args = parser.parse_args(argv)
+    if not 1.0 <= args.seconds <= 3600.0:
+        parser.error(f"--seconds must be within 1..3600, got {args.seconds}")
+    if args.domain is not None and not 0 <= args.domain <= 232:
+        parser.error(f"--domain must be within 0..232, got {args.domain}")
+    if args.out is not None and not args.out.parent.is_dir():
+        parser.error(f"--out {args.out}: folder {args.out.parent} does not exist")
+    return args
+
+
+def pick_domain() -> int:
+    """A domain other than this shell's: the fuzzer must never reach a running robot's node."""
+    shell = os.environ.get("ROS_DOMAIN_ID", "")
+    return random.SystemRandom().choice([d for d in DOMAINS if str(d) != shell])
+
+
+def node_command() -> list[str]:
+    """The installed `dualtalk_node` console script; the module when it is not on PATH."""
+    script = shutil.which("dualtalk_node")
+    return [script] if script else [sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node"]
+
+
+def rss_mib(pid: int) -> float:
+    """VmRSS of a live process in MiB (NaN when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+class Processes:
+    """The node and the probe, in their own processes on `domain`; the probe's lines read."""
+
+    def __init__(self, domain: int, tmp: Path) -> None:
+        self.env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED="1",
+                        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_LOCALHOST_ONLY="1")
+        self.record_path = tmp / "probe.json"
+        self.node_log: IO[str] = open(tmp / "node.log", "w+")  # a pipe could fill and stall
+        self.probe = subprocess.Popen(
+            [sys.executable, "-m", "dualtalk_ros.fuzzing.fuzz_probe", "--out",
+             str(self.record_path)], env=self.env, stdout=subprocess.PIPE, text=True)
+        self.last_report_s = 0.0
+        threading.Thread(target=self._read_probe, daemon=True).start()
+        self.node = subprocess.Popen(node_command(), env=self.env, stdout=self.node_log,
+                                     stderr=subprocess.STDOUT)
+
+    def _read_probe(self) -> None:
+        for line in self.probe.stdout:  # type: ignore[union-attr]
+            if line.startswith("diagnostics"):
+                self.last_report_s = float(line.split()[1])
+
+    def wait_for_report(self, after_s: float, timeout_s: float) -> bool:
+        """Until the node reports on /diagnostics after `after_s`; False if it exits first."""
+        deadline = time.monotonic() + timeout_s
+        while self.last_report_s <= after_s and time.monotonic() < deadline:
+            if self.node.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return self.last_report_s > after_s
+
+    def node_tail(self) -> str:
+        self.node_log.seek(0)
+        return self.node_log.read()[-3000:]
+
+    def close(self) -> tuple[dict[str, Any], bool]:
+        """Stop the probe (its record) and the node (SIGINT; True when it stopped cleanly)."""
+        node_clean = stop(self.node, signal.SIGINT) and self.node.returncode == 0
+        stop(self.probe, signal.SIGINT)
+        self.node_log.close()
+        record = (json.loads(self.record_path.read_text()) if self.record_path.is_file()
+                  else {})
+        return record, node_clean
+
+
+class Publisher:
+    """The fuzzer's own rclpy node on `domain`, one publisher per input topic."""
+
+    def __init__(self, domain: int, raw: bool) -> None:
+        from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
+        from dualtalk_ros.nodes.qos import SENSOR
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.node = rclpy.create_node("dualtalk_fuzz", context=self.context)
+        types: dict[str, Any] = {"self_audio": AudioChunk, "partner_audio": AudioChunk,
+                                 "partner_face": FaceCoefficients}
+        self.pubs = {k: self.node.create_publisher(t, TOPICS[k], SENSOR)
+                     for k, t in types.items()}
+        if raw:
+            from audio_common_msgs.msg import AudioData, AudioDataStamped
+            for kind in hostile.RAW_KINDS:
+                self.pubs[kind] = self.node.create_publisher(AudioData, TOPICS[kind], SENSOR)
+                self.pubs[kind + "_stamped"] = self.node.create_publisher(
+                    AudioDataStamped, TOPICS[kind] + "_stamped", SENSOR)
+
+    def wait_matched(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while any(p.get_subscription_count() == 0 for p in self.pubs.values()):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def publish(self, planned: hostile.Planned) -> None:
+        stamped = planned.kind.endswith("_raw") and hasattr(planned.msg, "header")
+        self.pubs[planned.kind + ("_stamped" if stamped else "")].publish(planned.msg)
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def publish_for(pub: Publisher, procs: Processes, seconds: float, seed: int,
+                sent: Accounting) -> tuple[Window, dict[str, Any]]:
+    """The hostile stream for `seconds` (or until the node exits), counted into `sent`; the
+    gaps, bursts and the node's RSS each second (MiB) besides."""
+    rss: list[float] = []
+    rng = np.random.default_rng(seed)
+    start = last = time.time()
+    conversation = hostile.Conversation(rng, start)
+    bad = hostile.Hostile(rng, BAD_PER_S, raw="self_audio_raw" in pub.pubs)
+    with tqdm(total=round(seconds), unit="s", desc="fuzz", file=sys.stderr,
+              mininterval=1.0) as bar:
+        while (now := time.time()) < start + seconds and procs.node.poll() is None:
+            dt, last = now - last, now
+            for planned in conversation.due(now, dt) + bad.due(now, dt, conversation):
+                sent.add(planned.kind, planned.label,
+                         invalid_reason(planned.kind, planned.msg, now))
+                pub.publish(planned)
+            if int(now - start) > bar.n:  # once a second
+                bar.update(int(now - start) - bar.n)
+                bar.set_postfix(messages=sent.messages, refresh=False)
+                rss.append(round(rss_mib(procs.node.pid), 1))
+            time.sleep(max(0.0, TICK_S - (time.time() - now)))
+    end = time.time()
+    return Window(start, end, end + SETTLE_S), {"gaps": conversation.gaps,
+                                                "bursts": bad.bursts, "rss_mib_per_s": rss}
+
+
+def run_fuzz(seconds: float, seed: int, domain: int) -> dict[str, Any]:
+    """One whole run: start, fuzz, settle, stop; every figure (see fuzz_report)."""
+    raw = hostile.audio_common_available()
+    sent, events = Accounting(), {"gaps": 0, "bursts": 0, "rss_mib_per_s": []}
+    with tempfile.TemporaryDirectory(prefix="dualtalk-fuzz-") as tmp:
+        procs = Processes(domain, Path(tmp))
+        pub = Publisher(domain, raw)
+        try:
+            started = procs.wait_for_report(0.0, START_TIMEOUT_S)
+            if started and not pub.wait_matched(MATCH_TIMEOUT_S):
+                print("dualtalk-fuzz: the node's subscriptions never matched ours",
+                      file=sys.stderr)
+            rss_start = rss_mib(procs.node.pid)
+            now = time.time()
+            window = Window(now, now, now)
+            if started:
+                window, events = publish_for(pub, procs, seconds, seed, sent)
+                procs.wait_for_report(window.settled_s, 3 * SETTLE_S)
+            rss_end = rss_mib(procs.node.pid)
+            exited = procs.node.poll() is not None
+            if exited:
+                print(f"dualtalk-fuzz: the node exited (status {procs.node.returncode}); its "
+                      f"log ends:\n{procs.node_tail()}", file=sys.stderr)
+        finally:
+            pub.close()
+            record, node_clean = procs.close()
+    report = build_report(sent, record, window, (rss_start, rss_end), exited)
+    report.update(seconds=seconds, seed=seed, domain=domain, audio_common=raw,
+                  node_started=started, node_stopped_cleanly=node_clean,
+                  node_command=node_command(), bad_per_s=BAD_PER_S, **events)
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    report = run_fuzz(args.seconds, args.seed,
+                      args.domain if args.domain is not None else pick_domain())
+    if args.out is not None:
+        args.out.write_text(json.dumps(report, indent=1, allow_nan=True) + "\n")
+    print(report["line"], flush=True)
+    sys.exit(0 if all(report["goals"].values()) else 1)
+
+
+if __name__ == "__main__":
+    main()
