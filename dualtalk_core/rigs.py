@@ -46,6 +46,11 @@ FLAME_NAMES: tuple[str, ...] = (
     + ("jawRotX", "jawRotY", "jawRotZ", "headRotX", "headRotY", "headRotZ")
 )
 GROUPS: tuple[str, ...] = ("EXP", "JAW", "POSE")
+# What a face may carry, whatever the rig: blendshapes lie in [0, 1], FLAME coefficients within
+# a few units, rotations within +-pi. Beyond MAX_ABS_VALUE a value is corrupted, not expressive;
+# beyond MAX_CHANNELS a name list is not a face (and would cost time and memory to match).
+MAX_ABS_VALUE = 10.0
+MAX_CHANNELS = 1024
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,17 @@ import math
 
 import numpy as np
 
-from dualtalk_core.units import s16_to_float
+from dualtalk_core.units import SAMPLE_RATE_HZ, s16_to_float
 
+MIN_RATE_HZ = 8_000  # telephone audio: below it there is no speech to read lips from
 MAX_RATE_HZ = 768_000  # the highest rate any common audio interface offers
+# The resampler's filter grows with the reduced ratio rate / 16 kHz = down / up (its length is
+# ~20 max(up, down) taps): every standard rate reduces to terms <= 441 (44.1 kHz family), while
+# an odd rate such as 767999 Hz would need a 15-million-tap filter and seconds to build it.
+MAX_RATIO_TERM = 1000
+# Float PCM is full scale +-1; a little over it is a hot signal (clipped, counted by the engine),
+# far over it is not audio (S16 data labelled F32, a corrupted buffer): refused.
+MAX_FLOAT_PEAK = 4.0
 ENCODINGS: dict[str, np.dtype] = {"S16LE": np.dtype("<i2"), "F32LE": np.dtype("<f4")}
 
 
@@ -56,15 +64,28 @@ def to_mono_float32(samples: np.ndarray) -> np.ndarray:
     if not np.isfinite(mono).all():
         bad = int(np.count_nonzero(~np.isfinite(mono)))
         raise ValueError(f"audio has {bad} NaN/inf sample(s); the source is broken upstream")
+    peak = float(np.abs(mono).max())
+    if peak > MAX_FLOAT_PEAK:
+        raise ValueError(f"audio peak {peak:.3g} is not full-scale +-1 audio (limit "
+                         f"{MAX_FLOAT_PEAK}); mislabelled or corrupted samples")
     return mono
 
 
 def check_rate(sample_rate: float) -> int:
-    """A positive whole number of Hz up to MAX_RATE_HZ, as int (ValueError otherwise)."""
+    """A whole number of Hz in [MIN_RATE_HZ, MAX_RATE_HZ] whose ratio to 16 kHz reduces to
+    terms <= MAX_RATIO_TERM (every standard rate), as int; ValueError otherwise. The bound keeps
+    the resampler's cost fixed whatever rate a message claims."""
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.number)):
         raise TypeError(f"sample_rate must be a number of Hz, got {type(sample_rate).__name__}")
     if not math.isfinite(sample_rate) or sample_rate <= 0 or sample_rate != int(sample_rate):
         raise ValueError(f"sample_rate must be a positive whole number of Hz, got {sample_rate}")
-    if sample_rate > MAX_RATE_HZ:
-        raise ValueError(f"sample_rate {sample_rate} Hz is above the supported {MAX_RATE_HZ} Hz")
-    return int(sample_rate)
+    rate = int(sample_rate)
+    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+        raise ValueError(f"sample_rate {rate} Hz is outside the supported {MIN_RATE_HZ}.."
+                         f"{MAX_RATE_HZ} Hz")
+    g = math.gcd(rate, SAMPLE_RATE_HZ)
+    if max(rate // g, SAMPLE_RATE_HZ // g) > MAX_RATIO_TERM:
+        raise ValueError(f"sample_rate {rate} Hz is not a standard rate (its ratio to "
+                         f"{SAMPLE_RATE_HZ} Hz is {rate // g}/{SAMPLE_RATE_HZ // g}); use e.g. "
+                         "8000, 11025, 16000, 22050, 32000, 44100 or 48000 Hz")
+    return rate

@@ -18,6 +18,9 @@ from dualtalk_core.audio.pcm import check_rate, to_mono_float32
 from dualtalk_core.units import SAMPLE_RATE_HZ
 
 
+EMIT_BLOCK = 8192  # outputs computed per step of `StreamResampler._emit`
+
+
 @dataclass(frozen=True)
 class _Polyphase:
     """The resample_poly FIR for one rate ratio, split into `up` phases of `taps` taps."""
@@ -111,6 +114,13 @@ class StreamResampler:
         return out
 
     def _emit(self, n_ready: int) -> np.ndarray:
+        # In blocks: the (M, taps) gather of one long chunk would take memory in proportion
+        # to its length (a 30 s chunk at 44.1 kHz: ~200 MB).
+        blocks = [self._emit_block(min(n, n_ready))
+                  for n in range(self._n_out + EMIT_BLOCK, n_ready + EMIT_BLOCK, EMIT_BLOCK)]
+        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+
+    def _emit_block(self, n_ready: int) -> np.ndarray:
         p = self._poly
         assert p is not None
         m = np.arange(self._n_out, n_ready, dtype=np.int64)  # (M,) output indices

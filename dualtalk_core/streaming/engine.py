@@ -56,6 +56,7 @@ class StreamStats:
     frames_emitted: int = 0
     frames_skipped: int = 0  # jumped over after a stall longer than max_buffer_s
     model_runs: int = 0
+    nan_guarded: int = 0  # frames whose model output was not finite (held frame instead)
     compute_s: float = 0.0  # wall time spent in the model
 
     def as_dict(self) -> dict[str, Any]:
@@ -172,7 +173,7 @@ class StreamingEngine:
                 partner_audio=copy.deepcopy(tracks.partner_audio.stats),
                 partner_face=face, frames_emitted=output.frames_emitted,
                 frames_skipped=self._schedule.frames_skipped, model_runs=self._model_runs,
-                compute_s=self._compute_s)
+                nan_guarded=self._nan_guarded, compute_s=self._compute_s)
 
     def reset(self) -> None:
         """Forget the stream (inputs, outputs, filter state and stats); the next chunk anchors."""
@@ -182,6 +183,7 @@ class StreamingEngine:
             self._stepper.reset()
             self._output.reset()
             self._model_runs = 0
+            self._nan_guarded = 0  # frames whose model output was not finite
             self._compute_s = 0.0  # wall time in the stepper
 
     def reconfigure(self, config: StreamConfig) -> None:
@@ -227,12 +229,16 @@ class StreamingEngine:
 
     def _push_audio(self, which: int, samples: np.ndarray, sample_rate: float,
                     t_first_sample: float, received_s: float | None) -> None:
-        mono = pcm.to_mono_float32(samples)  # (N,)
+        mono = pcm.to_mono_float32(samples)  # (N,), finite, |x| <= MAX_FLOAT_PEAK
         rate = pcm.check_rate(sample_rate)
         t = _check_time(t_first_sample, "t_first_sample")
         if received_s is not None:
             received_s = _check_time(received_s, "received_s")
+        hot = bool(np.abs(mono).max() > 1.0)
+        if hot:  # a hot float signal: the model never saw beyond full scale
+            mono = np.clip(mono, -1.0, 1.0)
         with self._lock:
+            self._tracks.audio[which].stats.clipped_chunks += int(hot)
             self._tracks.push_audio(which, mono, rate, t, received_s)
 
     def push_partner_face(self, values: np.ndarray, names: Sequence[str], t: float) -> None:
@@ -240,8 +246,13 @@ class StreamingEngine:
         t = _check_time(t, "t")
         if isinstance(names, str) or not all(isinstance(n, str) for n in names):
             raise TypeError("names must be a sequence of channel-name strings")
+        if len(names) > rigs.MAX_CHANNELS:
+            raise ValueError(f"a face of {len(names)} channels; at most {rigs.MAX_CHANNELS}")
+        values = np.asarray(values, dtype=np.float32)
+        if not np.isfinite(values).all() or np.abs(values).max(initial=0) > rigs.MAX_ABS_VALUE:
+            raise ValueError(f"face values must be finite and within +-{rigs.MAX_ABS_VALUE:g}")
         row, cmap = rigs.to_rig_order(self.rig.name, list(names), values)  # (C,)
-        if row.ndim != 1 or not np.isfinite(row).all():
+        if row.ndim != 1:
             raise ValueError("expected one face (len(names),) of finite values")
         with self._lock:
             self._tracks.push_face(row, cmap, t, self._schedule.next)
@@ -258,7 +269,9 @@ class StreamingEngine:
             if t0 is None:
                 return []
             if now is not None:
-                self._force(_check_time(now, "now") - t0)
+                now_rel = _check_time(now, "now") - t0
+                self._tracks.release_due(now_rel, self._schedule.next)
+                self._force(now_rel)
             return self._drain(final=False)
 
     def flush(self) -> list[Frame]:
@@ -267,7 +280,7 @@ class StreamingEngine:
         with self._lock:
             if self._tracks.t0 is None:
                 return []
-            self._tracks.end()
+            self._tracks.end(self._schedule.next)
             return self._drain(final=True)
 
     def _force(self, now_rel_s: float) -> None:
@@ -299,6 +312,13 @@ class StreamingEngine:
         self._compute_s += time.perf_counter() - started
         self._model_runs += 1
         self._schedule.advance_to(k + m)
+        bad = ~np.isfinite(values).all(axis=1)  # (m,)
+        if bad.any():  # guard the smoother and the output; start the model over
+            values = self._output.guard(values, bad)
+            self._stepper.reset()
+            self._nan_guarded += int(bad.sum())
+            log.warning("model output not finite for %d frame(s): held the last good frame "
+                        "and restarted the model's state", int(bad.sum()))
         return self._output.frames(k, values, t0, self._tracks.has_face,
                                    lambda j: self._tracks.waited(self._schedule.need(j)))
 

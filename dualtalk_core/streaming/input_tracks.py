@@ -12,9 +12,15 @@ import logging
 import numpy as np
 
 from dualtalk_core import rigs
+from dualtalk_core.streaming.stamp_gate import StampGate
 from dualtalk_core.streaming.timelines import (AudioInputStats, AudioTimeline, FaceInputStats,
                                                FaceTimeline)
-from dualtalk_core.units import SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
+from dualtalk_core.units import FRAME_S, SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
+
+# A stamp further than this ahead of where its input was expected is held until the input
+# confirms it (`stamp_gate`): a real pause, or a glitch that would blank the good input after it.
+JUMP_S = 0.25
+MAX_UNKNOWN_NAMES = 64  # unknown partner-face names kept for diagnostics; the rest are counted
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,10 @@ class InputTracks:
         self.self_audio = AudioTimeline(capacity_samples, tolerance_s)
         self.partner_audio = AudioTimeline(capacity_samples, tolerance_s)
         self.faces = FaceTimeline(capacity_samples // SAMPLES_PER_FRAME + 1, rig.neutral_array())
+        # (own audio, partner audio, partner face): items (samples, rate, t_rel, received_s)
+        # or (row, t_rel)
+        self._gates: tuple[StampGate, StampGate, StampGate] = (
+            StampGate(JUMP_S), StampGate(JUMP_S), StampGate(JUMP_S))
         self.reset()
 
     @property
@@ -45,6 +55,10 @@ class InputTracks:
         self._pending_face: np.ndarray | None = None  # (C,) a face pushed before any audio
         self.face_stats = FaceInputStats()
         self._timed_out: collections.deque[tuple[int, int]] = collections.deque(maxlen=8)
+        self._names_warned = False
+        for gate in self._gates:
+            gate.reset()
+            gate.outliers = 0
         for track in self.audio:
             track.reset()
             track.stats = AudioInputStats()
@@ -64,9 +78,19 @@ class InputTracks:
         first chunk of either speaker anchors the stream."""
         self.anchor(t)
         assert self.t0 is not None
+        track, gate, t_rel = self.audio[which], self._gates[which], t - self.t0
+        expected = track.expected_s() if track.stats.chunks else None
+        for item in gate.admit((mono, rate_hz, t_rel, received_s), t_rel,
+                               t_rel + len(mono) / rate_hz, expected):
+            self._file_audio(which, *item)
+        self._count_gates()
+
+    def _file_audio(self, which: int, mono: np.ndarray, rate_hz: int, t_rel: float,
+                    received_s: float | None) -> None:
+        assert self.t0 is not None
         track = self.audio[which]
         track.last_fill = None
-        track.push(mono, rate_hz, t - self.t0)
+        track.push(mono, rate_hz, t_rel)
         if track.last_fill is not None:
             # The input resumed after a pause: frames needing the silence before it waited for
             # it, except where that silence lies after the arrival (audio published ahead).
@@ -84,17 +108,45 @@ class InputTracks:
             self._pending_face = row
             self.face_stats.faces += 1
             return
-        self.faces.push(row, t - self.t0, emitted, self.face_stats)
+        t_rel, last = t - self.t0, self.faces.last_t
+        expected = None if last is None else last + FRAME_S
+        for item in self._gates[2].admit((row, t_rel), t_rel, t_rel + FRAME_S, expected):
+            self.faces.push(*item, emitted, self.face_stats)
+        self._count_gates()
+
+    def release_due(self, now_rel_s: float, emitted: int) -> None:
+        """File held input whose stamp the clock has reached (nothing disowned it)."""
+        self._release([gate.release_due(now_rel_s) for gate in self._gates], emitted)
+
+    def _release(self, released: list[list], emitted: int) -> None:
+        for which in (0, 1):
+            for item in released[which]:
+                self._file_audio(which, *item)
+        for row, t_rel in released[2]:
+            self.faces.push(row, t_rel, emitted, self.face_stats)
+        self._count_gates()
+
+    def _count_gates(self) -> None:
+        for stats, gate in zip((track.stats for track in self.audio), self._gates):
+            stats.outlier_chunks, stats.held_chunks = gate.outliers, gate.holding
+        face = self._gates[2]
+        self.face_stats.outlier_faces, self.face_stats.held_faces = face.outliers, face.holding
 
     def _note_names(self, cmap: rigs.ChannelMap) -> None:
-        """Record unknown names and missing channels; warn once per change, not per face."""
+        """Record unknown names (a bounded list) and missing channels; warn once a stream."""
         stats = self.face_stats
-        unknown = tuple(sorted(set(stats.unknown_names) | set(cmap.unknown)))
-        if unknown != stats.unknown_names or cmap.missing != stats.missing_channels:
+        if cmap.unknown and not stats.unknown_names_truncated:
+            known = set(stats.unknown_names)
+            if not known.issuperset(cmap.unknown):
+                kept = sorted(known.union(cmap.unknown))
+                stats.unknown_names = tuple(kept[:MAX_UNKNOWN_NAMES])
+                stats.unknown_names_truncated = len(kept) > MAX_UNKNOWN_NAMES
+        if (cmap.unknown or cmap.missing) and not self._names_warned:
+            self._names_warned = True
             log.warning("partner face: %d name(s) unknown to rig %s %s; %d channel(s) missing "
-                        "(neutral)", len(cmap.unknown), self.rig.name, list(cmap.unknown[:5]),
-                        len(cmap.missing))
-        stats.unknown_names, stats.missing_channels = unknown, cmap.missing
+                        "(neutral); further changes only in the stats", len(cmap.unknown),
+                        self.rig.name, list(cmap.unknown[:5]), len(cmap.missing))
+        stats.missing_channels = cmap.missing
 
     # ------------------------------------------------------------------ filling and reading
     def available(self) -> int:
@@ -136,9 +188,10 @@ class InputTracks:
                 track.end_segment()
                 track.fill_to(target)
 
-    def end(self) -> None:
-        """End of stream: write pending resampler tails, then pad the shorter input with
-        silence to the longer one, as offline processing of the clip does."""
+    def end(self, emitted: int) -> None:
+        """End of stream: file held input, write pending resampler tails, then pad the shorter
+        input with silence to the longer one, as offline processing of the clip does."""
+        self._release([gate.release_all() for gate in self._gates], emitted)
         for track in self.audio:
             track.end_segment()
         end = max(track.head for track in self.audio)

@@ -42,6 +42,19 @@ class OutputStage:
         """After a stall skip: the filter starts over (the frames do not follow on); counters
         go on."""
         self._smoother.reset()
+        self._last_raw: np.ndarray = self.rig.neutral_array().astype(np.float32)  # (C,)
+
+    def guard(self, values: np.ndarray, bad: np.ndarray) -> np.ndarray:
+        """(m, C) raw frames with non-finite rows `bad` (m,) -> rows replaced by the last good
+        raw frame (neutral before any): NaN must never reach the smoother's state."""
+        out = values.copy()
+        last = self._last_raw
+        for j in range(len(out)):
+            if bad[j]:
+                out[j] = last
+            else:
+                last = out[j]
+        return out
 
     def set_smoothing(self, smoothing: OneEuroConfig) -> None:
         """New filter settings from the next frame on. Toggling `enabled` restarts the filter:
@@ -56,7 +69,12 @@ class OutputStage:
         frames = []
         for j, row in enumerate(values):
             t = t0 + (k + j) / FRAME_RATE_HZ
-            row = self._smoother(row, t)
+            self._last_raw = row
+            smoothed = self._smoother(row, t)
+            if not np.isfinite(smoothed).all():  # cannot happen from finite input: start over
+                self._smoother.reset()
+                smoothed = self._smoother(row, t)
+            row = smoothed
             quat = self.rig.head_quaternion(row).astype(np.float32)
             frames.append(Frame(t, row, quat, k + j, waited(k + j)))
             self.held_frames += int(not has_face(k + j))

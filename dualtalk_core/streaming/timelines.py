@@ -27,8 +27,17 @@ class AudioInputStats:
     late_chunks: int = 0  # dropped: their time had been given up and filled with silence
     trimmed_chunks: int = 0  # accepted after dropping a part that overlapped earlier audio
     overflow_chunks: int = 0  # dropped: more than the buffer holds is waiting to be consumed
+    outlier_chunks: int = 0  # dropped: stamped far ahead of the stream, then disowned by it
+    held_chunks: int = 0  # held now: stamped far ahead, waiting for the stream to confirm it
+    clipped_chunks: int = 0  # given with float samples beyond full scale: clipped to +-1
     gaps_filled: int = 0  # times silence was inserted (a stamp jump or an input timeout)
     gap_fill_s: float = 0.0  # seconds of silence inserted
+
+    def outcomes(self) -> int:
+        """Chunks given to the engine so far: each is counted in exactly one outcome."""
+        return (self.chunks + self.duplicate_chunks + self.out_of_order_chunks
+                + self.late_chunks + self.overflow_chunks + self.outlier_chunks
+                + self.held_chunks)
 
 
 class AudioTimeline:
@@ -69,7 +78,7 @@ class AudioTimeline:
         if t_rel_s < self._last_stamp_s - self.tolerance_s:
             self.stats.out_of_order_chunks += 1
             return
-        expected_s = self._expected_s()
+        expected_s = self.expected_s()
         overlap_s = expected_s - t_rel_s
         if overlap_s > self.tolerance_s:
             skip = round(overlap_s * rate_hz)
@@ -101,7 +110,7 @@ class AudioTimeline:
         """Grid index one past the last received (not silence-filled) sample."""
         return self._real_end
 
-    def _expected_s(self) -> float:
+    def expected_s(self) -> float:
         """Where the next chunk should start: the current segment's end, else the head."""
         if self._resampler is not None:
             return self._seg_t0_s + self._seg_n_in / self._resampler.rate_hz
@@ -161,13 +170,24 @@ class AudioTimeline:
 @dataclass
 class FaceInputStats:
     faces: int = 0  # accepted partner faces
+    late_faces: int = 0  # of those, for a frame already emitted (context for later windows)
     duplicate_faces: int = 0  # dropped: same stamp as the previous face
     out_of_order_faces: int = 0  # dropped: stamped before the previous face
-    late_faces: int = 0  # for a frame already emitted (kept as context for later windows)
+    too_old_faces: int = 0  # dropped: for a frame no longer held in memory
     overflow_faces: int = 0  # dropped: too far ahead of the output
+    outlier_faces: int = 0  # dropped: stamped far ahead of the stream, then disowned by it
+    held_faces: int = 0  # held now: stamped far ahead, waiting for the stream to confirm it
     held_frames: int = 0  # emitted frames that had no partner face of their own (held/neutral)
-    unknown_names: tuple[str, ...] = ()  # incoming names that match no rig channel
+    # Incoming names that match no rig channel: at most MAX_UNKNOWN_NAMES (input_tracks).
+    unknown_names: tuple[str, ...] = ()
+    unknown_names_truncated: bool = False  # more were seen than the list keeps
     missing_channels: tuple[str, ...] = ()  # rig channels the partner face lacks (neutral)
+
+    def outcomes(self) -> int:
+        """Faces given to the engine so far: each is counted in exactly one outcome."""
+        return (self.faces + self.duplicate_faces + self.out_of_order_faces
+                + self.too_old_faces + self.overflow_faces + self.outlier_faces
+                + self.held_faces)
 
 
 class FaceTimeline:
@@ -198,7 +218,7 @@ class FaceTimeline:
             return
         j = round(t_rel_s * FRAME_RATE_HZ)
         if j < self.base:
-            stats.late_faces += 1
+            stats.too_old_faces += 1
             return
         if j - self.base >= self.capacity:
             self._compact()
@@ -209,6 +229,11 @@ class FaceTimeline:
         self._values[j - self.base], self._have[j - self.base] = values, True
         self._last_t = t_rel_s
         stats.faces += 1
+
+    @property
+    def last_t(self) -> float | None:
+        """Stamp of the newest face filed (after the anchor), None before any."""
+        return None if self._last_t == -math.inf else self._last_t
 
     def latest(self) -> np.ndarray:
         """(C,) the newest face held (the neutral face before any)."""

@@ -65,7 +65,7 @@ def test_overdue_fill_end_restart_and_reset():
     tracks.push_audio(0, np.ones(1000, np.float32), 16000, 0.0)
     tracks.fill_overdue(640)  # only the partner is behind 640: it gets silence
     assert (tracks.self_audio.head, tracks.partner_audio.head) == (1000, 640)
-    tracks.end()  # the shorter input is padded to the longer one
+    tracks.end(emitted=0)  # the shorter input is padded to the longer one
     assert tracks.available() == 1000 and tracks.partner_audio.stats.gaps_filled == 1
     tracks.push_face(*_face(["jawOpen"], 0.9), t=0.0, emitted=0)
     tracks.restart_at(6400)  # a stall skip: inputs continue at frame 10, counters kept
@@ -101,10 +101,15 @@ def test_speech_published_ahead_of_time_made_no_frame_wait():
     tracks = _tracks()
     tracks.push_audio(0, np.ones(1600, np.float32), 16000, 0.0)
     tracks.push_audio(1, np.ones(1600, np.float32), 16000, 0.0)
-    # speech stamped 0.5 s, received at 0.1 s: the silence before it lies ahead of its arrival
+    # speech stamped 0.5 s, received at 0.1 s: the silence before it lies ahead of its arrival;
+    # a jump that far is held until the next chunk of its burst confirms it
     tracks.push_audio(0, np.ones(1600, np.float32), 16000, 0.5, received_s=0.1)
-    assert tracks.self_audio.head == 9600 and tracks.self_audio.stats.gaps_filled == 1
+    assert tracks.self_audio.stats.held_chunks == 1 and tracks.self_audio.head == 1600
+    tracks.push_audio(0, np.ones(1600, np.float32), 16000, 0.6, received_s=0.1)
+    assert tracks.self_audio.stats.held_chunks == 0 and tracks.self_audio.stats.chunks == 3
+    assert tracks.self_audio.head == 11200 and tracks.self_audio.stats.gaps_filled == 1
     tracks.push_audio(1, np.ones(8000, np.float32), 16000, 0.1)  # the microphone catches up
     assert tracks.available() == 9600 and not any(tracks.waited(n) for n in (3200, 8000, 9600))
     tracks.push_audio(0, np.ones(1600, np.float32), 16000, 1.0, received_s=1.0)  # paused, live
-    assert tracks.waited(16000) and not tracks.waited(9600)
+    tracks.release_due(1.0, emitted=0)  # stamped at its arrival: the clock confirms it
+    assert tracks.waited(16000) and not tracks.waited(11200)
