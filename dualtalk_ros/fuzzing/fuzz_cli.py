@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import numpy as np
 import rclpy
@@ -49,8 +49,15 @@ TOPICS = {"self_audio": "self_audio", "partner_audio": "partner_audio",
           "partner_audio_raw": "partner_voice"}
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line naming the option and the problem, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="dualtalk-fuzz", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="dualtalk-fuzz", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0,
                         help="how long to publish (s; default 60: >= 10,000 messages)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the stream")
