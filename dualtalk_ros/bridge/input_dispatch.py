@@ -55,9 +55,10 @@ class InputDispatcher:
         """audio_common AudioData(Stamped) -> samples; unstamped data ends at its arrival."""
         fmt = self.audio_common
         if hasattr(msg, "header"):
-            samples = messages.raw_audio(msg.audio.data, fmt.encoding, fmt.channels)
+            samples = messages.raw_audio(msg.audio.data, fmt.encoding, fmt.channels,
+                                         fmt.sample_rate)
             return samples, fmt.sample_rate, messages.stamp_to_s(msg.header.stamp)
-        samples = messages.raw_audio(msg.data, fmt.encoding, fmt.channels)
+        samples = messages.raw_audio(msg.data, fmt.encoding, fmt.channels, fmt.sample_rate)
         return samples, fmt.sample_rate, arrival_s - len(samples) / fmt.sample_rate
 
     def _check_stamp(self, t: float, now_s: float) -> None:

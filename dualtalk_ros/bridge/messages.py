@@ -10,9 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from dualtalk_core import rigs
 from dualtalk_core.audio import pcm
 
 NS = 1_000_000_000
+MAX_CHUNK_S = 2.0  # a live chunk is tens of ms; a longer one is a file sent as a message
+MAX_CHANNELS = 64  # more than any microphone array delivers in one stream
 
 
 def stamp_to_s(stamp: Any) -> float:
@@ -27,37 +30,54 @@ def s_to_sec_nanosec(t: float) -> tuple[int, int]:
 
 
 def audio_chunk(msg: Any) -> tuple[np.ndarray, int, float]:
-    """AudioChunk -> ((N, channels) samples, sample_rate, time of the first sample)."""
-    if msg.sample_rate <= 0:
-        raise ValueError(f"AudioChunk.sample_rate must be > 0, got {msg.sample_rate}")
-    if msg.channels <= 0:
-        raise ValueError(f"AudioChunk.channels must be >= 1, got {msg.channels}")
-    data = bytes(msg.data)
-    if not data:
+    """AudioChunk -> ((N,) mono samples, sample_rate, time of the first sample)."""
+    rate = pcm.check_rate(msg.sample_rate)
+    channels = int(msg.channels)
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise ValueError(f"AudioChunk.channels must be 1..{MAX_CHANNELS}, got {channels}")
+    encoding = str(msg.encoding)
+    if encoding not in pcm.ENCODINGS:
+        raise ValueError(f"unknown AudioChunk.encoding {encoding!r}; expected one of "
+                         f"{sorted(pcm.ENCODINGS)}")
+    n_bytes = len(msg.data)
+    if not n_bytes:
         raise ValueError("AudioChunk.data is empty")
-    samples = pcm.decode_pcm(data, str(msg.encoding), int(msg.channels))
-    return samples, int(msg.sample_rate), stamp_to_s(msg.header.stamp)
+    seconds = n_bytes / (pcm.ENCODINGS[encoding].itemsize * channels * rate)
+    if seconds > MAX_CHUNK_S:  # checked before decoding: a huge payload costs nothing more
+        raise ValueError(f"AudioChunk of {seconds:.1f} s; live chunks are at most "
+                         f"{MAX_CHUNK_S:g} s")
+    samples = pcm.decode_pcm(bytes(msg.data), encoding, channels)
+    return samples, rate, stamp_to_s(msg.header.stamp)
 
 
-def raw_audio(data: Any, encoding: str, channels: int) -> np.ndarray:
-    """audio_common_msgs/AudioData bytes -> (N, channels) samples (format from parameters)."""
-    data = bytes(data)
-    if not data:
+def raw_audio(data: Any, encoding: str, channels: int, rate: int) -> np.ndarray:
+    """audio_common_msgs/AudioData bytes -> (N,) mono samples (format from parameters)."""
+    if not len(data):
         raise ValueError("AudioData.data is empty")
-    return pcm.decode_pcm(data, encoding, channels)
+    seconds = len(data) / (pcm.ENCODINGS[encoding].itemsize * channels * rate)
+    if seconds > MAX_CHUNK_S:
+        raise ValueError(f"AudioData of {seconds:.1f} s; live chunks are at most "
+                         f"{MAX_CHUNK_S:g} s")
+    return pcm.decode_pcm(bytes(data), encoding, channels)
 
 
 def face(msg: Any) -> tuple[np.ndarray, list[str], float]:
     """FaceCoefficients -> (values, names, stamp) after checking lengths and finiteness."""
+    if len(msg.names) > rigs.MAX_CHANNELS:  # checked first: matching 200k names costs time
+        raise ValueError(f"FaceCoefficients has {len(msg.names)} names; at most "
+                         f"{rigs.MAX_CHANNELS}")
     names = list(msg.names)
-    values = np.asarray(msg.values, dtype=np.float32)
+    values = np.asarray(msg.values, dtype=np.float64)
     if len(names) != len(values):
         raise ValueError(f"FaceCoefficients has {len(names)} names but {len(values)} values")
     if not names:
         raise ValueError("FaceCoefficients has no channels")
     if not np.isfinite(values).all():
         raise ValueError("FaceCoefficients.values contains NaN or inf")
-    return values, names, stamp_to_s(msg.header.stamp)
+    if np.abs(values).max() > rigs.MAX_ABS_VALUE:
+        raise ValueError(f"FaceCoefficients.values reach {np.abs(values).max():.3g}; a face "
+                         f"value lies within +-{rigs.MAX_ABS_VALUE:g}")
+    return values.astype(np.float32), names, stamp_to_s(msg.header.stamp)
 
 
 def stamp_problem(t: float, now: float, max_skew_s: float) -> str | None:

@@ -39,6 +39,7 @@ from dualtalk_ros.nodes.qos import LATCHED, RELIABLE, SENSOR
 from dualtalk_ros.nodes.ros_parameters import NodeSettings
 
 IDLE_WAIT_S = 0.2  # the worker re-checks its stop flag at least this often
+CLOCK_JUMP_S = 1.0  # ROS time going back further than this: a restarted clock (bag replay)
 
 
 class DualTalkNode(Node):
@@ -64,6 +65,7 @@ class DualTalkNode(Node):
         self.inbox_lock = threading.Lock()
         self.requests: queue.Queue = queue.Queue(maxsize=1)
         self.first_hop: float | None = None  # ROS time of the first hop (anchoring silence)
+        self._clock_s: float | None = None  # the latest ROS time the worker ran at
         self._busy_since: float | None = None  # when the worker's current step began
         self.outbox: collections.deque = collections.deque()  # frames waiting for their slot
         # Steps run when audio arrives, so a frame waits only for its batch of frames.
@@ -119,11 +121,13 @@ class DualTalkNode(Node):
     # ----------------------------------------------------------- receiving: store only
     def _store(self, kind: str) -> Callable[[Any], None]:
         def callback(msg: Any) -> None:
+            self.health.count(f"received.{kind}")
             with self.inbox_lock:
                 if len(self.inbox) >= self.settings.inputs.queue_messages:
-                    self.inbox.popleft()
+                    dropped = self.inbox.popleft()[0]
                     self.health.problem("inbox_overflow", "receive queue full: dropping the "
-                                        "oldest message (inference cannot keep up)")
+                                        "oldest message (inference cannot keep up)",
+                                        key=f"inbox_overflow.{dropped}")
                 now = self._now_s()
                 self.inbox.append((kind, msg, now))
             if kind != "partner_face":
@@ -139,7 +143,7 @@ class DualTalkNode(Node):
         except queue.Full:  # a step is pending: skipped only if the worker has been stuck
             busy = self._busy_since
             if busy is not None and time.monotonic() - busy > self.hop_s:
-                self.health.skipped_hops += 1
+                self.health.count("skipped_hops")
 
     # ----------------------------------------------------------- processing: worker thread
     def _work(self) -> None:
@@ -159,6 +163,7 @@ class DualTalkNode(Node):
                 woken_for, now = due, self._now_s()
             self._busy_since = time.monotonic()
             try:
+                self._follow_clock(now)
                 self._feed(now)
                 self._anchor_if_silent(now)
                 start = time.perf_counter()
@@ -184,6 +189,20 @@ class DualTalkNode(Node):
         if stamps:
             self.pacer.observe(self._now_s(), stamps)
 
+    def _follow_clock(self, now: float) -> None:
+        """ROS time went back (a bag replay restarted under use_sim_time): the stream timed by
+        the old clock is over; its frames are dropped and the next input starts a new one."""
+        last = self._clock_s
+        self._clock_s = now if last is None else max(now, last)
+        if last is None or now >= last - CLOCK_JUMP_S:
+            return
+        self._clock_s = now
+        self.engine.reset()
+        self.outbox.clear()
+        self.first_hop = None
+        self.health.clock_jumped()
+        self.get_logger().info(f"ROS time went back {last - now:.1f} s: starting a new stream")
+
     def _anchor_if_silent(self, now: float) -> None:
         """With no audio at all, start the frame grid anyway: the face must never freeze."""
         if self.engine.t0 is not None:
@@ -200,13 +219,18 @@ class DualTalkNode(Node):
             batch = list(self.inbox)
             self.inbox.clear()
         for kind, msg, arrival in batch:
-            try:
-                kind, t = self.dispatch.push(kind, msg, now, arrival)
-            except (ValueError, TypeError) as exc:
-                kind = kind.removesuffix("_raw")
-                self.health.problem(f"{kind}_invalid", f"{kind}: dropped a message: {exc}")
+            if arrival > now + CLOCK_JUMP_S:
+                self.health.problem("before_clock_jump", f"{kind}: dropped a message received "
+                                    "before ROS time went back", key=f"invalid.{kind}")
                 continue
-            self.health.input_seen(kind, t)
+            try:
+                stream, t = self.dispatch.push(kind, msg, now, arrival)
+            except (ValueError, TypeError) as exc:
+                self.health.problem(f"{kind}_invalid", f"{kind}: dropped a message: {exc}",
+                                    key=f"invalid.{kind}")
+                continue
+            self.health.count(f"accepted.{kind}")
+            self.health.input_seen(stream, t)
 
     def _publish(self, frames: list[Frame]) -> None:
         names, frame_id = list(self.rig.names), self.settings.frame_id
@@ -232,7 +256,10 @@ class DualTalkNode(Node):
         while self.outbox and self.pacer.due(self.outbox[0].t, now):
             due.append(self.outbox.popleft())
         if due:
-            late = sum(self.pacer.late(f.t, now) for f in due) if self.pacer.started else 0
+            # A frame that waited input_timeout_ms for missing audio is late by design (stale
+            # input says why); late frames are those the pipeline itself made late.
+            late = (sum(self.pacer.late(f.t, now) for f in due if not f.waited)
+                    if self.pacer.started else 0)
             if late:
                 self.health.problem("late_frames", "frames computed after their presentation "
                                     "slot were published late (raise output.delay_ms)", late)
