@@ -34,6 +34,7 @@ import rclpy
 from tqdm import tqdm
 
 from dualtalk_core.child_processes import stop
+from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 from dualtalk_ros.fuzzing import hostile_messages as hostile
 from dualtalk_ros.fuzzing.fuzz_report import Accounting, Window, build_report
 from dualtalk_ros.fuzzing.input_contract import invalid_reason
@@ -41,6 +42,10 @@ from dualtalk_ros.fuzzing.input_contract import invalid_reason
 BAD_PER_S = 100.0  # bad messages a second, on top of ~92 valid ones: >= 10,000 in 60 s
 TICK_S = 0.005  # the publishing loop's period (chunks go out within this of completing)
 SETTLE_S = 2.0  # after publishing, before the final /diagnostics is read
+# Valid conversation only, before the first bad message: the node's input window fills and its
+# memory reaches its working size (measured: +40 MiB over the first 8 s of a clean stream), so
+# the RSS growth measured from here on is what the hostile stream costs.
+WARMUP_S = DualTalkNodeSettings().stream.window_ms / 1000.0 + 2.0
 START_TIMEOUT_S = 120.0  # model load on a loaded 2-core machine
 MATCH_TIMEOUT_S = 10.0
 DOMAINS = range(1, 102)  # Fast DDS ports of domains >= 102 fall in Linux's ephemeral range
@@ -65,7 +70,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--domain", type=int,
                         help="ROS domain of the node and the fuzzer (default: a random one "
                         "in 1..101 other than this shell's)")
+    parser.add_argument("--warmup-s", type=float, default=WARMUP_S,
+                        help="valid conversation only before the first bad message (s; default "
+                        f"{WARMUP_S:.0f}: the node's input window plus 2 s)")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.warmup_s <= 600.0:
+        parser.error(f"--warmup-s must be within 0..600, got {args.warmup_s}")
     if not 1.0 <= args.seconds <= 3600.0:
         parser.error(f"--seconds must be within 1..3600, got {args.seconds}")
     if args.domain is not None and not 0 <= args.domain <= 232:
@@ -180,37 +190,63 @@ class Publisher:
         rclpy.try_shutdown(context=self.context)
 
 
-def publish_for(pub: Publisher, procs: Processes, seconds: float, seed: int,
-                sent: Accounting) -> tuple[Window, dict[str, Any]]:
-    """The hostile stream for `seconds` (or until the node exits), counted into `sent`; the
-    gaps, bursts and the node's RSS each second (MiB) besides."""
-    rss: list[float] = []
-    rng = np.random.default_rng(seed)
-    start = last = time.time()
-    conversation = hostile.Conversation(rng, start)
-    bad = hostile.Hostile(rng, BAD_PER_S, raw="self_audio_raw" in pub.pubs)
+class Stream:
+    """The run's messages: the valid conversation from the first tick, the hostile half only
+    after `warmup_s`; every message counted into `sent` and published."""
+
+    def __init__(self, pub: Publisher, seed: int, warmup_s: float, sent: Accounting) -> None:
+        self.pub, self.sent = pub, sent
+        rng = np.random.default_rng(seed)
+        self.start_s = self.last_s = time.time()
+        self.fuzz_s = self.start_s + warmup_s
+        self.conversation = hostile.Conversation(rng, self.start_s)
+        self.bad = hostile.Hostile(rng, BAD_PER_S, raw="self_audio_raw" in pub.pubs)
+
+    def tick(self) -> float:
+        """Publish what is due now; returns now (time.time())."""
+        now = time.time()
+        dt, self.last_s = now - self.last_s, now
+        warm = now < self.fuzz_s
+        due = self.conversation.due(now, 0.0 if warm else dt)  # no gaps while warming up
+        if not warm:
+            due += self.bad.due(now, dt, self.conversation)
+        for planned in due:
+            self.sent.add(planned.kind, planned.label,
+                          invalid_reason(planned.kind, planned.msg, now), warmup=warm)
+            self.pub.publish(planned)
+        return now
+
+
+def publish_for(stream: Stream, procs: Processes, seconds: float
+                ) -> tuple[Window, dict[str, Any]]:
+    """Warm-up, then the hostile stream for `seconds` (either ends early if the node exits):
+    the run's window, and its gaps, bursts and the node's RSS (MiB) at the warm-up's end and
+    every second."""
+    pid, sent = procs.node.pid, stream.sent
+    while stream.tick() < stream.fuzz_s and procs.node.poll() is None:
+        time.sleep(TICK_S)
+    rss = [round(rss_mib(pid), 1)]
+    end_s = stream.fuzz_s + seconds
     with tqdm(total=round(seconds), unit="s", desc="fuzz", file=sys.stderr,
               mininterval=1.0) as bar:
-        while (now := time.time()) < start + seconds and procs.node.poll() is None:
-            dt, last = now - last, now
-            for planned in conversation.due(now, dt) + bad.due(now, dt, conversation):
-                sent.add(planned.kind, planned.label,
-                         invalid_reason(planned.kind, planned.msg, now))
-                pub.publish(planned)
-            if int(now - start) > bar.n:  # once a second
-                bar.update(int(now - start) - bar.n)
+        while (now := stream.tick()) < end_s and procs.node.poll() is None:
+            if int(now - stream.fuzz_s) > bar.n:  # once a second
+                bar.update(int(now - stream.fuzz_s) - bar.n)
                 bar.set_postfix(messages=sent.messages, refresh=False)
-                rss.append(round(rss_mib(procs.node.pid), 1))
+                rss.append(round(rss_mib(pid), 1))
             time.sleep(max(0.0, TICK_S - (time.time() - now)))
     end = time.time()
-    return Window(start, end, end + SETTLE_S), {"gaps": conversation.gaps,
-                                                "bursts": bad.bursts, "rss_mib_per_s": rss}
+    window = Window(stream.fuzz_s, end, end + SETTLE_S, warmup_s=stream.start_s)
+    return window, {"gaps": stream.conversation.gaps, "bursts": stream.bad.bursts,
+                    "rss_mib_per_s": rss}
 
 
-def run_fuzz(seconds: float, seed: int, domain: int) -> dict[str, Any]:
-    """One whole run: start, fuzz, settle, stop; every figure (see fuzz_report)."""
+def run_fuzz(seconds: float, seed: int, domain: int,
+             warmup_s: float = WARMUP_S) -> dict[str, Any]:
+    """One whole run: start, warm up, fuzz, settle, stop; every figure (see fuzz_report)."""
     raw = hostile.audio_common_available()
-    sent, events = Accounting(), {"gaps": 0, "bursts": 0, "rss_mib_per_s": []}
+    sent = Accounting()
+    events: dict[str, Any] = {"gaps": 0, "bursts": 0, "rss_mib_per_s": [float("nan")]}
     with tempfile.TemporaryDirectory(prefix="dualtalk-fuzz-") as tmp:
         procs = Processes(domain, Path(tmp))
         pub = Publisher(domain, raw)
@@ -219,11 +255,10 @@ def run_fuzz(seconds: float, seed: int, domain: int) -> dict[str, Any]:
             if started and not pub.wait_matched(MATCH_TIMEOUT_S):
                 print("dualtalk-fuzz: the node's subscriptions never matched ours",
                       file=sys.stderr)
-            rss_start = rss_mib(procs.node.pid)
             now = time.time()
-            window = Window(now, now, now)
+            window = Window(now, now, now, warmup_s=now)
             if started:
-                window, events = publish_for(pub, procs, seconds, seed, sent)
+                window, events = publish_for(Stream(pub, seed, warmup_s, sent), procs, seconds)
                 procs.wait_for_report(window.settled_s, 3 * SETTLE_S)
             rss_end = rss_mib(procs.node.pid)
             exited = procs.node.poll() is not None
@@ -233,7 +268,7 @@ def run_fuzz(seconds: float, seed: int, domain: int) -> dict[str, Any]:
         finally:
             pub.close()
             record, node_clean = procs.close()
-    report = build_report(sent, record, window, (rss_start, rss_end), exited)
+    report = build_report(sent, record, window, (events["rss_mib_per_s"][0], rss_end), exited)
     report.update(seconds=seconds, seed=seed, domain=domain, audio_common=raw,
                   node_started=started, node_stopped_cleanly=node_clean,
                   node_command=node_command(), bad_per_s=BAD_PER_S, **events)
@@ -243,7 +278,7 @@ def run_fuzz(seconds: float, seed: int, domain: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     report = run_fuzz(args.seconds, args.seed,
-                      args.domain if args.domain is not None else pick_domain())
+                      args.domain if args.domain is not None else pick_domain(), args.warmup_s)
     if args.out is not None:
         args.out.write_text(json.dumps(report, indent=1, allow_nan=True) + "\n")
     print(report["line"], flush=True)

@@ -1,15 +1,12 @@
 """The fuzzer's figures, goals and one-line verdict, from what it sent and what the probe saw.
 
-Figures over the publishing window [start, end) (receive times of the probe):
-- rate: faces received in each whole 1 s bin from RATE_SKIP_S on; the figure is the smallest
-  bin. The first RATE_SKIP_S are left out of this figure only: publishing starts as soon as a
-  fresh node reports on /diagnostics, and its first face comes one pipeline delay (lookahead,
-  a model run and the derived output delay, ~350 ms) after the first audio, so the first bin
-  of every run is short by design, fuzzed or not. Stalls there still count as crashes.
+Figures over the hostile stream's window [start, end) (receive times of the probe), which
+begins after a warm-up of valid conversation only (see `fuzz_cli.WARMUP_S`):
+- rate: faces received in each whole 1 s bin; the figure is the smallest bin.
 - jitter: |gap between consecutive faces received - 40 ms|, 99th percentile, in ms.
 - crashes: the node's process exiting before it is stopped, plus every span of at least
   STALL_S with no face or no /diagnostics (overlapping spans count once) from the start of
-  publishing to the end of settling: a node that stops publishing is as good as dead to a robot.
+  the warm-up to the end of settling: a node that stops publishing is as good as dead to a robot.
 - nan: published faces with a non-finite value or |value| > 10, plus head poses not finite or
   with a quaternion norm off 1 by more than 1e-3 (counted by the probe).
 """
@@ -25,26 +22,28 @@ from dualtalk_core.units import FRAME_S
 from dualtalk_ros.fuzzing.counter_check import as_records, check_counters
 
 STALL_S = 2.0
-RATE_SKIP_S = 2.0
 GOALS = {"messages": 10_000, "crashes": 0, "min_rate_fps": 24.0, "jitter_p99_ms": 10.0,
          "rss_growth_mib": 20.0, "nan": 0}
 
 
 @dataclass
 class Accounting:
-    """What the fuzzer sent: per input kind, per label, and which were invalid (and why)."""
+    """What the fuzzer sent: per input kind, per label, and which were invalid (and why);
+    `messages` (the verdict's N) leaves out the warm-up's valid messages."""
 
     sent: dict[str, int] = field(default_factory=dict)
     sent_invalid: dict[str, int] = field(default_factory=dict)
     by_label: dict[str, int] = field(default_factory=dict)
     invalid_by_label: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
+    warmup: int = 0
 
     @property
     def messages(self) -> int:
-        return sum(self.sent.values())
+        return sum(self.sent.values()) - self.warmup
 
-    def add(self, kind: str, label: str, reason: str | None) -> None:
+    def add(self, kind: str, label: str, reason: str | None, warmup: bool = False) -> None:
+        self.warmup += warmup
         self.sent[kind] = self.sent.get(kind, 0) + 1
         self.by_label[label] = self.by_label.get(label, 0) + 1
         if reason is not None:
@@ -55,11 +54,13 @@ class Accounting:
 
 @dataclass
 class Window:
-    """Times (time.time()) of the run: publishing [start_s, end_s), settled by settled_s."""
+    """Times (time.time()) of the run: warm-up from warmup_s, the hostile stream
+    [start_s, end_s), settled by settled_s."""
 
     start_s: float
     end_s: float
     settled_s: float
+    warmup_s: float
 
 
 def face_rate(received: np.ndarray, start_s: float, end_s: float) -> list[int]:
@@ -101,15 +102,14 @@ def build_report(sent: Accounting, record: dict[str, Any], window: Window,
     """Every figure of one run, the goals each meets, and the verdict line."""
     faces = np.array([r for r, _ in record.get("faces", [])], dtype=np.float64)
     diag = np.array([r for r, _ in record.get("diagnostics", [])], dtype=np.float64)
-    stalls = merged(silences(faces, window.start_s, window.settled_s)
-                    + silences(diag, window.start_s, window.settled_s))
-    rate = face_rate(faces, window.start_s + RATE_SKIP_S, window.end_s)
+    stalls = merged(silences(faces, window.warmup_s, window.settled_s)
+                    + silences(diag, window.warmup_s, window.settled_s))
+    rate = face_rate(faces, window.start_s, window.end_s)
     checks = check_counters(record.get("last_values", {}), sent.sent, sent.sent_invalid)
     report = {
         "messages": sent.messages, "crashes": int(node_exited) + len(stalls),
         "node_exited": node_exited, "stalls": stalls,
         "min_rate_fps": float(min(rate)) if rate else 0.0, "rate_per_s": rate,
-        "rate_skip_s": RATE_SKIP_S,
         "jitter_p99_ms": jitter_p99_ms(faces, window.start_s, window.end_s),
         "rss_start_mib": rss_mib[0], "rss_end_mib": rss_mib[1],
         "rss_growth_mib": rss_mib[1] - rss_mib[0],
@@ -121,6 +121,7 @@ def build_report(sent: Accounting, record: dict[str, Any], window: Window,
         "faces_received": int(faces.size), "diagnostics_received": int(diag.size),
         "sent": sent.sent, "sent_invalid": sent.sent_invalid, "sent_by_label": sent.by_label,
         "invalid_by_label": sent.invalid_by_label, "invalid_reasons": sent.reasons,
+        "warmup_messages": sent.warmup, "warmup_s": window.start_s - window.warmup_s,
         "publish_s": window.end_s - window.start_s,
         "final_diagnostics": record.get("last_values", {}),
         "final_message": record.get("last_message", ""),

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from dualtalk_ros.fuzzing.counter_check import KINDS
-from dualtalk_ros.fuzzing.fuzz_report import RATE_SKIP_S
 
 LINE = re.compile(r"fuzz: (\d+) messages, (\d+) crashes, min rate (\d+\.\d) fps, jitter p99 "
                   r"(\d+\.\d|inf) ms, rss growth (-?\d+\.\d) MiB, nan (\d+), counters (ok|bad)")
 SECONDS = 8
+WARMUP_S = 3
 
 
 @pytest.mark.slow
@@ -24,6 +24,7 @@ def test_short_run_prints_its_line_and_accounts_for_every_message(
         ros_domain: int, ros_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "fuzz.json"
     proc = subprocess.run(["dualtalk-fuzz", "--seconds", str(SECONDS), "--seed", "3",
+                           "--warmup-s", str(WARMUP_S),
                            "--domain", str(ros_domain), "--out", str(out)],
                           env=ros_env, capture_output=True, text=True, timeout=240)
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
@@ -37,9 +38,12 @@ def test_short_run_prints_its_line_and_accounts_for_every_message(
     assert (n, crashes, nan) == (report["messages"], report["crashes"], report["nan"])
     assert counters == ("ok" if report["counters_ok"] else "bad")
     # the run's own accounting
-    assert n == sum(report["sent"].values()) == sum(report["sent_by_label"].values())
+    total = sum(report["sent"].values())
+    assert total == sum(report["sent_by_label"].values())
+    assert n == total - report["warmup_messages"]
+    assert report["warmup_messages"] >= 85 * WARMUP_S * 0.9  # valid only: none invalid
     assert n >= 150 * SECONDS  # ~92 valid + 100 bad a second
-    assert report["sent_by_label"]["valid"] >= 85 * SECONDS * 0.9
+    assert report["sent_by_label"]["valid"] >= 85 * (SECONDS + WARMUP_S) * 0.9
     invalid = sum(report["sent_invalid"].values())
     assert invalid == sum(report["invalid_reasons"].values()) \
         == sum(report["invalid_by_label"].values()) > 0.3 * n
@@ -50,7 +54,8 @@ def test_short_run_prints_its_line_and_accounts_for_every_message(
     assert set(report["sent"]) <= set(KINDS)
     assert report["node_started"] and not report["node_exited"]
     assert report["node_stopped_cleanly"]
-    assert len(report["rate_per_s"]) == SECONDS - RATE_SKIP_S
+    assert len(report["rate_per_s"]) == SECONDS
+    assert len(report["rss_mib_per_s"]) == SECONDS  # the warm-up's end, then each second
     assert report["faces_received"] > 0 and report["diagnostics_received"] > 0
     assert len(report["counter_checks"]) == 3 * len(KINDS) + 3 + 1
 
@@ -59,6 +64,7 @@ def test_short_run_prints_its_line_and_accounts_for_every_message(
     (["--seconds", "0"], "--seconds must be within 1..3600"),
     (["--seconds", "fast"], "--seconds: invalid float value"),
     (["--out", "/nonexistent-dir/fuzz.json"], "folder /nonexistent-dir does not exist"),
+    (["--warmup-s", "-1"], "--warmup-s must be within 0..600"),
 ])
 def test_usage_errors_are_one_line_and_status_2(args: list[str], problem: str) -> None:
     proc = subprocess.run(["dualtalk-fuzz", *args], capture_output=True, text=True)

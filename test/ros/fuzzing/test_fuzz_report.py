@@ -36,10 +36,13 @@ def test_report_line_matches_its_figures() -> None:
     sent = Accounting()
     for i in range(12_000):
         sent.add("partner_face", "valid" if i % 2 else "face_nan", None if i % 2 else "x")
+    for i in range(500):  # the warm-up's messages are accounted, but not in N
+        sent.add("partner_face", "valid", None, warmup=True)
     record = {"faces": [[t, t] for t in steady(100.0, 162.0)],
               "diagnostics": [[t, 0] for t in np.arange(100.0, 163.0, 1.0)],
               "bad_faces": 0, "bad_poses": 1, "last_values": {}}
-    report = build_report(sent, record, Window(100.0, 160.0, 162.0), (300.0, 310.3), False)
+    window = Window(100.0, 160.0, 162.0, warmup_s=100.0)
+    report = build_report(sent, record, window, (300.0, 310.3), False)
     m = LINE.fullmatch(report["line"])
     assert m is not None, report["line"]
     assert m.groups() == ("12000", "0", "25.0", "0.0", "10.3", "1", "bad")
