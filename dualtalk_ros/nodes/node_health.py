@@ -23,7 +23,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.time import Time
 
-from dualtalk_ros.bridge.input_dispatch import INPUT_KINDS as INPUTS
+from dualtalk_ros.bridge.input_dispatch import INPUT_KINDS as INPUTS, RAW_KINDS
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 from dualtalk_ros.bridge.output_pacing import PacingReport
 
@@ -34,6 +34,7 @@ ENGINE_DROPS = ("duplicate_chunks", "out_of_order_chunks", "late_chunks", "overf
                 "overflow_faces", "outlier_faces")
 ERRORS = ("nan_guarded", "inference_error")
 OVERLOAD = ("inbox_overflow", "skipped_hops")
+MESSAGE_FATES = ("received", "inbox_overflow", "invalid", "accepted")
 
 
 class NodeHealth:
@@ -44,7 +45,14 @@ class NodeHealth:
         """`settings` is read at each report: thresholds may change while running."""
         self.node, self.settings, self.hop_s = node, settings, hop_s
         self.lock = threading.Lock()
-        self.counts: Counter[str] = Counter()  # since start: 'received.self_audio', ...
+        # since start: 'received.self_audio', ...; every message counter is shown from the
+        # first report, zeros included, so a reader can account for each message
+        self.counts: Counter[str] = Counter()
+        for kind in INPUTS + RAW_KINDS:
+            for fate in MESSAGE_FATES:
+                self.counts[f"{fate}.{kind}"] = 0
+        for key in ("skipped_hops", "late_frames", "inference_error", "clock_jumps"):
+            self.counts[key] = 0
         self._logged: set[str] = set()
         self._at_last_report: Counter[str] = Counter()
         self.last_stamp: dict[str, float] = {}
@@ -92,9 +100,11 @@ class NodeHealth:
             if self.started_s is None:
                 self.started_s = now_s
             window, self.window = self.window, []
-            totals = self.counts + Counter({k: v for k, v in engine_stats.items()
-                                            if type(v) is int})
-            period = Counter({k: v - self._at_last_report[k] for k, v in totals.items()})
+            totals = Counter(self.counts)
+            totals.update({k: v for k, v in engine_stats.items() if type(v) is int})
+            # max(0, ...): the engine's counters start over with a new stream (clock jump)
+            period = Counter({k: max(0, v - self._at_last_report[k])
+                              for k, v in totals.items()})
             self._at_last_report = totals
             values = self._values(now_s, window, engine, engine_stats)
             level, message = self._level(now_s, window, period)
