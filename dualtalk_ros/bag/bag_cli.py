@@ -124,6 +124,7 @@ def evaluate(args: argparse.Namespace) -> int:
         **bag_scoring.score(inputs, preds),
         "latency_definition": LATENCY[mode],
         "inputs": bag_scoring.input_summary(inputs), "run": run_stats,
+        "corrupted_messages": inputs.corrupted(),
     }
     if args.live:
         result["run"]["rate"] = args.rate
@@ -132,7 +133,20 @@ def evaluate(args: argparse.Namespace) -> int:
     print(f"{mode}: {frames['predicted']}/{frames['ground_truth']} ground-truth frames "
           f"predicted ({frames['emitted']} emitted); latency p50 {lat['p50']:.0f} ms, "
           f"p95 {lat['p95']:.0f} ms; wrote {args.out}/metrics.json, report.md, output_bag")
+    _warn_bad_messages(result)
     return 0
+
+
+def _warn_bad_messages(result: dict[str, Any]) -> None:
+    """One stderr line per kind of bad data the replay skipped (details in metrics.json)."""
+    corrupted = {t: len(v) for t, v in result["corrupted_messages"].items()}
+    if corrupted:
+        print(f"warning: corrupted messages skipped (not deserializable): {corrupted}; "
+              "topics and log times in metrics.json corrupted_messages", file=sys.stderr)
+    dropped = result["run"].get("dropped_messages") or {}
+    if dropped:
+        print(f"warning: bad input messages dropped (failed the node's input checks): "
+              f"{dropped}; see metrics.json run.first_dropped", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,18 +4,25 @@ The typestore is Kilted's standard messages plus `dualtalk_msgs` registered from
 files' text, so the definitions embedded in a bag (and their RIHS01 hashes) are the ones a full
 ROS 2 install generates: `ros2 bag info` and `ros2 bag play` read our bags without our package
 on their path. Reading takes the definitions a bag carries, so bags written by other tools work.
+
+A file that is not a readable bag (truncated, corrupted, another format) raises `BagFileError`
+with one line naming it; one message that does not deserialize is skipped and reported with its
+topic and log time (`TopicData.corrupt`), so one bad record costs one message, not the bag.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Iterator, Literal
 
+import apsw
 import numpy as np
-from rosbags.highlevel import AnyReader
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.highlevel import AnyReader, AnyReaderError
+from rosbags.rosbag2 import ReaderError, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg
 from rosbags.typesys.store import Typestore
 
@@ -35,6 +42,16 @@ BAG_VERSION: Literal[9] = 9  # the metadata version Jazzy and Kilted write
 
 class BagTopicError(ValueError):
     """A bag lacks a topic or holds it with another type; the message names both."""
+
+
+class BagFileError(ValueError):
+    """A path that is not a readable rosbag2 (missing, truncated, corrupted, another format)."""
+
+
+# What rosbags raises for a file it cannot read (apsw: its sqlite3 storage), and for one record
+# it cannot deserialize (generated CDR readers index and unpack raw bytes: garbage gives these).
+_FILE_ERRORS = (AnyReaderError, ReaderError, OSError, apsw.Error)
+_RECORD_ERRORS = (AnyReaderError, ValueError, IndexError, struct.error)
 
 
 @functools.lru_cache(maxsize=1)
@@ -133,6 +150,7 @@ class TopicData:
     log_ns: list[int] = field(default_factory=list)
     msgs: list[Any] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)
+    corrupt: list[tuple[int, str]] = field(default_factory=list)  # (log ns, why) of skipped
 
 
 def bag_topics(path: str | Path) -> dict[str, str]:
@@ -141,17 +159,34 @@ def bag_topics(path: str | Path) -> dict[str, str]:
         return {c.topic: c.msgtype for c in reader.connections}
 
 
-def _open(path: str | Path) -> AnyReader:
+@contextlib.contextmanager
+def _open(path: str | Path) -> Iterator[AnyReader]:
+    """An open reader of the bag at `path`; BagFileError in one line when it is not one."""
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"no bag at {path}")
-    return AnyReader([path], default_typestore=typestore())
+        raise BagFileError(f"no bag at {path}")
+    try:
+        reader = AnyReader([path], default_typestore=typestore())
+        reader.open()
+    except (*_FILE_ERRORS, FileNotFoundError) as err:
+        raise BagFileError(f"{path}: not a readable rosbag2 ({_one_line(err)}); expected a bag "
+                           "folder with metadata.yaml, or one .mcap or .db3 file") from None
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def read_topics(path: str | Path, wanted: dict[str, str]) -> dict[str, TopicData]:
     """Read `wanted` {topic: expected type}; BagTopicError names every missing or mistyped one.
 
-    Raw CDR bytes are kept so a replay publishes exactly what was recorded.
+    Raw CDR bytes are kept so a replay publishes exactly what was recorded. A record that does
+    not deserialize is skipped, logged with its topic and log time and listed in `corrupt`; a
+    file that breaks off mid-way raises BagFileError naming the last good log time.
     """
     with _open(path) as reader:
         found: dict[str, set[str]] = {}
@@ -160,14 +195,49 @@ def read_topics(path: str | Path, wanted: dict[str, str]) -> dict[str, TopicData
         _check_topics(Path(path), wanted, found)
         out = {topic: TopicData(topic, msgtype) for topic, msgtype in wanted.items()}
         conns = [c for c in reader.connections if c.topic in wanted]
-        for conn, log_ns, raw in reader.messages(connections=conns):
-            data = out[conn.topic]
-            data.log_ns.append(int(log_ns))
-            data.msgs.append(reader.deserialize(raw, conn.msgtype))
-            data.raw.append(bytes(raw))
+        last_ns = None
+        try:
+            for conn, log_ns, raw in reader.messages(connections=conns):
+                _keep(reader, out[conn.topic], int(log_ns), raw)
+                last_ns = int(log_ns)
+        except _FILE_ERRORS as err:
+            where = "before its first message" if last_ns is None else (
+                f"after log time {last_ns / NS:.3f} s")
+            raise BagFileError(f"{path}: truncated or corrupted {where} "
+                               f"({_one_line(err)})") from None
+        _check_counts(Path(path), out, conns)
     for data in out.values():
         log.info("%s: %d messages of %s", data.topic, len(data.msgs), data.msgtype)
     return out
+
+
+def _check_counts(path: Path, out: dict[str, TopicData], conns: list[Any]) -> None:
+    """BagFileError when a topic yielded fewer records than the bag's index lists: a damaged
+    chunk can end the reader's iteration early without an error."""
+    listed: dict[str, int] = {}
+    for conn in conns:
+        listed[conn.topic] = listed.get(conn.topic, 0) + int(conn.msgcount)
+    for topic, data in out.items():
+        seen = len(data.msgs) + len(data.corrupt)
+        if seen < listed.get(topic, 0):
+            last = f"; the last at log time {data.log_ns[-1] / NS:.3f} s" if data.log_ns else ""
+            raise BagFileError(f"{path}: truncated or corrupted: {topic} yielded {seen} of the "
+                               f"{listed[topic]} messages the bag lists{last}")
+
+
+def _keep(reader: AnyReader, data: TopicData, log_ns: int, raw: bytes | memoryview) -> None:
+    """Deserialize one record into `data`, or skip it as corrupted (logged, counted)."""
+    try:
+        msg = reader.deserialize(raw, data.msgtype)
+    except _RECORD_ERRORS as err:
+        data.corrupt.append((log_ns, _one_line(err)))
+        if len(data.corrupt) <= 5:  # then only counted: a broken bag must not flood the log
+            log.warning("%s: corrupted message at log time %.3f s skipped (%s)", data.topic,
+                        log_ns / NS, _one_line(err))
+        return
+    data.log_ns.append(log_ns)
+    data.msgs.append(msg)
+    data.raw.append(bytes(raw))
 
 
 def _check_topics(path: Path, wanted: dict[str, str], found: dict[str, set[str]]) -> None:

@@ -67,6 +67,11 @@ class BagInputs:
             raise bag_files.BagTopicError(f"{path}: no messages on {', '.join(empty)}")
         return cls(Path(path), topics, data)
 
+    def corrupted(self) -> dict[str, list[dict[str, float | str]]]:
+        """{topic: [{log_time_s, reason}]} of the records skipped as undeserializable."""
+        return {d.topic: [{"log_time_s": ns / NS, "reason": why} for ns, why in d.corrupt]
+                for d in self.data.values() if d.corrupt}
+
     def input_events(self) -> list[tuple[int, str, int]]:
         """(log time ns, kind, index) of the three input streams in log-time order."""
         events = [(ns, kind, i) for kind in INPUT_KINDS
@@ -77,8 +82,16 @@ class BagInputs:
         """Time just after the last sample of the longer audio input."""
         ends = []
         for kind in ("self_audio", "partner_audio"):
-            samples, rate, t = messages.audio_chunk(self.data[kind].msgs[-1])
-            ends.append(t + len(samples) / rate)
+            for msg in reversed(self.data[kind].msgs):  # the last chunk the node would take
+                try:
+                    samples, rate, t = messages.audio_chunk(msg)
+                except ValueError:
+                    continue
+                ends.append(t + len(samples) / rate)
+                break
+        if not ends:
+            raise ValueError(f"{self.path}: no usable audio chunk on {self.topics.self_audio} "
+                             f"or {self.topics.partner_audio}")
         return max(ends)
 
     def gt_stamps(self) -> np.ndarray:
@@ -115,10 +128,17 @@ def face_track(msgs: list[Any], rig: Rig, topic: str) -> tuple[np.ndarray, np.nd
                          f"{rig.name!r}: evaluate with a {sorted(rigs_seen)[0]} model")
     stamps, rows = [], []
     for msg in msgs:
-        values, names, t = messages.face(msg)
-        row, _ = to_rig_order(rig.name, names, values)
+        try:
+            values, names, t = messages.face(msg)
+            row, _ = to_rig_order(rig.name, names, values)
+        except ValueError as exc:  # the node drops such a message; so does the scoring
+            log.warning("%s: bad message stamped %.3f s skipped: %s", topic,
+                        messages.stamp_to_s(msg.header.stamp), exc)
+            continue
         stamps.append(t)
         rows.append(row)
+    if not rows:
+        raise ValueError(f"{topic}: no usable FaceCoefficients message")
     order = np.argsort(stamps, kind="stable")
     return np.asarray(stamps)[order], np.stack(rows)[order]
 

@@ -7,8 +7,9 @@ From bags, topics are looked up across every `--bag` given (a recorded conversat
 evaluation's output bag together): the left face (default `/face`, the robot's prediction;
 head pose from `/head_pose` when present), the right face (`/partner_face`) and the two voices
 (`/self_audio`, `/partner_audio`). Faces are sampled on a 25 fps grid holding the latest frame at
-or before each grid time; audio chunks are placed by their stamps. From a corpus clip, both
-speakers' ground truth is drawn.
+or before each grid time; audio chunks are placed by their stamps. A message the node would
+refuse (malformed, NaN) is skipped with a warning naming its topic and stamp. From a corpus clip,
+both speakers' ground truth is drawn.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -29,6 +30,8 @@ from dualtalk_core.render.video import write_conversation_video
 from dualtalk_core.units import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
 from dualtalk_ros.bag import bag_files
 from dualtalk_ros.bridge import messages
+
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,19 +53,36 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _find(bags: list[Path], topic: str, msgtype: str, required: bool = True) -> Any:
+    other = ""
     for bag in bags:
-        if bag_files.bag_topics(bag).get(topic) == msgtype:
+        found = bag_files.bag_topics(bag).get(topic)
+        if found == msgtype:
             return bag_files.read_topics(bag, {topic: msgtype})[topic]
+        if found is not None:
+            other = f" ({bag} has it as {found})"
     if required:
-        raise bag_files.BagTopicError(f"no {msgtype} topic {topic} in {[str(b) for b in bags]}")
+        raise bag_files.BagTopicError(f"no {msgtype} topic {topic} in "
+                                      f"{[str(b) for b in bags]}{other}")
     return None
 
 
-def place_audio(msgs: list[Any], t0: float, n_samples: int) -> np.ndarray:
+def _usable(msgs: list[Any], parse: Callable[[Any], Any], topic: str) -> list[Any]:
+    """parse(msg) of every message it accepts; the others are skipped with a warning."""
+    out = []
+    for msg in msgs:
+        try:
+            out.append(parse(msg))
+        except ValueError as exc:
+            log.warning("%s: bad message stamped %.3f s skipped: %s", topic,
+                        messages.stamp_to_s(msg.header.stamp), exc)
+    return out
+
+
+def place_audio(msgs: list[Any], t0: float, n_samples: int,
+                topic: str = "audio") -> np.ndarray:
     """AudioChunks -> one 16 kHz track starting at t0 (chunks placed by their stamps)."""
     track = np.zeros(n_samples, np.float32)
-    for msg in msgs:
-        samples, rate, t = messages.audio_chunk(msg)
+    for samples, rate, t in _usable(msgs, messages.audio_chunk, topic):
         mono = resample_to_16k(to_mono_float32(samples), rate)
         start = int(round((t - t0) * SAMPLE_RATE_HZ))
         lo, hi = max(start, 0), min(start + len(mono), n_samples)
@@ -72,11 +92,17 @@ def place_audio(msgs: list[Any], t0: float, n_samples: int) -> np.ndarray:
 
 
 def sample_faces(msgs: list[Any], grid: np.ndarray, rig: rigs.Rig,
-                 poses: list[Any] | None = None) -> np.ndarray:
+                 poses: list[Any] | None = None, topic: str = "face") -> np.ndarray:
     """Faces (any rig spelling) held on the grid -> (len(grid), rig.dim); neutral before any."""
-    stamps = np.array([messages.stamp_to_s(m.header.stamp) for m in msgs])
-    rows = np.stack([rigs.to_rig_order(rig.name, list(m.names), np.asarray(m.values))[0]
-                     for m in msgs])
+    def parse(msg: Any) -> tuple[float, np.ndarray]:
+        values, names, t = messages.face(msg)  # lengths and finiteness checked
+        return t, rigs.to_rig_order(rig.name, names, values)[0]
+
+    faces = _usable(msgs, parse, topic)
+    if not faces:
+        raise ValueError(f"{topic}: no usable FaceCoefficients message")
+    stamps = np.array([t for t, _ in faces])
+    rows = np.stack([row for _, row in faces])
     idx = np.searchsorted(stamps, grid + 1e-6, side="right") - 1
     out = np.where((idx >= 0)[:, None], rows[np.clip(idx, 0, None)], rig.neutral_array())
     if poses:
@@ -100,6 +126,10 @@ def from_bags(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndar
     pose = _find(args.bag, args.left_pose_topic, bag_files.POSE, required=False)
     audio_l = _find(args.bag, args.left_audio_topic, bag_files.AUDIO)
     audio_r = _find(args.bag, args.right_audio_topic, bag_files.AUDIO)
+    empty = [d.topic for d in (left, right, audio_l, audio_r) if not d.msgs]
+    if empty:
+        raise ValueError(f"no readable messages on {', '.join(empty)} in "
+                         f"{[str(b) for b in args.bag]}")
     starts = [messages.stamp_to_s(d.msgs[0].header.stamp) for d in (audio_l, audio_r)]
     ends = [messages.stamp_to_s(d.msgs[-1].header.stamp) for d in (left, audio_l, audio_r)]
     t0, t1 = min(starts), max(ends)
@@ -107,9 +137,10 @@ def from_bags(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndar
         t1 = min(t1, t0 + args.max_seconds)
     grid = t0 + np.arange(int((t1 - t0) * FRAME_RATE_HZ)) / FRAME_RATE_HZ
     n = len(grid) * SAMPLES_PER_FRAME
-    return (sample_faces(left.msgs, grid, rig, pose.msgs if pose else None),
-            sample_faces(right.msgs, grid, rig), place_audio(audio_l.msgs, t0, n),
-            place_audio(audio_r.msgs, t0, n))
+    return (sample_faces(left.msgs, grid, rig, pose.msgs if pose else None, left.topic),
+            sample_faces(right.msgs, grid, rig, topic=right.topic),
+            place_audio(audio_l.msgs, t0, n, audio_l.topic),
+            place_audio(audio_r.msgs, t0, n, audio_r.topic))
 
 
 def from_corpus(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray,

@@ -5,7 +5,9 @@ built from the node's default settings). Messages go to `StreamingEngine` in log
 after each instant of log time the engine is stepped with `now` = that log time, as the node's
 worker would at that ROS time. Each frame's emission time is the `now` that produced it. After
 the last message, `now` keeps advancing by one hop (the node's timer) until the frames reach
-the ground truth's end, then `flush()`.
+the ground truth's end, then `flush()`. A message the node would drop (malformed, out of
+range, mis-stamped) is dropped here too, logged with its topic and log time and counted; the
+replay goes on.
 """
 from __future__ import annotations
 
@@ -21,6 +23,22 @@ from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 log = logging.getLogger(__name__)
 
 MAX_TAIL_S = 10.0  # give up waiting for the last frames this long after the last message
+LOGGED_PER_TOPIC = 5  # bad messages logged one by one per topic; the rest are only counted
+
+
+class DroppedInputs:
+    """Input messages the dispatch refused: counted per kind, the first few logged in full."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.first: list[dict[str, object]] = []
+
+    def add(self, kind: str, topic: str, log_s: float, reason: str) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if self.counts[kind] <= LOGGED_PER_TOPIC:
+            log.warning("%s: bad input message at log time %.3f s dropped: %s", topic, log_s,
+                        reason)
+            self.first.append({"topic": topic, "log_time_s": log_s, "reason": reason})
 
 
 def node_engine(model: str | None = None, device: str | None = None) -> StreamingEngine:
@@ -41,16 +59,14 @@ def run_offline(inputs: BagInputs, engine: StreamingEngine) -> tuple[Predictions
         for frame in frames:
             preds.add(frame.t, frame.values, now)
 
-    dropped: dict[str, int] = {}
+    dropped = DroppedInputs()
     started = time.perf_counter()
     events = inputs.input_events()
     for j, (log_ns, kind, index) in enumerate(events):
         try:  # as the node's worker would, at this log time
             dispatch.push(kind, inputs.data[kind].msgs[index], log_ns / NS, log_ns / NS)
         except (ValueError, TypeError) as exc:
-            if kind not in dropped:
-                log.warning("%s: dropping malformed messages: %s", inputs.data[kind].topic, exc)
-            dropped[kind] = dropped.get(kind, 0) + 1
+            dropped.add(kind, inputs.data[kind].topic, log_ns / NS, str(exc))
         if j + 1 == len(events) or events[j + 1][0] > log_ns:  # the last message of an instant
             collect(engine.step(log_ns / NS), log_ns / NS)
     now = events[-1][0] / NS
@@ -61,7 +77,7 @@ def run_offline(inputs: BagInputs, engine: StreamingEngine) -> tuple[Predictions
         collect(engine.step(now), now)
     collect(engine.flush(), now)
     wall_s = time.perf_counter() - started
-    stats = {"wall_s": wall_s, "dropped_messages": dropped,
-             "engine": engine.stats.as_dict()}
+    stats = {"wall_s": wall_s, "dropped_messages": dropped.counts,
+             "first_dropped": dropped.first, "engine": engine.stats.as_dict()}
     log.info("offline: %d frames in %.2f s wall", len(preds.t), wall_s)
     return preds, stats
