@@ -8,6 +8,7 @@ per-layer limits; the network and its `lookahead_ms` both read it, so the two ca
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,7 @@ class ModelConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"ModelConfig.{name}={getattr(self, name)!r}; "
                                  f"expected one of {allowed}")
+        self._check_numbers()
         if self.feature_dim % self.n_heads or self.feature_dim % 2:
             raise ValueError(f"feature_dim={self.feature_dim} must be even and divisible by "
                              f"n_heads={self.n_heads}")
@@ -74,6 +76,22 @@ class ModelConfig:
             raise ValueError("n_interaction_layers, n_decoder_layers and lstm_layers must be >= 1")
         self._check_log_mel()
         self._check_lookahead()
+
+    def _check_numbers(self) -> None:
+        """Sizes >= 1 and finite rates: a 0 or -3 from a config file must fail here, naming
+        the field, not as a ZeroDivisionError or a torch error deep inside the network."""
+        sizes = ("feature_dim", "audio_hidden_dim", "n_heads", "ff_dim", "n_mels",
+                 "wav2vec2_layers", "wav2vec2_heads", "wav2vec2_ff_dim")
+        for name in sizes:
+            if not getattr(self, name) >= 1:
+                raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("dropout", "interaction_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"ModelConfig.{name} must be in [0, 1), "
+                                 f"got {getattr(self, name)}")
+        for name in ("modulation_scale", "stft_window_ms", "stft_hop_ms"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"ModelConfig.{name} must be finite, got {getattr(self, name)}")
 
     def _check_log_mel(self) -> None:
         """The lite front end's STFT must tile the 40 ms motion frame exactly."""

@@ -112,6 +112,8 @@ def test_a_truncated_or_foreign_pth_names_the_file(tmp_path, good):
     ("n_mels", True, ["ModelConfig.n_mels must be int", "True (bool)"]),
     ("rig", 52, ["ModelConfig.rig must be str"]),
     ("n_layers", 3, ["unknown field(s) ['n_layers']"]),
+    ("n_heads", 0, ["ModelConfig.n_heads must be >= 1, got 0"]),
+    ("dropout", 1.5, ["ModelConfig.dropout must be in [0, 1)"]),
 ])
 def test_config_json_with_unknown_or_wrongly_typed_fields(tmp_path, good, field, value,
                                                           needles):
