@@ -1,11 +1,12 @@
 """`dualtalk-fuzz`: the DualTalk node at its defaults under a hostile stream, measured.
 
-`dualtalk-fuzz [--seconds 60] [--seed 0] [--out fuzz.json] [--domain N]` starts `dualtalk_node`
-as its own process (no parameter: its defaults) on a ROS domain of its own, waits until the node
-reports on /diagnostics, then publishes for --seconds a valid conversation mixed with every bad
-kind of message (`hostile_messages`) on every input topic, then lets the node settle for
-SETTLE_S and stops it. A probe process (`fuzz_probe`) records the output meanwhile; the figures
-and the counter check are `fuzz_report`'s and `counter_check`'s. The last line printed reads
+`dualtalk-fuzz [--seconds 60] [--seed 0] [--out fuzz.json] [--domain N] [--warmup-s S]`
+starts `dualtalk_node` as its own process (no parameter: its defaults) on a ROS domain of its
+own, waits until the node reports on /diagnostics, publishes the valid conversation alone for
+a warm-up (WARMUP_S), then for --seconds mixed with every bad kind of message
+(`hostile_messages`) on every input topic, then lets the node settle for SETTLE_S and stops it.
+A probe process (`fuzz_probe`) records the output meanwhile; the figures and the counter check
+are `fuzz_report`'s and `counter_check`'s. The last line printed reads
 
     fuzz: N messages, C crashes, min rate R fps, jitter p99 J ms, rss growth G MiB, nan K, \
 counters ok|bad
@@ -16,6 +17,7 @@ Exit status 0 when every goal of issue 24 holds, 1 when one does not, 2 for a us
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import random
@@ -49,6 +51,7 @@ WARMUP_S = DualTalkNodeSettings().stream.window_ms / 1000.0 + 2.0
 START_TIMEOUT_S = 120.0  # model load on a loaded 2-core machine
 MATCH_TIMEOUT_S = 10.0
 DOMAINS = range(1, 102)  # Fast DDS ports of domains >= 102 fall in Linux's ephemeral range
+LOCK_DIR = Path("/tmp/dualtalk-ros-domains")  # the machine's domain claims (see claim_domain)
 TOPICS = {"self_audio": "self_audio", "partner_audio": "partner_audio",
           "partner_face": "partner_face", "self_audio_raw": "self_voice",
           "partner_audio_raw": "partner_voice"}
@@ -68,8 +71,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="random seed of the stream")
     parser.add_argument("--out", type=Path, help="JSON file of every figure")
     parser.add_argument("--domain", type=int,
-                        help="ROS domain of the node and the fuzzer (default: a random one "
-                        "in 1..101 other than this shell's)")
+                        help="ROS domain of the node and the fuzzer (default: a free one in "
+                        "1..101, claimed as the tests claim theirs, other than this shell's)")
     parser.add_argument("--warmup-s", type=float, default=WARMUP_S,
                         help="valid conversation only before the first bad message (s; default "
                         f"{WARMUP_S:.0f}: the node's input window plus 2 s)")
@@ -85,10 +88,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def pick_domain() -> int:
-    """A domain other than this shell's: the fuzzer must never reach a running robot's node."""
+def claim_domain() -> tuple[int, int]:
+    """(domain, descriptor holding its lock): a domain in 1..101 that no test run, benchmark or
+    shell on this machine holds, nor this shell's (the fuzzer must never reach a running robot's
+    node). The lock protocol of test/ros/helpers/ros_domains.py, which the package cannot
+    import: a flock on LOCK_DIR/<id>.lock, held while the descriptor is open."""
     shell = os.environ.get("ROS_DOMAIN_ID", "")
-    return random.SystemRandom().choice([d for d in DOMAINS if str(d) != shell])
+    LOCK_DIR.mkdir(exist_ok=True)
+    try:
+        os.chmod(LOCK_DIR, 0o1777)  # other users on this machine claim domains here too
+    except PermissionError:
+        pass
+    for domain in random.SystemRandom().sample(DOMAINS, len(DOMAINS)):
+        if str(domain) == shell:
+            continue
+        fd = os.open(LOCK_DIR / f"{domain}.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return domain, fd
+        except BlockingIOError:
+            os.close(fd)
+    raise SystemExit(f"dualtalk-fuzz: no free ROS domain in 1..101 (all locked under {LOCK_DIR})")
 
 
 def node_command() -> list[str]:
@@ -277,8 +297,12 @@ def run_fuzz(seconds: float, seed: int, domain: int,
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    report = run_fuzz(args.seconds, args.seed,
-                      args.domain if args.domain is not None else pick_domain(), args.warmup_s)
+    domain, lock = (args.domain, -1) if args.domain is not None else claim_domain()
+    try:
+        report = run_fuzz(args.seconds, args.seed, domain, args.warmup_s)
+    finally:
+        if lock >= 0:
+            os.close(lock)
     if args.out is not None:
         args.out.write_text(json.dumps(report, indent=1, allow_nan=True) + "\n")
     print(report["line"], flush=True)
