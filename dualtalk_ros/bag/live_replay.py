@@ -107,6 +107,9 @@ class Player:
         """Spin until the node's subscriptions and publishers match ours; seconds waited."""
         start = time.monotonic()
         while time.monotonic() - start < MATCH_TIMEOUT_S:
+            if proc.poll() == 2:  # unusable model or parameters: the user's input, as offline
+                raise ValueError("the DualTalk node refused to start: see its 'cannot start' "
+                                 "line above")
             if proc.poll() is not None:
                 raise RuntimeError(f"the DualTalk node exited with status {proc.returncode} "
                                    "before it was ready (see its log above)")

@@ -175,3 +175,19 @@ def test_bad_records_are_reported_with_topic_and_time_and_the_replay_goes_on(tmp
     frames = metrics["frames"]
     assert frames["ground_truth"] == int(SECONDS * 25)
     assert frames["predicted"] >= frames["ground_truth"] - 3, frames
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_an_unusable_model_is_one_line_offline_and_live(bags, tmp_path, ros_env, live):
+    """Offline the CLI loads the model; live the node does and exits 2: both are status 2."""
+    weights = tmp_path / "DualTalk.pth"
+    weights.write_bytes(b"PK\x03\x04 cut short")
+    argv = ["-m", "dualtalk_ros.bag.bag_cli", "eval", "--bag", str(bags["mcap"]), "--out",
+            str(tmp_path / "out"), "--model", str(weights)] + (["--live"] if live else [])
+    done = subprocess.run([sys.executable, *argv], capture_output=True, text=True,
+                          timeout=300, env=ros_env)
+    line = _one_error_line(done, "dualtalk-bag eval: error:")
+    if live:  # the node's own line names the file; the CLI's says the node refused
+        assert "refused to start" in line, line
+        line = next(x for x in done.stderr.splitlines() if "cannot start" in x)
+    assert str(weights) in line and "truncated or corrupted" in line, done.stderr
