@@ -59,7 +59,8 @@ def markdown(result: dict[str, Any]) -> str:
              f"- latency ({result['latency_definition']}): p50 {_fmt(lat['p50'])} ms, "
              f"p95 {_fmt(lat['p95'])} ms, p99 {_fmt(lat['p99'])} ms, max {_fmt(lat['max'])} ms",
              f"- head pose error vs {result['topics']['gt_pose']}: mean "
-             f"{_fmt(result['head_pose_error_deg']['mean'])} deg", "",
+             f"{_fmt(result['head_pose_error_deg']['mean'])} deg",
+             *_bad_data(result), "",
              "| metric | " + " | ".join(GROUPS) + " |", "|---" + "|---:" * len(GROUPS) + "|"]
     for name in METRICS:
         cells = []
@@ -79,6 +80,17 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {kind} | `{entry['topic']}` | {entry['type']} | {entry['messages']} "
                      f"| {shape} |")
     return "\n".join(lines) + "\n"
+
+
+def _bad_data(result: dict[str, Any]) -> list[str]:
+    """The report's line on skipped data (none: no line), so a score is never read as if
+    the whole bag had been used."""
+    corrupted = {t: len(v) for t, v in result.get("corrupted_messages", {}).items()}
+    dropped = result["run"].get("dropped_messages") or {}
+    if not corrupted and not dropped:
+        return []
+    return [f"- bad data skipped: corrupted records {corrupted or 'none'}, messages failing the "
+            f"input checks {dropped or 'none'} (topics and log times in metrics.json)"]
 
 
 def write_all(out: Path, result: dict[str, Any], inputs: BagInputs, preds: Predictions) -> None:

@@ -171,6 +171,9 @@ def test_bad_records_are_reported_with_topic_and_time_and_the_replay_goes_on(tmp
     assert "BOGUS" in first[("/self_audio", START + 1.5)]
     assert "/partner_face: corrupted message at log time 101.000 s skipped" in done.stderr
     assert "warning: corrupted messages skipped" in done.stderr
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert ("- bad data skipped: corrupted records {'/partner_face': 1}, messages failing the "
+            "input checks {'partner_face': 1, 'self_audio': 1}") in report, report
     # The rest of the bag was used: every ground-truth frame but the edges is predicted.
     frames = metrics["frames"]
     assert frames["ground_truth"] == int(SECONDS * 25)
