@@ -82,7 +82,25 @@ def settings_from_params(cls: type, values: Mapping[str, Any]) -> Any:
         for group in groups:
             node = node.setdefault(group, {})
         node[leaf] = checked
-    return from_dict(cls, tree)
+    try:
+        return from_dict(cls, tree)
+    except (ValueError, TypeError) as err:  # a cross-field check: say it in parameter names
+        raise type(err)(_as_param_names(str(err), cls)) from err
+
+
+def _as_param_names(text: str, cls: type) -> str:
+    """`StreamConfig.hop_ms` -> `parameter stream.hop_ms` in a settings class's error text."""
+    prefixes: dict[str, str] = {cls.__name__: ""}
+
+    def groups(group_cls: type, prefix: str) -> None:
+        for name, kind in field_types(group_cls).items():
+            if dataclasses.is_dataclass(kind):
+                prefixes.setdefault(kind.__name__, f"{prefix}{name}.")
+                groups(kind, f"{prefix}{name}.")
+
+    groups(cls, "")
+    return re.sub(r"\b(\w+)\.(\w+)\b", lambda m: f"parameter {prefixes[m[1]]}{m[2]}"
+                  if m[1] in prefixes else m[0], text)
 
 
 def read_only_changes(old: Any, new: Any) -> list[str]:

@@ -53,8 +53,11 @@ def test_the_node_runs_the_streaming_defaults_of_the_core():
     ({"device": "tpu"}, "parameter device must be one of"),
     ({"inputs.max_clock_skew_s": float("nan")}, "finite"),
     ({"hop_ms": 50.0}, r"unknown parameter\(s\) \['hop_ms'\]"),
-    ({"stream.hop_ms": 60.0}, "multiple of 40"),
-    ({"diagnostics.inference_warn_ratio": 2.0}, "must not exceed"),
+    ({"stream.hop_ms": 60.0}, "parameter stream.hop_ms must be a multiple of 40"),
+    ({"diagnostics.inference_warn_ratio": 2.0},
+     r"parameter diagnostics.inference_warn_ratio \(2.0\) must not exceed"),
+    ({"inputs.queue_messages": -1}, r"parameter inputs.queue_messages must be in \[10, 100000\]"),
+    ({"diagnostics.period_s": 0}, r"parameter diagnostics.period_s must be in \[0.1, 60\]"),
 ])
 def test_bad_values_are_refused_naming_the_parameter(values, match):
     with pytest.raises(ValueError, match=match):
