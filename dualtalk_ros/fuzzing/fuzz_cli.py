@@ -140,12 +140,14 @@ class Processes:
             [sys.executable, "-m", "dualtalk_ros.fuzzing.fuzz_probe", "--out",
              str(self.record_path)], env=self.env, stdout=subprocess.PIPE, text=True)
         self.last_report_s = 0.0
+        self.probe_ready = False
         threading.Thread(target=self._read_probe, daemon=True).start()
         self.node = subprocess.Popen(node_command(), env=self.env, stdout=self.node_log,
                                      stderr=subprocess.STDOUT)
 
     def _read_probe(self) -> None:
         for line in self.probe.stdout:  # type: ignore[union-attr]
+            self.probe_ready = True  # its first line, "ready", follows rclpy's signal set-up
             if line.startswith("diagnostics"):
                 self.last_report_s = float(line.split()[1])
 
@@ -165,7 +167,8 @@ class Processes:
     def close(self) -> tuple[dict[str, Any], bool]:
         """Stop the probe (its record) and the node (SIGINT; True when it stopped cleanly)."""
         node_clean = stop(self.node, signal.SIGINT) and self.node.returncode == 0
-        stop(self.probe, signal.SIGINT)
+        # SIGINT makes a ready probe write its record; one still importing just ends
+        stop(self.probe, signal.SIGINT if self.probe_ready else signal.SIGTERM)
         self.node_log.close()
         record = (json.loads(self.record_path.read_text()) if self.record_path.is_file()
                   else {})
@@ -268,9 +271,9 @@ def run_fuzz(seconds: float, seed: int, domain: int,
     sent = Accounting()
     events: dict[str, Any] = {"gaps": 0, "bursts": 0, "rss_mib_per_s": [float("nan")]}
     with tempfile.TemporaryDirectory(prefix="dualtalk-fuzz-") as tmp:
-        procs = Processes(domain, Path(tmp))
-        pub = Publisher(domain, raw)
+        procs, pub = Processes(domain, Path(tmp)), None
         try:
+            pub = Publisher(domain, raw)
             started = procs.wait_for_report(0.0, START_TIMEOUT_S)
             if started and not pub.wait_matched(MATCH_TIMEOUT_S):
                 print("dualtalk-fuzz: the node's subscriptions never matched ours",
@@ -286,11 +289,14 @@ def run_fuzz(seconds: float, seed: int, domain: int,
                 print(f"dualtalk-fuzz: the node exited (status {procs.node.returncode}); its "
                       f"log ends:\n{procs.node_tail()}", file=sys.stderr)
         finally:
-            pub.close()
+            if pub is not None:
+                pub.close()
             record, node_clean = procs.close()
-    report = build_report(sent, record, window, (events["rss_mib_per_s"][0], rss_end), exited)
+    # a node that never reported within START_TIMEOUT_S is as dead as one that exited
+    report = build_report(sent, record, window, (events["rss_mib_per_s"][0], rss_end),
+                          exited or not started)
     report.update(seconds=seconds, seed=seed, domain=domain, audio_common=raw,
-                  node_started=started, node_stopped_cleanly=node_clean,
+                  node_exited=exited, node_started=started, node_stopped_cleanly=node_clean,
                   node_command=node_command(), bad_per_s=BAD_PER_S, **events)
     return report
 

@@ -4,9 +4,10 @@ Figures over the hostile stream's window [start, end) (receive times of the prob
 begins after a warm-up of valid conversation only (see `fuzz_cli.WARMUP_S`):
 - rate: faces received in each whole 1 s bin; the figure is the smallest bin.
 - jitter: |gap between consecutive faces received - 40 ms|, 99th percentile, in ms.
-- crashes: the node's process exiting before it is stopped, plus every span of at least
-  STALL_S with no face or no /diagnostics (overlapping spans count once) from the start of
-  the warm-up to the end of settling: a node that stops publishing is as good as dead to a robot.
+- crashes: the node's process exiting before it is stopped (or never reporting), plus every
+  span of at least STALL_S with no face or no /diagnostics (overlapping spans count once) from
+  the start of the warm-up to the end of settling: a node that stops publishing is as good as
+  dead to a robot.
 - nan: published faces with a non-finite value or |value| > 10, plus head poses not finite or
   with a quaternion norm off 1 by more than 1e-3 (counted by the probe).
 """
@@ -98,8 +99,9 @@ def merged(spans: list[list[float]]) -> list[list[float]]:
 
 
 def build_report(sent: Accounting, record: dict[str, Any], window: Window,
-                 rss_mib: tuple[float, float], node_exited: bool) -> dict[str, Any]:
-    """Every figure of one run, the goals each meets, and the verdict line."""
+                 rss_mib: tuple[float, float], node_failed: bool) -> dict[str, Any]:
+    """Every figure of one run, the goals each meets, and the verdict line; `node_failed`:
+    the node exited before it was stopped (or never came up), one crash."""
     faces = np.array([r for r, _ in record.get("faces", [])], dtype=np.float64)
     diag = np.array([r for r, _ in record.get("diagnostics", [])], dtype=np.float64)
     stalls = merged(silences(faces, window.warmup_s, window.settled_s)
@@ -107,8 +109,8 @@ def build_report(sent: Accounting, record: dict[str, Any], window: Window,
     rate = face_rate(faces, window.start_s, window.end_s)
     checks = check_counters(record.get("last_values", {}), sent.sent, sent.sent_invalid)
     report = {
-        "messages": sent.messages, "crashes": int(node_exited) + len(stalls),
-        "node_exited": node_exited, "stalls": stalls,
+        "messages": sent.messages, "crashes": int(node_failed) + len(stalls),
+        "stalls": stalls,
         "min_rate_fps": float(min(rate)) if rate else 0.0, "rate_per_s": rate,
         "jitter_p99_ms": jitter_p99_ms(faces, window.start_s, window.end_s),
         "rss_start_mib": rss_mib[0], "rss_end_mib": rss_mib[1],
