@@ -68,11 +68,14 @@ def test_a_bad_command_line_parameter_and_a_bad_model_stop_the_node(ros_env, tmp
     assert str(weights) in line and "truncated or corrupted" in line, line
 
 
-@pytest.mark.xfail(strict=True, reason="node_main.run calls rclpy.init outside its error "
-                   "handling: a missing params file is an RCLError traceback (issue 24)")
-def test_a_missing_params_file_is_one_line(ros_env, tmp_path):
-    line = _start_fails(ros_env, "--params-file", str(tmp_path / "missing.yaml"))
-    assert "missing.yaml" in line
+def test_a_missing_or_broken_params_file_is_one_line(ros_env, tmp_path):
+    missing = tmp_path / "missing.yaml"
+    line = _start_fails(ros_env, "--params-file", str(missing))
+    assert str(missing) in line, line
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("/**/dualtalk_node:\n  ros__parameters: [stream\n")
+    line = _start_fails(ros_env, "--params-file", str(broken))
+    assert str(broken) in line, line
 
 
 def _call(ros: Spinner, future: Any) -> Any:
