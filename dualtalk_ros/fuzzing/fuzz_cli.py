@@ -236,6 +236,8 @@ class Stream:
         for planned in due:
             self.sent.add(planned.kind, planned.label,
                           invalid_reason(planned.kind, planned.msg, now), warmup=warm)
+            if planned.label in hostile.HEAVY:
+                self.sent.heavy.append((now, planned.label))
             self.pub.publish(planned)
         return now
 

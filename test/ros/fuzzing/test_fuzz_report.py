@@ -6,7 +6,7 @@ import re
 import numpy as np
 
 from dualtalk_ros.fuzzing.fuzz_report import (Accounting, Window, build_report, face_rate,
-                                              jitter_p99_ms, merged, silences)
+                                              jitter_p99_ms, merged, silences, worst_gaps)
 
 LINE = re.compile(r"fuzz: (\d+) messages, (\d+) crashes, min rate (\d+\.\d) fps, jitter p99 "
                   r"(\d+\.\d|inf) ms, rss growth (-?\d+\.\d) MiB, nan (\d+), counters (ok|bad)")
@@ -50,3 +50,12 @@ def test_report_line_matches_its_figures() -> None:
                                "jitter_p99_ms": True, "rss_growth_mib": True, "nan": False,
                                "counters": False}
     assert report["sent_invalid"] == {"partner_face": 6000}
+
+
+def test_worst_gaps_name_the_heavy_messages_before_them() -> None:
+    times = steady(100.0, 110.0)
+    holed = times[(times < 104.2) | (times >= 104.6)]
+    heavy = [(103.5, "face_200k_names"), (101.0, "huge_payload"), (104.7, "rate_767999")]
+    gaps = worst_gaps(holed, Window(100.0, 110.0, 112.0, warmup_s=90.0), heavy, n=2)
+    assert gaps[0] == {"at_s": 4.16, "gap_ms": 440.0, "heavy_before": ["face_200k_names"]}
+    assert gaps[1]["gap_ms"] == 40.0
