@@ -61,9 +61,13 @@ def live_section(live: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    live = json.loads((args.live / "metrics.json").read_text())
-    model = DualTalkModel.load(args.model or DEFAULT_MODEL_DIR, device="cpu")
-    offline = evaluate_model(model, args.corpus, args.split, baselines=True, progress=True)
+    try:
+        live = json.loads((args.live / "metrics.json").read_text())
+        model = DualTalkModel.load(args.model or DEFAULT_MODEL_DIR, device="cpu")
+        offline = evaluate_model(model, args.corpus, args.split, baselines=True, progress=True)
+    except (ValueError, FileNotFoundError) as exc:  # one line naming the file, no traceback
+        print(f"demo_report: error: {exc}", file=sys.stderr)
+        return 2
     clips = offline["n_clips"]
     lines = [
         "# DualTalk ROS demo",
