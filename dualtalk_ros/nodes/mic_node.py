@@ -43,9 +43,9 @@ class MicNode(Node):
         self.overflows = 0
         self.fallback_stamps = 0
         self._stop = threading.Event()
+        self.stream = self._open_stream()  # before the publisher: a failed start leaves no thread
         self._publisher = threading.Thread(target=self._publish_loop, daemon=True)
         self._publisher.start()
-        self.stream = self._open_stream()
         self.get_logger().info(
             f"capturing {self.s.channels} ch at {self.s.sample_rate} Hz from "
             f"{self.stream.device!r}, {self.s.chunk_samples} samples per chunk "
@@ -53,14 +53,23 @@ class MicNode(Node):
         )
 
     def _open_stream(self):
-        import sounddevice as sd  # imported here: PortAudio is only needed by this node
-
-        stream = sd.InputStream(
-            samplerate=self.s.sample_rate, channels=self.s.channels,
-            dtype=DTYPES[self.s.encoding], blocksize=self.s.chunk_samples,
-            device=_device(self.s.device), callback=self._on_audio,
-        )
-        stream.start()
+        """The started capture stream, or OSError saying which device failed and what to do
+        (node_main prints it as one line and exits 2)."""
+        try:
+            import sounddevice as sd  # imported here: PortAudio is only needed by this node
+        except OSError as exc:  # sounddevice raises OSError when libportaudio is missing
+            raise OSError(f"no audio input: {exc} (install libportaudio2)") from None
+        try:
+            stream = sd.InputStream(
+                samplerate=self.s.sample_rate, channels=self.s.channels,
+                dtype=DTYPES[self.s.encoding], blocksize=self.s.chunk_samples,
+                device=_device(self.s.device), callback=self._on_audio,
+            )
+            stream.start()
+        except (sd.PortAudioError, ValueError) as exc:  # ValueError: no device matches a name
+            which = repr(self.s.device) if self.s.device else "the default device"
+            raise OSError(f"no audio input from {which}: {exc} (set the mic_node parameter "
+                          "'device', or start without the mic: use_mic:=false)") from None
         return stream
 
     def _on_audio(self, indata: np.ndarray, frames: int, time_info, status) -> None:

@@ -1,35 +1,56 @@
 """The standard `main()` of every node: init, build, spin, clean exit.
 
-A node that cannot start (bad parameter, missing model file, no audio device) logs one clear
-error and exits with status 2 instead of a traceback.
+A node that cannot start (missing or unparsable parameters file, bad parameter, missing model
+file, no audio device) logs one clear error and exits with status 2 instead of a traceback.
+SIGINT and SIGTERM stop it cleanly (status 0, no traceback) in every state: while it builds
+(model loading), while it spins, and while its worker threads are busy.
 """
 from __future__ import annotations
 
+import logging
+import os
+import re
+import signal
 import sys
-from typing import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Callable, NoReturn
 
 import rclpy
+import yaml
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 
 from dualtalk_core.child_processes import dump_stacks_on_sigusr1
 
+START_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, OSError, RuntimeError)
+# After a stop signal a node exits within this, even when a thread is stuck in C code
+# (a long computation holding the GIL, a hung driver): 2 s is the promise, 0.5 s is margin.
+EXIT_DEADLINE_S = 1.5
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopped(BaseException):
+    """Raised in the main thread by SIGINT/SIGTERM: unwinds start-up or spin to the clean exit.
+
+    A BaseException, like KeyboardInterrupt, so no `except Exception` on the way swallows it.
+    """
+
 
 def run(make_node: Callable[[], Node], args: list[str] | None = None,
         threads: int = 1) -> None:
     dump_stacks_on_sigusr1()
-    rclpy.init(args=args)
+    _stop_on_signals()
     try:
-        node = make_node()
-    except (ValueError, TypeError, KeyError, FileNotFoundError, OSError, RuntimeError) as exc:
-        rclpy.logging.get_logger("dualtalk").error(f"cannot start: {exc}")
-        rclpy.try_shutdown()
-        sys.exit(2)
+        _init(args)
+        node = _build(make_node)
+    except Stopped:
+        _exit_now(0)
     executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else None
     try:
         rclpy.spin(node, executor=executor)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (Stopped, KeyboardInterrupt, ExternalShutdownException):
         pass
     except rclpy_implementation.RCLError:
         # SIGTERM/SIGINT shut the context down while spin was building its wait set: a
@@ -37,8 +58,122 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None,
         if rclpy.ok():
             raise
     finally:
-        close = getattr(node, "close", None)
-        if close is not None:
-            close()
-        node.destroy_node()
-        rclpy.try_shutdown()
+        try:
+            _close(node)
+        except Stopped:
+            pass  # signalled while closing after spin ended on its own: exit all the same
+    _exit_now(0)
+
+
+def _stop_on_signals() -> None:
+    """SIGINT/SIGTERM raise `Stopped` once and arm a hard deadline; later ones are ignored.
+
+    rclpy.init installs its own handlers on top and calls these after shutting its context
+    down, so one signal both wakes spin and unwinds the main thread wherever it is.
+    """
+    def handler(signum: int, frame: FrameType | None) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not break the clean-up
+        _arm_deadline()
+        raise Stopped()
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def exit_quietly_on_stop_signals() -> None:
+    """Until `run` takes over: SIGINT/SIGTERM end the process at once with the conventional
+    status (128 + signal) instead of a KeyboardInterrupt traceback from inside an import.
+
+    For a node module to call before its slow imports (torch, scipy: ~2 s, ~5 s under load).
+    """
+    def handler(signum: int, frame: FrameType | None) -> None:
+        _exit_now(128 + signum)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def _arm_deadline() -> None:
+    """Kill this process with SIGALRM's default action if clean-up hangs: the kernel acts on it
+    without Python's help, so a thread holding the GIL cannot keep the node alive."""
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_REAL, EXIT_DEADLINE_S)
+
+
+def _init(args: list[str] | None) -> None:
+    """rclpy.init, or one line naming the parameters file and its problem, and exit 2.
+
+    The files are checked first: rcl logs an error line of its own before raising.
+    """
+    problem = params_file_problem(sys.argv if args is None else args)
+    if problem:
+        _start_failed(problem)
+    try:
+        rclpy.init(args=args)
+    except rclpy_implementation.RCLError as exc:
+        _start_failed(_rcl_message(str(exc)))
+
+
+def _build(make_node: Callable[[], Node]) -> Node:
+    try:
+        return make_node()
+    except START_ERRORS as exc:
+        _start_failed(str(exc))
+
+
+def _start_failed(message: str) -> NoReturn:
+    rclpy.logging.get_logger("dualtalk").error(f"cannot start: {message}")
+    rclpy.try_shutdown()
+    _exit_now(2)
+
+
+def _close(node: Node) -> None:
+    """The node's own clean-up, then ROS's; a stop signal now is already ignored."""
+    close = getattr(node, "close", None)
+    if close is not None:
+        close()
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit without interpreter teardown: unloading torch and friends takes ~1.2 s on a 2-core
+    machine (measured), and a daemon worker still in a long computation would delay it further.
+    Nothing of a node's needs it: ROS is shut down and the logs are flushed here."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def params_file_problem(argv: list[str]) -> str | None:
+    """Why a `--params-file` given in `argv` cannot be read, in one line; None if all can be.
+
+    rcl's own error names the file, but as a traceback with C source positions; this says
+    which file and what is wrong with it (missing, unreadable, or where its YAML breaks).
+    """
+    files = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--params-file"]
+    for name in files:
+        path = Path(name)
+        if not path.is_file():
+            return f"parameters file {name}: no such file"
+        try:
+            tree = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            return f"parameters file {name}: cannot read it ({exc.strerror})"
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f"line {where.line + 1}: " if where is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            return f"parameters file {name}: not valid YAML ({line}{problem})"
+        if not isinstance(tree, dict):
+            return (f"parameters file {name}: expected a mapping of node names to "
+                    f"ros__parameters, got {type(tree).__name__}")
+    return None
+
+
+def _rcl_message(text: str) -> str:
+    """rcl's error on one line, without its C source positions (`, at /src/x.c:12`)."""
+    text = re.sub(r",? at /\S+:\d+", "", text)
+    return " ".join(text.split())
