@@ -1,6 +1,6 @@
 """`dualtalk-fuzz`: the DualTalk node at its defaults under a hostile stream, measured.
 
-`dualtalk-fuzz [--seconds 60] [--seed 0] [--out fuzz.json] [--domain N] [--warmup-s S]`
+`dualtalk-fuzz [--seconds 60] [--seed 0] [--out F.json] [--domain N] [--warmup-s S] [--clean]`
 starts `dualtalk_node` as its own process (no parameter: its defaults) on a ROS domain of its
 own, waits until the node reports on /diagnostics, publishes the valid conversation alone for
 a warm-up (WARMUP_S), then for --seconds mixed with every bad kind of message
@@ -76,6 +76,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup-s", type=float, default=WARMUP_S,
                         help="valid conversation only before the first bad message (s; default "
                         f"{WARMUP_S:.0f}: the node's input window plus 2 s)")
+    parser.add_argument("--clean", action="store_true",
+                        help="the valid conversation only: a baseline of the same figures on "
+                        "this machine (its N misses the 10,000 goal by design)")
     args = parser.parse_args(argv)
     if not 0.0 <= args.warmup_s <= 600.0:
         parser.error(f"--warmup-s must be within 0..600, got {args.warmup_s}")
@@ -217,8 +220,10 @@ class Stream:
     """The run's messages: the valid conversation from the first tick, the hostile half only
     after `warmup_s`; every message counted into `sent` and published."""
 
-    def __init__(self, pub: Publisher, seed: int, warmup_s: float, sent: Accounting) -> None:
-        self.pub, self.sent = pub, sent
+    def __init__(self, pub: Publisher, seed: int, warmup_s: float, sent: Accounting,
+                 clean: bool = False) -> None:
+        """`clean`: the valid conversation only, without its gaps, all along (a baseline)."""
+        self.pub, self.sent, self.clean = pub, sent, clean
         rng = np.random.default_rng(seed)
         self.start_s = self.last_s = time.time()
         self.fuzz_s = self.start_s + warmup_s
@@ -230,8 +235,9 @@ class Stream:
         now = time.time()
         dt, self.last_s = now - self.last_s, now
         warm = now < self.fuzz_s
-        due = self.conversation.due(now, 0.0 if warm else dt)  # no gaps while warming up
-        if not warm:
+        quiet = warm or self.clean
+        due = self.conversation.due(now, 0.0 if quiet else dt)  # dt 0: no gaps
+        if not quiet:
             due += self.bad.due(now, dt, self.conversation)
         for planned in due:
             self.sent.add(planned.kind, planned.label,
@@ -266,9 +272,10 @@ def publish_for(stream: Stream, procs: Processes, seconds: float
                     "rss_mib_per_s": rss}
 
 
-def run_fuzz(seconds: float, seed: int, domain: int,
-             warmup_s: float = WARMUP_S) -> dict[str, Any]:
-    """One whole run: start, warm up, fuzz, settle, stop; every figure (see fuzz_report)."""
+def run_fuzz(seconds: float, seed: int, domain: int, warmup_s: float = WARMUP_S,
+             clean: bool = False) -> dict[str, Any]:
+    """One whole run: start, warm up, fuzz, settle, stop; every figure (see fuzz_report).
+    `clean`: the valid conversation only (the baseline the hostile figures compare with)."""
     raw = hostile.audio_common_available()
     sent = Accounting()
     events: dict[str, Any] = {"gaps": 0, "bursts": 0, "rss_mib_per_s": [float("nan")]}
@@ -283,7 +290,8 @@ def run_fuzz(seconds: float, seed: int, domain: int,
             now = time.time()
             window = Window(now, now, now, warmup_s=now)
             if started:
-                window, events = publish_for(Stream(pub, seed, warmup_s, sent), procs, seconds)
+                stream = Stream(pub, seed, warmup_s, sent, clean)
+                window, events = publish_for(stream, procs, seconds)
                 procs.wait_for_report(window.settled_s, 3 * SETTLE_S)
             rss_end = rss_mib(procs.node.pid)
             exited = procs.node.poll() is not None
@@ -297,7 +305,7 @@ def run_fuzz(seconds: float, seed: int, domain: int,
     # a node that never reported within START_TIMEOUT_S is as dead as one that exited
     report = build_report(sent, record, window, (events["rss_mib_per_s"][0], rss_end),
                           exited or not started)
-    report.update(seconds=seconds, seed=seed, domain=domain, audio_common=raw,
+    report.update(seconds=seconds, seed=seed, domain=domain, audio_common=raw, clean=clean,
                   node_exited=exited, node_started=started, node_stopped_cleanly=node_clean,
                   node_command=node_command(), bad_per_s=BAD_PER_S, **events)
     return report
@@ -307,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     domain, lock = (args.domain, -1) if args.domain is not None else claim_domain()
     try:
-        report = run_fuzz(args.seconds, args.seed, domain, args.warmup_s)
+        report = run_fuzz(args.seconds, args.seed, domain, args.warmup_s, args.clean)
     finally:
         if lock >= 0:
             os.close(lock)

@@ -71,3 +71,18 @@ def test_usage_errors_are_one_line_and_status_2(args: list[str], problem: str) -
     assert proc.returncode == 2
     assert problem in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.slow
+def test_clean_baseline_sends_only_the_valid_conversation(
+        ros_domain: int, ros_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "clean.json"
+    proc = subprocess.run(["dualtalk-fuzz", "--clean", "--seconds", "3", "--warmup-s", "1",
+                           "--domain", str(ros_domain), "--out", str(out)],
+                          env=ros_env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 1, proc.stderr[-3000:]  # N < 10,000 by design
+    report = json.loads(out.read_text())
+    assert report["clean"] and report["sent_invalid"] == {}
+    assert set(report["sent_by_label"]) == {"valid"}
+    assert (report["gaps"], report["bursts"]) == (0, 0)
+    assert report["messages"] >= 85 * 3 * 0.9
