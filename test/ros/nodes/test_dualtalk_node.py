@@ -9,15 +9,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
 from geometry_msgs.msg import PoseStamped
-from dualtalk_core.child_processes import stop
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from dualtalk_core.model.network import DualTalkModel
+from dualtalk_core.rigs import get_rig
+from dualtalk_core.units import FRAME_S, SAMPLES_PER_FRAME
+from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
+from node_processes import running
 from ros_harness import ros_node
 
+pytestmark = pytest.mark.ros
 HELPERS = Path(__file__).parents[1] / "helpers"
 SECONDS = 10.0
 NODE_ARGS: list[str] = []  # the node's defaults: the shipped model, config/dualtalk.yaml
+NODE_CMD = [sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node", "--ros-args", *NODE_ARGS]
+DEFAULT_MODEL = Path(__file__).parents[3] / "dualtalk_core" / "models" / "default"
+SETTINGS = DualTalkNodeSettings()  # what the node runs with when given no parameter
+# Receive time above the frame's due time (stamp + pipeline delay): one pacing period of the
+# node, DDS delivery on this machine and this process's spin period (ros_harness: 20 ms).
+DELIVERY_ALLOWANCE_S = SETTINGS.output.pacing_period_ms / 1000 + 0.010 + 0.020
+LATCHED = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 @pytest.fixture(scope="module")
@@ -35,44 +51,44 @@ def conversation(tmp_path_factory) -> Path:
 
 
 def run_conversation(clip: Path, domain: int, env: dict, garbage: bool) -> dict:
-    """Start the node and the peer as processes; record what the node publishes."""
+    """Start the node and the peer as processes; record what the node publishes. Both must
+    stop cleanly: the peer by itself, the node on SIGTERM."""
     faces: list[tuple[float, FaceCoefficients]] = []
     poses: list[PoseStamped] = []
     diagnostics: list[DiagnosticArray] = []
-    node_proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node",
-                                  "--ros-args", *NODE_ARGS], env=env)
-    peer = None
-    with ros_node(domain, "recorder") as ros:
-        try:
-            ros.node.create_subscription(FaceCoefficients, "face",
-                                         lambda m: faces.append((time.time(), m)), 100)
-            ros.node.create_subscription(PoseStamped, "head_pose", poses.append, 100)
-            ros.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append,
-                                         10)
-            args = [sys.executable, str(HELPERS / "conversation_peer.py"), str(clip), str(SECONDS)]
-            peer = subprocess.Popen(args + (["--garbage"] if garbage else []), env=env,
-                                    stdout=subprocess.PIPE, text=True)
+    delays: list[float] = []
+    peer_cmd = [sys.executable, str(HELPERS / "conversation_peer.py"), str(clip), str(SECONDS)]
+    with running(NODE_CMD, env) as node_proc, ros_node(domain, "recorder") as ros:
+        n = ros.node
+        n.create_subscription(FaceCoefficients, "face",
+                              lambda m: faces.append((time.time(), m)), 100)
+        n.create_subscription(PoseStamped, "head_pose", poses.append, 100)
+        n.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
+        n.create_subscription(Duration, "pipeline_delay",
+                              lambda d: delays.append(d.sec + d.nanosec * 1e-9), LATCHED)
+        with running(peer_cmd + (["--garbage"] if garbage else []), env,
+                     stdout=subprocess.PIPE, text=True) as peer:
             t0 = json.loads(peer.stdout.readline())["t0"]
             ros.until(lambda: False, SECONDS + 3.0)  # record for the whole span and after
             assert peer.wait(timeout=30) == 0, "the publishing peer failed"
-            assert node_proc.poll() is None, "the DualTalk node died"
-        finally:
-            if peer is not None and peer.poll() is None:
-                peer.kill()
-            stop(node_proc)
-    return {"t0": t0, "faces": faces, "poses": poses, "diagnostics": diagnostics}
+        assert node_proc.poll() is None, "the DualTalk node died"
+    return {"t0": t0, "faces": faces, "poses": poses, "diagnostics": diagnostics,
+            "delays": delays}
 
 
-def check_output(run: dict, tolerance: int) -> np.ndarray:
-    """250 +- tolerance frames for the 10 s span, 40 ms apart, monotonic; returns latencies."""
-    t0 = run["t0"]
-    stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
-                       for _, m in run["faces"]])
+def _stamps(faces: list[tuple[float, FaceCoefficients]]) -> np.ndarray:
+    return np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in faces])
+
+
+def check_output(run: dict) -> np.ndarray:
+    """Frames 40 ms apart with none missing, each with its pose, published at their due time;
+    returns the in-span mask. How many frames arrive in 10 s is measured by bench/ros_timing."""
+    t0, stamps = run["t0"], _stamps(run["faces"])
     arrival = np.array([a for a, _ in run["faces"]])
     in_span = (stamps >= t0 - 1e-6) & (stamps < t0 + SECONDS - 1e-6)
-    assert abs(int(in_span.sum()) - 250) <= tolerance, f"{in_span.sum()} frames in 10 s"
+    assert in_span.sum() > 0, "no frame stamped inside the conversation"
     assert np.all(np.diff(stamps) > 0), "frame stamps not monotonic"
-    np.testing.assert_allclose(np.diff(stamps[in_span]), 0.04, atol=1e-6)
+    np.testing.assert_allclose(np.diff(stamps[in_span]), FRAME_S, atol=1e-6)  # none missing
     first = run["faces"][0][1]
     assert first.rig == "arkit52" and len(first.names) == len(first.values) == 55
     pose_stamps = {(p.header.stamp.sec, p.header.stamp.nanosec) for p in run["poses"]}
@@ -80,48 +96,64 @@ def check_output(run: dict, tolerance: int) -> np.ndarray:
     assert all((m.header.stamp.sec, m.header.stamp.nanosec) in pose_stamps
                for m in in_span_faces), "a face frame without its head pose"
     latency = arrival[in_span] - stamps[in_span]
+    # Physics: a frame needs audio up to its lookahead, which exists only that long after its
+    # stamp (real-time input). Pacing: published at stamp + the node's pipeline delay.
+    lookahead_s = DualTalkModel.load(DEFAULT_MODEL).lookahead_ms / 1000
+    delays = np.array(run["delays"])
+    assert delays.size, "no pipeline_delay received"
     print(f"\nlatency (receive - stamp): p50 {1e3 * np.median(latency):.0f} ms, "
-          f"p95 {1e3 * np.percentile(latency, 95):.0f} ms, max {1e3 * latency.max():.0f} ms")
-    return latency
+          f"p95 {1e3 * np.percentile(latency, 95):.0f} ms, max {1e3 * latency.max():.0f} ms; "
+          f"pipeline delay {1e3 * delays.min():.0f}..{1e3 * delays.max():.0f} ms")
+    assert latency.min() >= lookahead_s, (latency.min(), lookahead_s)
+    assert delays.min() >= lookahead_s, "a derived delay below the model's lookahead"
+    assert delays.min() - 0.002 <= np.median(latency) <= delays.max() + DELIVERY_ALLOWANCE_S
+    return in_span
 
 
-def test_ten_seconds_of_conversation_give_250_frames(conversation, ros_domain, ros_env):
+def check_roles(run: dict, clip: Path, in_span: np.ndarray) -> None:
+    """The robot's own voice opens its jaw; the partner's does not: jawOpen follows the own
+    track's loudness, not the partner's (swapping the two topics fails here)."""
+    audio = np.load(clip)["audio"]  # (2, N): own, partner
+    frames = np.round((_stamps(run["faces"])[in_span] - run["t0"]) / FRAME_S).astype(int)
+    n = SAMPLES_PER_FRAME
+    rms = [np.array([np.sqrt(np.mean(track[k * n:(k + 1) * n] ** 2)) for k in frames])
+           for track in audio]
+    jaw_at = list(get_rig("arkit52").names).index("jawOpen")
+    jaw = np.array([m.values[jaw_at] for (_, m), keep in zip(run["faces"], in_span) if keep])
+    own, partner = (np.corrcoef(jaw, r)[0, 1] for r in rms)
+    print(f"corr(jawOpen, loudness): own voice {own:.2f}, partner's {partner:.2f}")
+    # Offline, the shipped model on this clip: own 0.71, partner -0.30 (swapped: -0.26, 0.80).
+    assert own > 0.4 and own > partner + 0.4, (own, partner)
+
+
+def test_ten_seconds_of_conversation_move_the_face_by_role(conversation, ros_domain, ros_env):
     run = run_conversation(conversation, ros_domain, ros_env, garbage=False)
-    check_output(run, tolerance=2)
-    values = np.array([m.values for _, m in run["faces"]])
-    assert values.std(axis=0).max() > 0.01, "the face does not move"
+    check_roles(run, conversation, check_output(run))
 
 
 def test_garbage_on_every_input_never_stops_the_node(conversation, ros_domain, ros_env):
     run = run_conversation(conversation, ros_domain, ros_env, garbage=True)
-    check_output(run, tolerance=5)
+    check_roles(run, conversation, check_output(run))
     last = {kv.key: kv.value for kv in run["diagnostics"][-1].status[0].values}
-    dropped = {k: int(v) for k, v in last.items() if k.startswith("dropped_")}
-    for kind in ("self_audio_invalid", "partner_audio_invalid", "partner_face_invalid"):
-        assert dropped.get(f"dropped_{kind}", 0) > 0, (kind, dropped)
-    assert last["engine.partner_face.unknown_names"] != "()"
-    assert int(last["engine.self_audio.resampled_chunks"]) > 0
-    assert int(last["engine.partner_audio.resampled_chunks"]) > 0
-    print("diagnostics after garbage:", dropped)
+    invalid = {k: int(v) for k, v in last.items() if k.startswith("invalid.")}
+    for kind in ("self_audio", "partner_audio", "partner_face"):
+        assert invalid.get(f"invalid.{kind}", 0) > 0, (kind, invalid)
+    for kind in ("self_audio", "partner_audio", "partner_face"):  # each message counted once
+        fates = [int(last[f"{fate}.{kind}"]) for fate in ("inbox_overflow", "invalid", "accepted")]
+        assert int(last[f"received.{kind}"]) == sum(fates) > 0, (kind, fates)
+    assert last["partner_face.unknown_names"] != "()"
+    assert int(last["self_audio.resampled_chunks"]) > 0  # own voice sent at 48 kHz
+    assert int(last["partner_audio.resampled_chunks"]) > 0  # the partner's at 8 kHz
+    print("diagnostics after garbage:", invalid)
 
 
 def test_with_no_input_at_all_the_face_keeps_publishing(ros_domain, ros_env):
     faces: list[FaceCoefficients] = []
-    diagnostics: list[DiagnosticArray] = []
-    proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node",
-                             "--ros-args", *NODE_ARGS], env=ros_env)
-    with ros_node(ros_domain, "watcher") as ros:
-        try:
-            ros.node.create_subscription(FaceCoefficients, "face", faces.append, 100)
-            ros.node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append,
-                                         10)
-            ros.until(lambda: len(faces) >= 75, 40.0)
-            assert proc.poll() is None
-        finally:
-            stop(proc)
+    with running(NODE_CMD, ros_env) as proc, ros_node(ros_domain, "watcher") as ros:
+        ros.node.create_subscription(FaceCoefficients, "face", faces.append, 100)
+        ros.until(lambda: len(faces) >= 75, 40.0)
+        assert proc.poll() is None
     assert len(faces) >= 75, f"{len(faces)} frames without input"
     stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in faces])
-    np.testing.assert_allclose(np.diff(stamps), 0.04, atol=1e-6)
-    status = diagnostics[-1].status[0]
-    # WARN at least (ERROR too if this machine is too busy to keep inference under the hop).
-    assert status.level >= b"\x01" and "stale or missing input" in status.message
+    np.testing.assert_allclose(np.diff(stamps), FRAME_S, atol=1e-6)
+    assert np.isfinite(np.array([m.values for m in faces])).all()
