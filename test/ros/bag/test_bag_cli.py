@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[3]
 SECONDS = 6.0
 FRAMES = int(SECONDS * 25)
 START = 1_700_000_000.0
+LIVE_OFFLINE_ATOL = 1e-4  # per face value, every frame (float32 model, same input)
 
 
 @pytest.fixture(scope="module")
@@ -137,14 +138,17 @@ def test_offline_and_live_agree(recorded, model_dir, tmp_path, ros_env):
     by_stamp = [{round(_stamp(m), 3): np.asarray(m.values) for m in f.msgs} for f in faces]
     common = sorted(set(by_stamp[0]) & set(by_stamp[1]))
     assert len(common) >= FRAMES
-    same = [np.allclose(by_stamp[0][t], by_stamp[1][t], atol=1e-4) for t in common]
-    # Equal values need equal input at each model run, and partner faces never wait: a face
-    # that came after its frames' run (offline steps at every log time, the node every hop)
-    # changes those frames and, through the smoothing filter, the later ones. Frame 0 depends
-    # on faces up to 160 ms only, all in before the first run: it shows that both modes run
-    # one model through one engine configuration.
-    print(f"live == offline for {np.mean(same):.0%} of the frames")
-    assert same[0], "the node live and the engine offline predict differently"
+    diff = np.array([np.abs(by_stamp[0][t] - by_stamp[1][t]).max() for t in common])
+    print(f"live vs offline: max |difference| {diff.max():.2e} over {len(common)} frames")
+    # Every frame, not frame 0 only: one model, one engine configuration and the same input at
+    # each model run give the same float32 values up to summation order (measured: 0.0). Input
+    # differs only when a partner face arrives after its frames' run, which the node counts as
+    # late: a failure with late faces > 0 means a loaded machine, not a wrong node.
+    late = live["run"]["node_diagnostics"].get("partner_face.late_faces", "?")
+    bad = np.flatnonzero(diff > LIVE_OFFLINE_ATOL)
+    assert not bad.size, (f"live differs from offline at {bad.size} of {len(common)} frames "
+                          f"(first at {common[bad[0]]:.3f} s, by {diff[bad[0]]:.2e}); the node "
+                          f"counted {late} late partner faces")
 
 
 def _foreign_typestore():
