@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dualtalk_core.child_processes import stop
 from dualtalk_ros.bridge.node_settings import NODE_SETTINGS
 from dualtalk_ros.bridge.param_schema import render_markdown_table
 from dualtalk_ros.bridge.share_files import params_file
 from dualtalk_ros.launching.process_list import Options, command, processes
+from node_processes import running
 from ros_harness import ros_node
+
+pytestmark = pytest.mark.ros
 
 ROOT = Path(__file__).resolve().parents[3]
 LAUNCH = ROOT / "launch" / "dualtalk.launch.py"
@@ -42,33 +44,43 @@ def graph(domain: int, until, timeout_s: float = 30.0):
         return None
 
 
-def test_runner_starts_the_node_with_namespace_and_remapping(tmp_path, ros_domain, ros_env):
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "dualtalk_ros.launching.runner", "--no-use-mic",
-         "--no-use-renderer",
-         "--namespace", "/robot1", "--partner-face", "/humans/faces/f1/coefficients",
-         "--params-file", str(lite_params(tmp_path))], env=ros_env)
+def _running(pid: str) -> bool:
     try:
-        want_subs = {"/humans/faces/f1/coefficients", "/robot1/self_audio"}
-        want_pubs = {"/robot1/face", "/robot1/head_pose", "/diagnostics"}
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
 
-        def ready(node):
-            # Discovery reports a node's endpoints one by one: wait for all that are checked.
-            if ("dualtalk_node", "/robot1") not in node.get_node_names_and_namespaces():
-                return None
-            subs = dict(node.get_subscriber_names_and_types_by_node("dualtalk_node", "/robot1"))
-            pubs = dict(node.get_publisher_names_and_types_by_node("dualtalk_node", "/robot1"))
-            return (subs, pubs) if want_subs <= set(subs) and want_pubs <= set(pubs) else None
+
+def test_runner_starts_the_node_with_namespace_and_remapping(tmp_path, ros_domain, ros_env):
+    runner_cmd = [sys.executable, "-m", "dualtalk_ros.launching.runner", "--no-use-mic",
+                  "--no-use-renderer", "--namespace", "/robot1",
+                  "--partner-face", "/humans/faces/f1/coefficients",
+                  "--params-file", str(lite_params(tmp_path))]
+    want_subs = {"/humans/faces/f1/coefficients", "/robot1/self_audio"}
+    want_pubs = {"/robot1/face", "/robot1/head_pose", "/diagnostics"}
+
+    def ready(node):
+        # Discovery reports a node's endpoints one by one: wait for all that are checked.
+        if ("dualtalk_node", "/robot1") not in node.get_node_names_and_namespaces():
+            return None
+        subs = dict(node.get_subscriber_names_and_types_by_node("dualtalk_node", "/robot1"))
+        pubs = dict(node.get_publisher_names_and_types_by_node("dualtalk_node", "/robot1"))
+        return (subs, pubs) if want_subs <= set(subs) and want_pubs <= set(pubs) else None
+
+    # Ctrl-C, as in a terminal: the runner stops its node and exits 0 (checked on leaving).
+    with running(runner_cmd, ros_env, signal.SIGINT) as runner:
         found = graph(ros_domain, ready)
         assert found, "dualtalk_node did not come up in /robot1 with the remapped topics"
-        subs, pubs = found
-        assert subs["/humans/faces/f1/coefficients"] == ["dualtalk_msgs/msg/FaceCoefficients"]
-        assert subs["/robot1/self_audio"] == ["dualtalk_msgs/msg/AudioChunk"]
-        assert pubs["/robot1/head_pose"] == ["geometry_msgs/msg/PoseStamped"]
-        assert "/diagnostics" in pubs
-    finally:
-        if stop(runner, signal.SIGINT):
-            assert runner.returncode == 0
+        assert runner.poll() is None, "the runner exited"
+        children = Path(f"/proc/{runner.pid}/task/{runner.pid}/children").read_text().split()
+        assert children, "the runner started no node process"
+    subs, pubs = found
+    assert subs["/humans/faces/f1/coefficients"] == ["dualtalk_msgs/msg/FaceCoefficients"]
+    assert subs["/robot1/self_audio"] == ["dualtalk_msgs/msg/AudioChunk"]
+    assert pubs["/robot1/head_pose"] == ["geometry_msgs/msg/PoseStamped"]
+    assert "/diagnostics" in pubs
+    alive = [pid for pid in children if _running(pid)]
+    assert not alive, f"node process(es) {alive} outlived the runner"
 
 
 def test_launch_file_and_runner_share_one_process_list():

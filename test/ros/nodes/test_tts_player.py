@@ -3,7 +3,6 @@ the pipeline delay after its stamps (publishing it in real time or ahead of them
 frame of that speech is shown within 20 ms of its sound."""
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,10 +14,11 @@ from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from dualtalk_core.audio.wav_files import write_wav
-from dualtalk_core.child_processes import stop_all
 from dualtalk_core.synth.espeak import Voice, synthesize
+from node_processes import running
 from ros_harness import ros_node
 
+pytestmark = pytest.mark.ros
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -37,31 +37,26 @@ def test_the_face_shows_each_moment_of_speech_when_it_is_heard(tmp_path: Path, r
     chunks: list[tuple[int, AudioChunk]] = []  # (receipt ns, message), as for delays
     starts: list[Time] = []
     delays: list[tuple[int, Duration]] = []
-    node = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node"],
-                            env=ros_env)
-    player = None
-    with ros_node(ros_domain, "sync_probe") as ros:
-        try:
-            n = ros.node
-            n.create_subscription(FaceCoefficients, "face",
-                                  lambda m: faces.append((time.time_ns(), m)), 200)
-            n.create_subscription(AudioChunk, "self_audio",
-                                  lambda m: chunks.append((time.time_ns(), m)),
-                                  QoSProfile(depth=200, reliability=ReliabilityPolicy.BEST_EFFORT))
-            n.create_subscription(Time, "playback_start", starts.append, LATCHED)
-            n.create_subscription(Duration, "pipeline_delay",
-                                  lambda m: delays.append((time.time_ns(), m)), LATCHED)
-            assert ros.until(lambda: delays and faces, 60.0), "the face node did not start"
-            player = subprocess.Popen(
-                [sys.executable, "-m", "dualtalk_ros.nodes.tts_player", "--ros-args",
-                 "-p", f"wav:={wav}", "-p", "play:=false",
-                 "-p", "subscribers:=2",  # the face node and this probe
-                 "-p", f"ahead_s:={ahead_s}"], env=ros_env)
-            seconds = len(speech.audio) / speech.sample_rate
+    node_cmd = [sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node"]
+    player_cmd = [sys.executable, "-m", "dualtalk_ros.nodes.tts_player", "--ros-args",
+                  "-p", f"wav:={wav}", "-p", "play:=false",
+                  "-p", "subscribers:=2",  # the face node and this probe
+                  "-p", f"ahead_s:={ahead_s}"]
+    seconds = len(speech.audio) / speech.sample_rate
+    with running(node_cmd, ros_env), ros_node(ros_domain, "sync_probe") as ros:
+        n = ros.node
+        n.create_subscription(FaceCoefficients, "face",
+                              lambda m: faces.append((time.time_ns(), m)), 200)
+        n.create_subscription(AudioChunk, "self_audio",
+                              lambda m: chunks.append((time.time_ns(), m)),
+                              QoSProfile(depth=200, reliability=ReliabilityPolicy.BEST_EFFORT))
+        n.create_subscription(Time, "playback_start", starts.append, LATCHED)
+        n.create_subscription(Duration, "pipeline_delay",
+                              lambda m: delays.append((time.time_ns(), m)), LATCHED)
+        assert ros.until(lambda: delays and faces, 60.0), "the face node did not start"
+        with running(player_cmd, ros_env):  # both stop cleanly on SIGTERM: checked on leaving
             assert ros.until(lambda: starts, 30.0), "the player never started playback"
             ros.until(lambda: False, seconds + 1.5)
-        finally:
-            assert all(stop_all([p for p in (node, player) if p is not None])), "a node hung"
     speech = [(r, c) for r, c in chunks if c.header.frame_id == "tts"]  # around: "tts_idle"
     first, start = _ns(speech[0][1].header.stamp), _ns(starts[0])
     # the delay in force when the speech began (the node lowers a derived delay slowly later)
