@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import msg_peer
 from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 from ros_harness import ros_node
 
+pytestmark = pytest.mark.ros
 PEER = str(Path(msg_peer.__file__))
 
 

@@ -2,18 +2,20 @@
 reason; never reported successful and ignored. Descriptors carry ranges and read-only flags."""
 from __future__ import annotations
 
-import subprocess
 import sys
 from typing import Any
 
+import pytest
 from builtin_interfaces.msg import Duration
 from dualtalk_msgs.msg import FaceCoefficients
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 
-from dualtalk_core.child_processes import stop
+from node_processes import running
 from ros_harness import Spinner, ros_node
+
+pytestmark = pytest.mark.ros
 
 
 def _call(ros: Spinner, future: Any) -> Any:
@@ -30,59 +32,55 @@ def test_a_parameter_change_is_applied_or_refused_with_a_reason(ros_domain, ros_
     delays: list[float] = []
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    proc = subprocess.Popen([sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node"],
-                            env=ros_env)
-    with ros_node(ros_domain, "param_client") as ros:
-        try:
-            ros.node.create_subscription(FaceCoefficients, "face", faces.append, 100)
-            ros.node.create_subscription(
-                Duration, "pipeline_delay", lambda d: delays.append(d.sec + d.nanosec * 1e-9),
-                latched)
-            client = AsyncParameterClient(ros.node, "dualtalk_node")
-            assert client.wait_for_services(timeout_sec=60.0)
-            assert ros.until(lambda: len(faces) > 5, 60.0), "the node publishes no face"
-            assert faces[-1].header.frame_id == "robot_face"
-            # Derived at start: the shipped model's 200 ms lookahead, a chunk, the hop's wait
-            assert ros.until(lambda: delays, 5.0) and 0.24 <= delays[0] <= 0.5, delays
+    node_cmd = [sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node"]
+    with running(node_cmd, ros_env) as proc, ros_node(ros_domain, "param_client") as ros:
+        ros.node.create_subscription(FaceCoefficients, "face", faces.append, 100)
+        ros.node.create_subscription(
+            Duration, "pipeline_delay", lambda d: delays.append(d.sec + d.nanosec * 1e-9),
+            latched)
+        client = AsyncParameterClient(ros.node, "dualtalk_node")
+        assert client.wait_for_services(timeout_sec=60.0)
+        assert ros.until(lambda: len(faces) > 5, 60.0), "the node publishes no face"
+        assert faces[-1].header.frame_id == "robot_face"
+        # Derived at start: the shipped model's 200 ms lookahead, a chunk, the hop's wait
+        assert ros.until(lambda: delays, 5.0) and 0.24 <= delays[0] <= 0.5, delays
 
-            refused = {
-                "stream.hop_ms": (-5.0, "read-only"),
-                "stream.window_ms": (4000.0, "read-only"),
-                "stream.smoothing.min_cutoff_hz": (-1.0, "range"),
-                "inputs.queue_messages": ("many", "must be a number"),
-                "diagnostics.inference_warn_ratio": (3.0, "must not exceed"),
-            }
-            for name, (value, reason) in refused.items():
-                result = _set(ros, client, name, value)
-                assert not result.successful and reason in result.reason, (name, result)
+        refused = {
+            "stream.hop_ms": (-5.0, "read-only"),
+            "stream.window_ms": (4000.0, "read-only"),
+            "stream.smoothing.min_cutoff_hz": (-1.0, "range"),
+            "inputs.queue_messages": ("many", "must be a number"),
+            "diagnostics.inference_warn_ratio": (3.0, "must not exceed"),
+        }
+        for name, (value, reason) in refused.items():
+            result = _set(ros, client, name, value)
+            assert not result.successful and reason in result.reason, (name, result)
 
-            applied = {"frame_id": "face_link", "stream.smoothing.beta": 0.2,
-                       "output.delay_ms": 300, "inputs.max_clock_skew_s": 2.0}
-            for name, value in applied.items():
-                result = _set(ros, client, name, value)
-                assert result.successful, (name, result.reason)
-            assert ros.until(lambda: abs(delays[-1] - 0.3) < 1e-6, 5.0), delays  # republished
-            seen = len(faces)
-            assert ros.until(lambda: any(f.header.frame_id == "face_link"
-                                         for f in faces[seen:]), 10.0)
-            last = len(faces)
-            assert ros.until(lambda: len(faces) > last + 10, 10.0)
-            assert {f.header.frame_id for f in faces[last:]} == {"face_link"}
+        applied = {"frame_id": "face_link", "stream.smoothing.beta": 0.2,
+                   "output.delay_ms": 300, "inputs.max_clock_skew_s": 2.0}
+        for name, value in applied.items():
+            result = _set(ros, client, name, value)
+            assert result.successful, (name, result.reason)
+        assert ros.until(lambda: abs(delays[-1] - 0.3) < 1e-6, 5.0), delays  # republished
+        seen = len(faces)
+        assert ros.until(lambda: any(f.header.frame_id == "face_link"
+                                     for f in faces[seen:]), 10.0)
+        last = len(faces)
+        assert ros.until(lambda: len(faces) > last + 10, 10.0)
+        assert {f.header.frame_id for f in faces[last:]} == {"face_link"}
 
-            names = ["stream.hop_ms", "stream.smoothing.beta", "output.delay_ms"]
-            values = _call(ros, client.get_parameters(names)).values
-            assert [v.double_value for v in values[:2]] == [80.0, 0.2]
-            assert values[2].integer_value == 300  # an int is taken for a float setting
+        names = ["stream.hop_ms", "stream.smoothing.beta", "output.delay_ms"]
+        values = _call(ros, client.get_parameters(names)).values
+        assert [v.double_value for v in values[:2]] == [80.0, 0.2]
+        assert values[2].integer_value == 300  # an int is taken for a float setting
 
-            described = _call(ros, client.describe_parameters(
-                ["stream.hop_ms", "frame_id", "torch_threads", "device"])).descriptors
-            hop, frame_id, threads, device = described
-            assert hop.read_only and "multiple of the 40 ms frame" in hop.description
-            assert (hop.floating_point_range[0].from_value,
-                    hop.floating_point_range[0].to_value) == (40.0, 2000.0)
-            assert not frame_id.read_only
-            assert threads.integer_range[0].to_value == 256
-            assert "'cpu'" in device.additional_constraints
-            assert proc.poll() is None, "the node died"
-        finally:
-            assert stop(proc), "the node did not stop on SIGTERM"
+        described = _call(ros, client.describe_parameters(
+            ["stream.hop_ms", "frame_id", "torch_threads", "device"])).descriptors
+        hop, frame_id, threads, device = described
+        assert hop.read_only and "multiple of the 40 ms frame" in hop.description
+        assert (hop.floating_point_range[0].from_value,
+                hop.floating_point_range[0].to_value) == (40.0, 2000.0)
+        assert not frame_id.read_only
+        assert threads.integer_range[0].to_value == 256
+        assert "'cpu'" in device.additional_constraints
+        assert proc.poll() is None, "the node died"
