@@ -199,6 +199,11 @@ class Publisher:
                 self.pubs[kind + "_stamped"] = self.node.create_publisher(
                     AudioDataStamped, TOPICS[kind] + "_stamped", SENSOR)
 
+    def now_s(self) -> float:
+        """ROS time of the fuzzer's node: the system clock, as the node under test reads it
+        (also the clock of the probe's receive times, time.time())."""
+        return self.node.get_clock().now().nanoseconds * 1e-9
+
     def wait_matched(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while any(p.get_subscription_count() == 0 for p in self.pubs.values()):
@@ -225,14 +230,14 @@ class Stream:
         """`clean`: the valid conversation only, without its gaps, all along (a baseline)."""
         self.pub, self.sent, self.clean = pub, sent, clean
         rng = np.random.default_rng(seed)
-        self.start_s = self.last_s = time.time()
+        self.start_s = self.last_s = pub.now_s()
         self.fuzz_s = self.start_s + warmup_s
         self.conversation = hostile.Conversation(rng, self.start_s)
         self.bad = hostile.Hostile(rng, BAD_PER_S, raw="self_audio_raw" in pub.pubs)
 
     def tick(self) -> float:
-        """Publish what is due now; returns now (time.time())."""
-        now = time.time()
+        """Publish what is due now, stamped from ROS time; returns now."""
+        now = self.pub.now_s()
         dt, self.last_s = now - self.last_s, now
         warm = now < self.fuzz_s
         quiet = warm or self.clean
