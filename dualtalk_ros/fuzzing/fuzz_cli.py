@@ -36,10 +36,12 @@ import rclpy
 from tqdm import tqdm
 
 from dualtalk_core.child_processes import stop
+from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 from dualtalk_ros.fuzzing import hostile_messages as hostile
 from dualtalk_ros.fuzzing.fuzz_report import Accounting, Window, build_report
 from dualtalk_ros.fuzzing.input_contract import invalid_reason
+from dualtalk_ros.nodes.qos import SENSOR
 
 BAD_PER_S = 100.0  # bad messages a second, on top of ~92 valid ones: >= 10,000 in 60 s
 TICK_S = 0.005  # the publishing loop's period (chunks go out within this of completing)
@@ -182,9 +184,6 @@ class Publisher:
     """The fuzzer's own rclpy node on `domain`, one publisher per input topic."""
 
     def __init__(self, domain: int, raw: bool) -> None:
-        from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
-        from dualtalk_ros.nodes.qos import SENSOR
-
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain)
         self.node = rclpy.create_node("dualtalk_fuzz", context=self.context)

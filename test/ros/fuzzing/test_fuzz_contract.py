@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("dualtalk_msgs.msg", reason="needs the built dualtalk_msgs")
-
-from dualtalk_ros.fuzzing import hostile_messages as hostile  # noqa: E402
-from dualtalk_ros.fuzzing.input_contract import invalid_reason  # noqa: E402
+from dualtalk_ros.fuzzing import hostile_messages as hostile
+from dualtalk_ros.fuzzing.input_contract import invalid_reason
 
 NOW = 1_800_000_000.0
 EITHER = {"random_byte_count", "random_bytes_f32"}  # random content: valid or not by draw
