@@ -16,6 +16,10 @@ from dualtalk_core.audio import pcm
 NS = 1_000_000_000
 MAX_CHUNK_S = 2.0  # a live chunk is tens of ms; a longer one is a file sent as a message
 MAX_CHANNELS = 64  # more than any microphone array delivers in one stream
+# A serialized FaceCoefficients of MAX_CHANNELS names of ~30 characters is ~45 KB: a bigger one
+# is refused before it is deserialized (200k names take ~50 ms to turn into Python strings, on
+# the thread that publishes the face).
+MAX_FACE_MESSAGE_BYTES = 64 * 1024
 
 
 def stamp_to_s(stamp: Any) -> float:
@@ -59,6 +63,13 @@ def raw_audio(data: Any, encoding: str, channels: int, rate: int) -> np.ndarray:
         raise ValueError(f"AudioData of {seconds:.1f} s; live chunks are at most "
                          f"{MAX_CHUNK_S:g} s")
     return pcm.decode_pcm(bytes(data), encoding, channels)
+
+
+def check_face_size(serialized: bytes) -> None:
+    """ValueError for a serialized FaceCoefficients too large to be a face."""
+    if len(serialized) > MAX_FACE_MESSAGE_BYTES:
+        raise ValueError(f"FaceCoefficients of {len(serialized)} bytes; a face of at most "
+                         f"{rigs.MAX_CHANNELS} channels fits in {MAX_FACE_MESSAGE_BYTES}")
 
 
 def face(msg: Any) -> tuple[np.ndarray, list[str], float]:

@@ -23,6 +23,7 @@ from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 
 from dualtalk_core.heap_tuning import keep_freed_memory
 from dualtalk_core.streaming import Frame, StreamingEngine
@@ -99,8 +100,9 @@ class DualTalkNode(Node):
         self.create_subscription(AudioChunk, "self_audio", self._store("self_audio"), SENSOR)
         self.create_subscription(AudioChunk, "partner_audio", self._store("partner_audio"),
                                  SENSOR)
+        # raw: the worker checks a face's size before paying for its deserialization
         self.create_subscription(FaceCoefficients, "partner_face", self._store("partner_face"),
-                                 SENSOR)
+                                 SENSOR, raw=True)
         subscribe_audio_common(self, s.inputs.audio_common, self._store)
 
     def _apply_settings(self, new: DualTalkNodeSettings) -> None:
@@ -224,6 +226,8 @@ class DualTalkNode(Node):
                                     "before ROS time went back", key=f"invalid.{kind}")
                 continue
             try:
+                if kind == "partner_face":  # serialized (a raw subscription)
+                    msg = _deserialize_face(msg)
                 stream, t = self.dispatch.push(kind, msg, now, arrival)
             except (ValueError, TypeError) as exc:
                 self.health.problem(f"{kind}_invalid", f"{kind}: dropped a message: {exc}",
@@ -284,6 +288,14 @@ class DualTalkNode(Node):
     def close(self) -> None:
         self._stop.set()
         self.worker.join(timeout=2.0)
+
+
+def _deserialize_face(data: bytes) -> FaceCoefficients:
+    messages.check_face_size(data)
+    try:
+        return deserialize_message(data, FaceCoefficients)
+    except Exception as exc:  # noqa: BLE001 - whatever the middleware raises, it is bad input
+        raise ValueError(f"FaceCoefficients does not deserialize: {exc}") from exc
 
 
 def main(args: list[str] | None = None) -> None:
