@@ -1,7 +1,6 @@
 """dualtalk_msgs over real DDS: published by one OS process, received intact by another."""
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 import msg_peer
 from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
+from node_processes import running
 from ros_harness import ros_node
 
 pytestmark = pytest.mark.ros
@@ -23,10 +23,9 @@ def receive(domain: int, env: dict, args: list[str], topics: dict, until, timeou
         for name, msg_type in topics.items():
             ros.node.create_subscription(msg_type, name, received[name].append,
                                          msg_peer.RELIABLE)
-        peer = subprocess.Popen([sys.executable, PEER, *args], env=env)
-        ros.until(lambda: until(received), timeout_s)
-        peer.wait(timeout=30)
-        assert peer.returncode == 0, f"publisher process failed with {peer.returncode}"
+        with running([sys.executable, PEER, *args], env) as peer:  # exits by itself, with 0
+            ros.until(lambda: until(received), timeout_s)
+            assert peer.wait(timeout=30) == 0, f"publisher process failed with {peer.returncode}"
         return received
 
 

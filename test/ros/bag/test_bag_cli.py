@@ -71,6 +71,7 @@ def _eval(bag_path: Path, out: Path, model: Path, *extra: str) -> dict:
     return json.loads((out / "metrics.json").read_text())
 
 
+@pytest.mark.ros  # the built dualtalk_msgs' type hashes
 def test_rosbags_types_hash_like_the_ros_build():
     """Embedded definitions hash as rosidl hashes them: ros2 bag play accepts our bags."""
     from ament_index_python.packages import get_package_share_directory
@@ -118,6 +119,7 @@ def test_record_round_trip(corpus, tmp_path, storage, face_rate):
     np.testing.assert_array_equal(np.stack([m.values for m in faces]), partner)
 
 
+@pytest.mark.slow  # a 6 s bag replayed in real time to a node: 13-26 s
 def test_offline_and_live_agree(recorded, model_dir, tmp_path, ros_env):
     offline = _eval(recorded, tmp_path / "offline", model_dir)
     live_cmd = [sys.executable, "-m", "dualtalk_ros.bag.bag_cli", "eval", "--bag", str(recorded),
@@ -126,9 +128,12 @@ def test_offline_and_live_agree(recorded, model_dir, tmp_path, ros_env):
     run = subprocess.run(live_cmd, env=ros_env, capture_output=True, text=True, timeout=150)
     assert run.returncode == 0, run.stderr[-3000:]
     live = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    from dualtalk_core.model import DualTalkModel
+
+    lookahead_ms = DualTalkModel.load(model_dir).lookahead_ms  # lite: 200 ms
     for result in (offline, live):
         assert result["frames"]["ground_truth"] == result["frames"]["predicted"] == FRAMES
-        assert result["latency_ms"]["p50"] > 200.0  # at least the lite model's lookahead
+        assert result["latency_ms"]["p50"] >= lookahead_ms - 1e-3  # no sooner than its audio
         assert set(result["metrics"]) == {"EXP", "JAW", "POSE"}
     print(f"\noffline latency {offline['latency_ms']}, wall {offline['run']['wall_s']:.2f} s"
           f"\nlive latency {live['latency_ms']}, run {live['run']}")

@@ -37,6 +37,7 @@ def audio_common_env(tmp_path_factory) -> dict[str, str]:
     return dict(item.split("=", 1) for item in dump.decode().split("\0") if "=" in item)
 
 
+@pytest.mark.slow  # a colcon build (~10 s) and 4 s of real-time voices: ~20 s
 def test_audio_data_inputs_drive_the_node(audio_common_env, ros_domain):
     env = dict(audio_common_env, ROS_DOMAIN_ID=str(ros_domain),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_LOCALHOST_ONLY="1")

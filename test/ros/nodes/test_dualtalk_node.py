@@ -126,11 +126,13 @@ def check_roles(run: dict, clip: Path, in_span: np.ndarray) -> None:
     assert own > 0.4 and own > partner + 0.4, (own, partner)
 
 
+@pytest.mark.slow  # a 10 s real-time conversation, node start-up and tail: 17-22 s
 def test_ten_seconds_of_conversation_move_the_face_by_role(conversation, ros_domain, ros_env):
     run = run_conversation(conversation, ros_domain, ros_env, garbage=False)
     check_roles(run, conversation, check_output(run))
 
 
+@pytest.mark.slow  # as above
 def test_garbage_on_every_input_never_stops_the_node(conversation, ros_domain, ros_env):
     run = run_conversation(conversation, ros_domain, ros_env, garbage=True)
     check_roles(run, conversation, check_output(run))

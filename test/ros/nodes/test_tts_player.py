@@ -27,6 +27,7 @@ def _ns(stamp) -> int:
     return stamp.sec * 10**9 + stamp.nanosec
 
 
+@pytest.mark.slow  # the node's start-up, then 4 s of speech in real time: 11-14 s each
 @pytest.mark.parametrize("ahead_s", [0.0, 1.0], ids=["real_time", "published_ahead"])
 def test_the_face_shows_each_moment_of_speech_when_it_is_heard(tmp_path: Path, ros_domain,
                                                                ros_env, ahead_s: float):
