@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
 from typing import Callable, NoReturn
@@ -29,6 +30,7 @@ START_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, OSError, Run
 # (a long computation holding the GIL, a hung driver): 2 s is the promise, 0.5 s is margin.
 EXIT_DEADLINE_S = 1.5
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+CLOSE_WAIT_S = 0.5  # what a node's close() gets before the exit goes on without it
 
 
 class Stopped(BaseException):
@@ -129,10 +131,22 @@ def _start_failed(message: str) -> NoReturn:
 
 
 def _close(node: Node) -> None:
-    """The node's own clean-up, then ROS's; a stop signal now is already ignored."""
+    """The node's own clean-up, bounded by CLOSE_WAIT_S, then ROS's.
+
+    A node's close() may wait for a worker thread that is inside a long computation (a model
+    run of seconds): waiting for it would break the 2 s promise, and the process exits right
+    after this anyway, so the worker is left to die with it.
+    """
     close = getattr(node, "close", None)
     if close is not None:
-        close()
+        closer = threading.Thread(target=close, name="node_close", daemon=True)
+        closer.start()
+        closer.join(CLOSE_WAIT_S)
+        if closer.is_alive():
+            # stderr itself: the stop signal shut ROS's context, and its logging with it, down
+            sys.stderr.write(f"[WARN] [{node.get_name()}]: close() still waiting after "
+                             f"{CLOSE_WAIT_S:.1f} s (a busy worker thread?): exiting without "
+                             "it\n")
     node.destroy_node()
     rclpy.try_shutdown()
 
