@@ -272,8 +272,8 @@ def publish_for(stream: Stream, procs: Processes, seconds: float
             time.sleep(max(0.0, TICK_S - (time.time() - now)))
     end = time.time()
     window = Window(stream.fuzz_s, end, end + SETTLE_S, warmup_s=stream.start_s)
-    return window, {"gaps": stream.conversation.gaps, "bursts": stream.bad.bursts,
-                    "rss_mib_per_s": rss}
+    return window, {"gaps": stream.conversation.gaps, "holes": stream.conversation.holes,
+                    "bursts": stream.bad.bursts, "rss_mib_per_s": rss}
 
 
 def run_fuzz(seconds: float, seed: int, domain: int, warmup_s: float = WARMUP_S,
@@ -282,7 +282,8 @@ def run_fuzz(seconds: float, seed: int, domain: int, warmup_s: float = WARMUP_S,
     `clean`: the valid conversation only (the baseline the hostile figures compare with)."""
     raw = hostile.audio_common_available()
     sent = Accounting()
-    events: dict[str, Any] = {"gaps": 0, "bursts": 0, "rss_mib_per_s": [float("nan")]}
+    events: dict[str, Any] = {"gaps": 0, "holes": 0, "bursts": 0,
+                              "rss_mib_per_s": [float("nan")]}
     with tempfile.TemporaryDirectory(prefix="dualtalk-fuzz-") as tmp:
         procs, pub = Processes(domain, Path(tmp)), None
         try:

@@ -2,10 +2,11 @@
 
 The valid half is what a robot hears and sees: both voices as 16 kHz S16LE chunks of 20-40 ms
 on continuous timelines (stamped with their first sample's ROS time, published once complete,
-as a microphone driver does; now and then one voice is held back 0.2-0.8 s and then flushed at
-once, a gap and a burst), and the partner's face at 25 fps (ARKit for 10 s, then FLAME for
-10 s). The hostile half arrives as a Poisson stream of bad messages (`BAD_KINDS`, one draw of a
-fixed-seed generator each) plus 10x bursts of copies. Each planned message says which input
+as a microphone driver does; now and then one voice pauses 0.2-0.8 s: either held back and
+then flushed at once, a delivery stall and a burst, or skipped, a hole in its timeline), and
+the partner's face at 25 fps (ARKit for 10 s, then FLAME for 10 s). The hostile half
+(`Hostile`) is a Poisson stream of bad messages, each of a kind drawn from the builders below
+with a fixed-seed generator, plus 10x bursts of copies. Each planned message says which input
 it enters and what it is; whether the node must reject it is `input_contract`'s business.
 """
 from __future__ import annotations
@@ -82,7 +83,7 @@ class Conversation:
         self.next_len = {k: self._chunk_len() for k in AUDIO_KINDS}
         self.held_until = {k: 0.0 for k in AUDIO_KINDS}
         self.next_face = 0
-        self.gaps = 0
+        self.gaps = self.holes = 0
         self.arkit, self.flame = list(get_rig("arkit52").names), list(get_rig("flame56").names)
 
     def _chunk_len(self) -> int:
@@ -95,7 +96,12 @@ class Conversation:
             if now_s < self.held_until[kind]:
                 continue
             if self.rng.random() < GAPS_PER_S * dt_s:
-                self.held_until[kind] = now_s + self.rng.uniform(0.2, 0.8)
+                gap_s = self.rng.uniform(0.2, 0.8)
+                if self.rng.random() < 0.5:  # a delivery stall: held back, then flushed
+                    self.held_until[kind] = now_s + gap_s
+                else:  # a hole in the timeline (a dropout): those samples never come
+                    self.next_sample[kind] += int(gap_s * SAMPLE_RATE_HZ)
+                    self.holes += 1
                 self.gaps += 1
                 continue
             while self.start_s + (self.next_sample[kind] + self.next_len[kind]) \

@@ -52,6 +52,7 @@ def test_short_run_prints_its_line_and_accounts_for_every_message(
     for label, count in report["invalid_by_label"].items():
         assert count <= report["sent_by_label"][label]
     assert set(report["sent"]) <= set(KINDS)
+    assert 0 <= report["holes"] <= report["gaps"]
     assert report["node_started"] and not report["node_exited"]
     assert report["node_stopped_cleanly"]
     assert len(report["rate_per_s"]) == SECONDS
@@ -84,5 +85,5 @@ def test_clean_baseline_sends_only_the_valid_conversation(
     report = json.loads(out.read_text())
     assert report["clean"] and report["sent_invalid"] == {}
     assert set(report["sent_by_label"]) == {"valid"}
-    assert (report["gaps"], report["bursts"]) == (0, 0)
+    assert (report["gaps"], report["holes"], report["bursts"]) == (0, 0, 0)
     assert report["messages"] >= 85 * 3 * 0.9
