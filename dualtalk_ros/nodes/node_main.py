@@ -83,19 +83,6 @@ def _stop_on_signals() -> None:
         signal.signal(sig, handler)
 
 
-def exit_quietly_on_stop_signals() -> None:
-    """Until `run` takes over: SIGINT/SIGTERM end the process at once with the conventional
-    status (128 + signal) instead of a KeyboardInterrupt traceback from inside an import.
-
-    For a node module to call before its slow imports (torch, scipy: ~2 s, ~5 s under load).
-    """
-    def handler(signum: int, frame: FrameType | None) -> None:
-        _exit_now(128 + signum)
-
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, handler)
-
-
 def _arm_deadline() -> None:
     """Kill this process with SIGALRM's default action if clean-up hangs: the kernel acts on it
     without Python's help, so a thread holding the GIL cannot keep the node alive."""

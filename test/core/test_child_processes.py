@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from dualtalk_core.child_processes import stop, stop_all
 
 HANGS = """
@@ -22,6 +24,8 @@ hang_here()
 """
 EXITS = """
 import time
+
+import pytest
 print("ready", flush=True)
 time.sleep(60)
 """
@@ -53,3 +57,24 @@ def test_a_hung_process_has_its_stacks_dumped_and_is_killed(capfd) -> None:
     for proc in (hung, fine):
         proc.stdout.close()
         proc.stderr.close()
+
+
+SLOW_START = """
+from dualtalk_core.child_processes import exit_quietly_on_stop_signals
+exit_quietly_on_stop_signals()
+print("ready", flush=True)
+def import_something_slow():
+    while True:
+        sum(range(10_000))  # Python bytecode, where a KeyboardInterrupt would be raised
+import_something_slow()
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_during_start_up_exits_with_the_conventional_status(sig) -> None:
+    proc = _start(SLOW_START)
+    assert stop(proc, sig, timeout_s=10.0)
+    assert proc.returncode == 128 + sig  # as a shell reports a process killed by `sig`
+    assert proc.stderr.read() == ""  # no KeyboardInterrupt traceback
+    proc.stdout.close()
+    proc.stderr.close()
