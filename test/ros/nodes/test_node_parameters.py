@@ -3,6 +3,7 @@ reason; never reported successful and ignored. Descriptors carry ranges and read
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,10 +13,17 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 
+from dualtalk_core.model.network import DualTalkModel
+from dualtalk_core.units import FRAME_MS
+from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
+from dualtalk_ros.bridge.output_pacing import ASSUMED_CHUNK_MS, ROUND_MS
 from node_processes import running
 from ros_harness import Spinner, ros_node
 
 pytestmark = pytest.mark.ros
+SETTINGS = DualTalkNodeSettings()  # the node's defaults: it is started with no parameter
+DEFAULT_MODEL = Path(__file__).parents[3] / "dualtalk_core" / "models" / "default"
+LOOKAHEAD_MS = DualTalkModel.load(DEFAULT_MODEL).lookahead_ms  # the shipped model's: 200 ms
 
 
 def _call(ros: Spinner, future: Any) -> Any:
@@ -42,8 +50,13 @@ def test_a_parameter_change_is_applied_or_refused_with_a_reason(ros_domain, ros_
         assert client.wait_for_services(timeout_sec=60.0)
         assert ros.until(lambda: len(faces) > 5, 60.0), "the node publishes no face"
         assert faces[-1].header.frame_id == "robot_face"
-        # Derived at start: the shipped model's 200 ms lookahead, a chunk, the hop's wait
-        assert ros.until(lambda: delays, 5.0) and 0.24 <= delays[0] <= 0.5, delays
+        # Derived at start: the shipped model's lookahead, a chunk, a model run (under a hop,
+        # or hops are skipped), the batch's wait (the hop less a frame) and the margin.
+        assert ros.until(lambda: delays, 5.0), "no pipeline_delay"
+        out, hop_ms = SETTINGS.output, SETTINGS.stream.hop_ms
+        least_ms = LOOKAHEAD_MS + ASSUMED_CHUNK_MS + out.delay_margin_ms
+        most_ms = least_ms + hop_ms + (hop_ms - FRAME_MS) + ROUND_MS
+        assert least_ms <= 1000 * delays[0] <= most_ms, (delays[0], least_ms, most_ms)
 
         refused = {
             "stream.hop_ms": (-5.0, "read-only"),
