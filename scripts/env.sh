@@ -25,7 +25,7 @@ if [ -z "${DUALTALK_DOMAIN_LOCK_FD:-}" ]; then
     _f="/tmp/dualtalk-ros-domains/$_d.lock"
     [ -e "$_f" ] || { : >"$_f"; } 2>/dev/null || true
     if [ -r "$_f" ] && exec {_fd}<"$_f"; then
-      if flock -n "$_fd"; then
+      if flock -n "$_fd" 2>/dev/null; then
         # The fd variable is not exported: a child shell sourcing me keeps this domain.
         DUALTALK_DOMAIN_LOCK_FD="$_fd" ROS_DOMAIN_ID="$_d"
         break
@@ -34,7 +34,10 @@ if [ -z "${DUALTALK_DOMAIN_LOCK_FD:-}" ]; then
     fi
     [ -n "${ROS_DOMAIN_ID:-}" ] && break  # taken by someone else: keep it, as asked, unlocked
   done
-  [ -n "${ROS_DOMAIN_ID:-}" ] || echo "env.sh: no free ROS domain in 1..101" >&2
+  if [ -z "${ROS_DOMAIN_ID:-}" ]; then  # all locked, or no flock(1) (util-linux) here
+    ROS_DOMAIN_ID=$(( RANDOM % 101 + 1 ))
+    echo "env.sh: no free ROS domain could be locked; using $ROS_DOMAIN_ID unlocked" >&2
+  fi
   unset _start _i _d _f _fd
 fi
 export ROS_DOMAIN_ID
