@@ -81,7 +81,10 @@ def measure_mic(seconds: float, folder: Path) -> dict[str, Any]:
             "stamp_error_ms": percentiles(error_ms, (1, 50, 99)),
             "stamp_error_abs_max_ms": float(np.abs(error_ms).max()) if msgs else None,
             "stamp_error_step_max_ms": float(np.abs(np.diff(error_ms)).max())
-            if len(msgs) > 1 else None, **shutdown}
+            if len(msgs) > 1 else None,
+            # 32 ms apart at 512 samples / 16 kHz; 0 or less: chunks stamped at arrival
+            "stamp_spacing_ms": percentiles(1e3 * np.diff(stamps), (1, 50, 99)),
+            "stamps_not_increasing": int(np.sum(np.diff(stamps) <= 0)), **shutdown}
 
 
 def _position(signal_i16: np.ndarray, chunk: np.ndarray) -> int:
