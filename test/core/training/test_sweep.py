@@ -26,6 +26,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
                          "test": [("c", 45)], "ood": [("c", 40)]})
 
 
+@pytest.mark.slow  # trains real models: ~20 s
 def test_two_seeds_trained_scored_and_summarised(corpus: Path, tmp_path: Path) -> None:
     cfg = TrainConfig(model_overrides={"feature_dim": 16, "audio_hidden_dim": 16, "ff_dim": 32,
                                        "n_mels": 16, "n_interaction_layers": 1,
@@ -65,6 +66,7 @@ def test_a_failed_training_is_reported(corpus: Path, tmp_path: Path) -> None:
     assert "nope" in (tmp_path / "s" / "seed0" / "train.log").read_text()
 
 
+@pytest.mark.slow  # trains real models: ~20 s
 def test_stopping_the_sweep_stops_its_trainings(corpus: Path, tmp_path: Path) -> None:
     cfg = TrainConfig(model_overrides={"feature_dim": 16, "audio_hidden_dim": 16, "ff_dim": 32,
                                        "n_mels": 16, "n_interaction_layers": 1,

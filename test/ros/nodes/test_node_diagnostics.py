@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import qos_profile_sensor_data
@@ -18,11 +19,15 @@ from dualtalk_core.rigs import get_rig
 from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 from ros_harness import Spinner, ros_node
 
+pytestmark = pytest.mark.slow  # real-time conversations: 13-20 s each
+
 CHUNK_S = 0.032
 NAMES = list(get_rig("arkit52").names)
-# The test machine may be busy: a fixed, generous output delay and inference thresholds keep
-# late frames and overload out of the levels under test (bad input, stale input, counters).
-CALM = ["-p", "output.delay_ms:=800.0", "-p", "diagnostics.inference_warn_ratio:=50.0",
+# The test machine may be busy: a fixed, generous output delay, input timeout and inference
+# thresholds keep late frames, late chunks and overload out of the levels under test (bad
+# input, stale input, counters).
+CALM = ["-p", "output.delay_ms:=800.0", "-p", "stream.input_timeout_ms:=1000.0",
+        "-p", "diagnostics.inference_warn_ratio:=50.0",
         "-p", "diagnostics.inference_error_ratio:=100.0"]
 
 
@@ -74,11 +79,13 @@ class Talker:
         """Real-time conversation for `seconds`, stamped by `clock`; `extra(t)` may publish more
         at each chunk. The test's node spins in between (its subscriptions record)."""
         start, first = time.monotonic(), self.i
+        t0 = clock() - CHUNK_S  # audio on a continuous timeline, as a microphone stamps it
         while self.i - first < round(seconds / CHUNK_S):
             t = clock()
-            self.publish("self_audio", _chunk(self.i, t - CHUNK_S))
-            self.publish("partner_audio", _chunk(self.i + 7, t - CHUNK_S))
-            self.publish("partner_face", _face(t - 0.02))
+            t_chunk = t0 + (self.i - first) * CHUNK_S
+            self.publish("self_audio", _chunk(self.i, t_chunk))
+            self.publish("partner_audio", _chunk(self.i + 7, t_chunk))
+            self.publish("partner_face", _face(t_chunk + 0.012))
             if extra is not None:
                 extra(t)
             self.i += 1
