@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import firwin, resample_poly
 
 from dualtalk_core.audio.pcm import check_rate, to_mono_float32
 from dualtalk_core.units import SAMPLE_RATE_HZ
@@ -37,6 +36,8 @@ class _Polyphase:
 
 @functools.lru_cache(maxsize=16)
 def _polyphase(rate_hz: int) -> _Polyphase:
+    from scipy.signal import firwin  # 0.4 s to import: only once a stream needs resampling
+
     g = math.gcd(rate_hz, SAMPLE_RATE_HZ)
     up, down = SAMPLE_RATE_HZ // g, rate_hz // g
     # resample_poly's default design (its documented window and length), so both paths agree.
@@ -54,6 +55,8 @@ def resample_to_16k(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     rate = check_rate(sample_rate)
     if rate == SAMPLE_RATE_HZ:
         return audio.copy()
+    from scipy.signal import resample_poly  # as in _polyphase
+
     g = math.gcd(rate, SAMPLE_RATE_HZ)
     out = resample_poly(audio.astype(np.float64), SAMPLE_RATE_HZ // g, rate // g)
     return out.astype(np.float32)

@@ -13,31 +13,39 @@ from __future__ import annotations
 
 import collections
 import queue
+import sys
 import threading
 import time
 from typing import Any, Callable
 
-import torch
-from threadpoolctl import threadpool_limits
-from builtin_interfaces.msg import Duration
-from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped
-from rclpy.node import Node
-from rclpy.serialization import deserialize_message
+from dualtalk_core.child_processes import exit_quietly_on_stop_signals
 
-from dualtalk_core.heap_tuning import keep_freed_memory
-from dualtalk_core.streaming import Frame, StreamingEngine
-from dualtalk_core.units import FRAME_MS
-from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
-from dualtalk_ros.bridge import messages
-from dualtalk_ros.bridge.input_dispatch import InputDispatcher
-from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
-from dualtalk_ros.bridge.output_pacing import OutputPacer
-from dualtalk_ros.nodes import node_main
-from dualtalk_ros.nodes.audio_common_inputs import subscribe_audio_common
-from dualtalk_ros.nodes.node_health import NodeHealth
-from dualtalk_ros.nodes.qos import LATCHED, RELIABLE, SENSOR
-from dualtalk_ros.nodes.ros_parameters import NodeSettings
+if __name__ == "__main__" or sys.argv[0].endswith("dualtalk_node"):
+    # Started as the node: a stop signal during the ~2 s of imports below exits at once, not
+    # with a KeyboardInterrupt traceback (node_main.run installs the node's own handlers).
+    exit_quietly_on_stop_signals()
+
+import torch  # noqa: E402 - after the signal handlers, on purpose
+from threadpoolctl import threadpool_limits  # noqa: E402
+from builtin_interfaces.msg import Duration  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.serialization import deserialize_message  # noqa: E402
+
+from dualtalk_core.heap_tuning import keep_freed_memory  # noqa: E402
+from dualtalk_core.streaming import Frame, StreamingEngine  # noqa: E402
+from dualtalk_core.units import FRAME_MS  # noqa: E402
+from dualtalk_msgs.msg import AudioChunk, FaceCoefficients  # noqa: E402
+from dualtalk_ros.bridge import messages  # noqa: E402
+from dualtalk_ros.bridge.input_dispatch import InputDispatcher  # noqa: E402
+from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings  # noqa: E402
+from dualtalk_ros.bridge.output_pacing import OutputPacer  # noqa: E402
+from dualtalk_ros.nodes import node_main  # noqa: E402
+from dualtalk_ros.nodes.audio_common_inputs import subscribe_audio_common  # noqa: E402
+from dualtalk_ros.nodes.node_health import NodeHealth  # noqa: E402
+from dualtalk_ros.nodes.qos import LATCHED, RELIABLE, SENSOR  # noqa: E402
+from dualtalk_ros.nodes.ros_parameters import NodeSettings  # noqa: E402
 
 IDLE_WAIT_S = 0.2  # the worker re-checks its stop flag at least this often
 CLOCK_JUMP_S = 1.0  # ROS time going back further than this: a restarted clock (bag replay)
@@ -82,6 +90,7 @@ class DualTalkNode(Node):
         self.create_timer(s.output.pacing_period_ms / 1000.0, self._on_pace)
         self.create_timer(self.hop_s, self._on_hop)
         self.create_timer(s.diagnostics.period_s, self._on_diagnostics)
+        self._on_diagnostics()  # ready: say so now rather than a period later
         model = self.engine.model
         self.get_logger().info(
             f"model {s.model or 'default'} ({model.config.front_end} front end, rig "
