@@ -96,8 +96,7 @@ def worker(kind: str, seconds: float, batch: int, device: str, autocast: str,
     if kind.startswith("process_clip"):
         node = DualTalkNodeSettings().stream  # the node's defaults; naive: a run per frame
         config = dataclasses.replace(node, hop_ms=40.0) if kind.endswith("naive") else node
-        # With the partner's face, as a robot has it (the engine's face timeline only frees
-        # old rows when faces arrive: without them it fails past ~39 s, an engine bug).
+        # With the partner's face, as a robot with a face tracker has it.
         process_clip(model, warm[0][0].numpy(), warm[1][0].numpy(), warm[2][0].numpy(),
                      config=config)
         return measure(lambda: process_clip(model, own[0].numpy(), other[0].numpy(),

@@ -155,3 +155,19 @@ def test_a_model_gone_bad_never_reaches_the_output(lite):
     assert frames and all(np.isfinite(f.values).all() for f in frames)
     assert all(np.isfinite(f.head_quaternion).all() for f in frames)
     assert engine.stats.nan_guarded == len(frames)
+
+
+def test_a_stream_without_any_partner_face_outlives_its_buffers(lite):
+    """No face tracker at all: the face timeline must make room without faces arriving (it
+    once failed past the buffer's length, ~39 s at the defaults)."""
+    engine = StreamingEngine(lite, StreamConfig(max_buffer_s=2.0))
+    voice = _voice(12.0)
+    frames = []
+    for i in range(0, len(voice), CHUNK):
+        t = 5.0 + i / 16000
+        engine.push_self_audio(voice[i:i + CHUNK], 16000, t)
+        engine.push_partner_audio(voice[i:i + CHUNK], 16000, t)
+        frames.extend(engine.step(t + CHUNK / 16000))
+    frames.extend(engine.flush())
+    assert [f.index for f in frames] == list(range(300))
+    assert engine.stats.partner_face.held_frames == 300
