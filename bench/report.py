@@ -179,7 +179,8 @@ def markdown(results: dict[str, Any]) -> str:
     for key, section in (("core", core_section), ("offline", offline_section)):
         if key in results and "error" not in results[key]:
             lines += [*section(results[key]), ""]
-    for key in ("core", "node", "offline"):
+    lines += reliability_section(results)
+    for key in ("core", "node", "offline", "ros", "fuzz", "soak", "shutdown"):
         if "error" in results.get(key, {}):
             lines += [f"## {key}: FAILED", "", "```", results[key]["error"][-1500:], "```", ""]
     ops = results.get("core", {}).get("profile", {})
@@ -190,6 +191,37 @@ def markdown(results: dict[str, Any]) -> str:
                           [[o["op"], _fmt(o["self_ms_per_run"], 2), f"{100 * o['share']:.0f}%"]
                            for o in ops["ops"]]), ""]
     return "\n".join(lines)
+
+
+def reliability_section(results: dict[str, Any]) -> list[str]:
+    """The fuzz line, the soak, the shutdown loop and the ROS timing checks, as measured."""
+    lines = []
+    fuzz = results.get("fuzz", {})
+    if "line" in fuzz:
+        lines += [f"- hostile stream ({fuzz['seconds']:.0f} s, seed {fuzz['seed']}): "
+                  f"`{fuzz['line']}`"]
+    soak = results.get("soak", {})
+    if "frames_received" in soak:
+        lines += [f"- soak ({soak['seconds'] / 60:.0f} min real-time conversation): frames "
+                  f"{soak['frames_received']}/{soak['frames_expected']} (missing "
+                  f"{soak['frames_missing']}), stamps off the 40 ms grid by at most "
+                  f"{soak['stamp_off_grid_max_us']:.1f} us, latency drift "
+                  f"{soak['paced_residual_slope_ms_per_min']:.2f} ms/min once the pipeline "
+                  f"delay is removed, RSS growth {soak['rss_growth_mib']} MiB, skipped hops "
+                  f"{soak['skipped_hops']}"]
+    summary = results.get("shutdown", {}).get("summary")
+    if summary:
+        e = summary["exit_s"]
+        lines += [f"- shutdown ({summary['cycles']} SIGINT/SIGTERM at random points, full CPU "
+                  f"load): exit p50 {e['p50']:.2f} s, p99 {e['p99']:.2f} s, max "
+                  f"{e['max']:.2f} s; non-zero exits {summary['nonzero_exits']} (signals "
+                  f"during imports: 130/143), tracebacks {summary['tracebacks']}, killed "
+                  f"{summary['killed']}"]
+    mic = results.get("ros", {}).get("mic", {})
+    if "stamp_error_abs_max_ms" in mic:
+        lines += [f"- microphone stamps: |error| max {_fmt(mic['stamp_error_abs_max_ms'], 1)} "
+                  f"ms, stamps not increasing {mic['stamps_not_increasing']}"]
+    return ["## Reliability", "", *lines, ""] if lines else []
 
 
 def latest_results(results_dir: Path = RESULTS_DIR) -> Path:
@@ -233,12 +265,18 @@ def readme_section(results: dict[str, Any], name: str) -> str:
         rows = [[t["target"], t["goal"], shown(t["measured"]), t["result"]] for t in ts]
         return "\n".join([head, "", *_table(["target", "goal", "measured", "result"],
                                             rows)]) + "\n"
-    keys = list(dict.fromkeys((t["target"], t["goal"]) for t in ts))
-    by = {(t["target"], t["goal"], t["design"]): t for t in ts}
+    per_design = [t for t in ts if t.get("design") in DESIGNS]
+    keys = list(dict.fromkeys((t["target"], t["goal"]) for t in per_design))
+    by = {(t["target"], t["goal"], t["design"]): t for t in per_design}
     rows = [[name_, goal, *(_design_cell(by.get((name_, goal, d))) for d in DESIGNS)]
             for name_, goal in keys]
-    return "\n".join([head + _designs_note(results), "",
-                      *_table(["target", "goal", *DESIGNS], rows)]) + "\n"
+    lines = [head + _designs_note(results), "", *_table(["target", "goal", *DESIGNS], rows)]
+    node_wide = [t for t in ts if t.get("design") not in DESIGNS]
+    if node_wide:  # reliability: the node at its defaults, whatever its design
+        lines += ["", *_table(["reliability", "goal", "measured", "result"],
+                              [[t["target"], t["goal"], t["shown"], t["result"]]
+                               for t in node_wide])]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,6 +31,12 @@ SECTIONS: dict[str, tuple[str, list[str], list[str], float]] = {
     # The node at its defaults, once per design (windowed: shipped model; incremental).
     "node": ("bench.node_latency", [], ["--seconds", "10"], 300),
     "offline": ("bench.offline", [], ["--lengths-s", "1", "15", "--batches", "1", "4"], 420),
+    # Microphone stamps and the node's frame count, measured rather than asserted in tests.
+    "ros": ("bench.ros_timing", [], ["--mic-seconds", "4", "--node-seconds", "5"], 240),
+    # Reliability: the hostile stream, 10 minutes of conversation, 100 stops under full load.
+    "fuzz": ("bench.fuzz", [], ["--seconds", "20"], 400),
+    "soak": ("bench.soak", [], ["--seconds", "120"], 1000),
+    "shutdown": ("bench.shutdown_loop", [], ["--cycles", "10"], 1800),
 }
 
 

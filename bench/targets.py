@@ -127,6 +127,53 @@ def gpu_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{NODE.stream.hop_ms:.0f} ms, bf16, p90", "windowed")]
 
 
+# Reliability (issue 24): the fuzz goals are dualtalk-fuzz's own (its JSON says which it met).
+FUZZ_GOALS = {"messages": ">= 10000", "crashes": "0", "min_rate_fps": ">= 24",
+              "jitter_p99_ms": "<= 10", "rss_growth_mib": "<= 20", "nan": "0",
+              "counters": "ok"}
+SHUTDOWN_S = 2.0  # every SIGINT/SIGTERM: exit within this, in every state, under full load
+SOAK_RSS_MIB = 20.0  # soak: RSS growth after warm-up
+SOAK_DRIFT_MS_PER_MIN = 1.0  # soak: |frame latency slope| once the pipeline delay is removed
+
+
+def reliability_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fuzz goals, the soak's memory and drift, the shutdown promise."""
+    out = []
+    fuzz = results.get("fuzz")
+    for name, goal in FUZZ_GOALS.items():
+        if not fuzz or "goals" not in fuzz:
+            out.append(_target(f"fuzz: {name}", goal, None, None, "no fuzz run"))
+            continue
+        value = fuzz.get(name)  # counters: ok or bad, shown by the result alone
+        value = float(value) if isinstance(value, (int, float)) else None
+        out.append(_target(f"fuzz: {name}", goal, value, bool(fuzz["goals"][name]),
+                           fuzz["line"] if name == "messages" else ""))
+    soak = results.get("soak")
+    if soak and "rss_growth_mib" in soak:
+        minutes = soak["seconds"] / 60
+        drift = soak["paced_residual_slope_ms_per_min"]
+        out += [_target("soak: RSS growth (MiB)", f"<= {SOAK_RSS_MIB:g}", soak["rss_growth_mib"],
+                        soak["rss_growth_mib"] <= SOAK_RSS_MIB,
+                        f"{minutes:.0f} min real-time conversation"),
+                _target("soak: frame drift (ms/min)", f"<= {SOAK_DRIFT_MS_PER_MIN:g} either way",
+                        drift, abs(drift) <= SOAK_DRIFT_MS_PER_MIN,
+                        f"frames {soak['frames_received']}/{soak['frames_expected']}, missing "
+                        f"{soak['frames_missing']}, skipped hops {soak['skipped_hops']}")]
+    else:
+        out.append(_target("soak", "runs", None, None, "no soak run"))
+    shutdown = results.get("shutdown", {}).get("summary")
+    if shutdown:
+        worst = shutdown["exit_s"]["max"]
+        ok = (worst <= SHUTDOWN_S and not shutdown["tracebacks"] and not shutdown["killed"])
+        out.append(_target("shutdown: slowest exit (s)", f"<= {SHUTDOWN_S:g}", worst, ok,
+                           f"{shutdown['cycles']} cycles under full CPU load, p99 "
+                           f"{shutdown['exit_s']['p99']:.2f} s, tracebacks "
+                           f"{shutdown['tracebacks']}, killed {shutdown['killed']}"))
+    else:
+        out.append(_target("shutdown", f"<= {SHUTDOWN_S:g} s", None, None, "no run"))
+    return out
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [*engine_targets(results.get("core", {})), *node_targets(results.get("node", {})),
-            *gpu_targets(results)]
+            *gpu_targets(results), *reliability_targets(results)]
