@@ -49,6 +49,14 @@ def _polyphase(rate_hz: int) -> _Polyphase:
     return _Polyphase(up, down, half_len, padded.reshape(taps, up).T.copy())
 
 
+def prepare(rates_hz: tuple[int, ...] = (44_100, 48_000)) -> None:
+    """Design the filters of the common microphone rates now (importing scipy.signal: ~0.4 s
+    with the GIL mostly held): a live process calls this off its critical path, so the first
+    resampled chunk does not stall it."""
+    for rate in rates_hz:
+        _polyphase(check_rate(rate))
+
+
 def resample_to_16k(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     """Whole clip: (N,) mono at `sample_rate` -> (ceil(N * 16000 / rate),) float32 at 16 kHz."""
     audio = to_mono_float32(audio)

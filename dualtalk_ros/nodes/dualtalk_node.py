@@ -33,6 +33,7 @@ from geometry_msgs.msg import PoseStamped  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.serialization import deserialize_message  # noqa: E402
 
+from dualtalk_core.audio import resampling  # noqa: E402
 from dualtalk_core.heap_tuning import keep_freed_memory  # noqa: E402
 from dualtalk_core.streaming import Frame, StreamingEngine  # noqa: E402
 from dualtalk_core.units import FRAME_MS  # noqa: E402
@@ -91,6 +92,9 @@ class DualTalkNode(Node):
         self.create_timer(self.hop_s, self._on_hop)
         self.create_timer(s.diagnostics.period_s, self._on_diagnostics)
         self._on_diagnostics()  # ready: say so now rather than a period later
+        # Off the critical path: the first 44.1/48 kHz chunk would otherwise stall the worker
+        # ~0.5 s importing scipy.signal and designing its filter.
+        threading.Thread(target=resampling.prepare, name="resampler_warm_up", daemon=True).start()
         model = self.engine.model
         self.get_logger().info(
             f"model {s.model or 'default'} ({model.config.front_end} front end, rig "
