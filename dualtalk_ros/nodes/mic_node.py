@@ -1,13 +1,16 @@
 """Microphone capture to `AudioChunk`, stamped with the capture time of the first sample.
 
-The stamp comes from PortAudio's ADC time of the buffer (input latency included), mapped onto the
-node's clock, not from the time the buffer reached Python: DualTalk aligns the robot's and the
-partner's audio by these stamps, so arrival jitter must not leak into them.
+Each buffer is measured from PortAudio's ADC time (input latency included), mapped onto the
+node's clock, not from the time the buffer reached Python; the published stamp then follows the
+sample count from those measurements (`CaptureClock`): a callback run late under load makes its
+measurement late, and DualTalk, which aligns the robot's and the partner's audio by these stamps,
+must see the contiguous stream the sound card recorded, not the callback's jitter.
 """
 from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 from typing import Any
 
@@ -16,12 +19,16 @@ from rclpy.node import Node
 from rclpy.time import Time
 
 from dualtalk_msgs.msg import AudioChunk
+from dualtalk_ros.bridge.capture_clock import CaptureClock
 from dualtalk_ros.nodes import node_main
 from dualtalk_ros.bridge.node_settings import MicSettings
 from dualtalk_ros.nodes.ros_parameters import NodeSettings
 from dualtalk_ros.nodes.qos import SENSOR
 
 DTYPES = {"S16LE": "int16", "F32LE": "float32"}
+# Counters that mean audio or its timing was lost: warned about once, then counted. Stamp
+# corrections are not among them: every start finds its first measurement a little late.
+WARNED = ("dropped", "overflows", "fallback_stamps", "reanchors")
 
 
 def _device(value: str) -> Any:
@@ -39,9 +46,11 @@ class MicNode(Node):
         self.s: MicSettings = NodeSettings(self, "mic_node").current  # all read-only
         self.pub = self.create_publisher(AudioChunk, "audio", SENSOR)
         self.chunks: queue.Queue = queue.Queue(maxsize=self.s.queue_chunks)
+        self.published = 0
         self.dropped = 0
         self.overflows = 0
         self.fallback_stamps = 0
+        self.capture_clock = CaptureClock(self.s.sample_rate)  # used by the audio thread only
         self._stop = threading.Event()
         self.stream = self._open_stream()  # before the publisher: a failed start leaves no thread
         self._publisher = threading.Thread(target=self._publish_loop, daemon=True)
@@ -79,11 +88,12 @@ class MicNode(Node):
             self.overflows += 1
         adc, current = time_info.inputBufferAdcTime, time_info.currentTime
         if adc > 0 and current > 0:
-            stamp_ns = now_ns - int((current - adc) * 1e9)
+            measured_ns = now_ns - int((current - adc) * 1e9)
         else:  # some host APIs report no ADC time: fall back to arrival minus buffer and latency
             self.fallback_stamps += 1
-            stamp_ns = now_ns - int((frames / self.s.sample_rate + self.stream.latency)
-                                    * 1e9)
+            measured_ns = now_ns - int((frames / self.s.sample_rate + self.stream.latency)
+                                       * 1e9)
+        stamp_ns = self.capture_clock.stamp(measured_ns, frames, bool(status.input_overflow))
         try:
             self.chunks.put_nowait((stamp_ns, indata.copy()))
         except queue.Full:
@@ -99,10 +109,21 @@ class MicNode(Node):
             if not self.context.ok():
                 return  # shutting down: nothing to publish to
             self.pub.publish(self._message(stamp_ns, data))
-            for name in ("dropped", "overflows", "fallback_stamps"):
-                if getattr(self, name) and name not in warned:
+            self.published += 1
+            counts = self.counters()
+            for name in WARNED:
+                if counts[name] and name not in warned:
                     warned.add(name)
                     self.get_logger().warning(f"audio capture: {name} > 0 (counting)")
+
+    def counters(self) -> dict[str, int]:
+        """What capture counted: chunks dropped (queue full), PortAudio overflows, stamps
+        without an ADC time, and the timeline's re-anchors (samples lost) and corrections
+        (a late anchor moved earlier): the only steps that are not one chunk long."""
+        return {"dropped": self.dropped, "overflows": self.overflows,
+                "fallback_stamps": self.fallback_stamps,
+                "reanchors": self.capture_clock.reanchors,
+                "stamp_corrections": self.capture_clock.corrections}
 
     def _message(self, stamp_ns: int, data: np.ndarray) -> AudioChunk:
         msg = AudioChunk()
@@ -119,6 +140,12 @@ class MicNode(Node):
         and a node must still exit on Ctrl-C."""
         self._stop.set()
         self._publisher.join(timeout=1.0)
+        totals = ", ".join(f"{name} {count}" for name, count in self.counters().items())
+        line = f"capture ended: {self.published} chunks published, {totals}"
+        if self.context.ok():
+            self.get_logger().info(line)
+        else:  # a stop signal shut ROS's logging to /rosout down: stderr, as node_main does
+            sys.stderr.write(f"[INFO] [{self.get_name()}]: {line}\n")
         closer = threading.Thread(target=self._close_stream, daemon=True)
         closer.start()
         closer.join(timeout=2.0)
