@@ -247,8 +247,10 @@ class Stream:
             self.sent.add(planned.kind, planned.label,
                           invalid_reason(planned.kind, planned.msg, now), warmup=warm)
             if planned.label in hostile.HEAVY:
-                self.sent.heavy.append((now, planned.label))
+                self.sent.notable.append((now, planned.label))
             self.pub.publish(planned)
+        self.sent.notable += self.conversation.pauses
+        self.conversation.pauses.clear()
         return now
 
 

@@ -24,7 +24,7 @@ from dualtalk_ros.fuzzing.counter_check import as_records, check_counters
 
 STALL_S = 2.0
 WORST_GAPS = 10
-HEAVY_BEFORE_S = 1.5
+NOTABLE_BEFORE_S = 1.5
 GOALS = {"messages": 10_000, "crashes": 0, "min_rate_fps": 24.0, "jitter_p99_ms": 10.0,
          "rss_growth_mib": 20.0, "nan": 0}
 
@@ -40,7 +40,8 @@ class Accounting:
     invalid_by_label: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     warmup: int = 0
-    heavy: list[tuple[float, str]] = field(default_factory=list)  # (send time, label)
+    # (time, what): heavy messages sent and the voices' pauses, to explain the worst gaps
+    notable: list[tuple[float, str]] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
@@ -101,10 +102,11 @@ def merged(spans: list[list[float]]) -> list[list[float]]:
     return out
 
 
-def worst_gaps(received: np.ndarray, window: Window, heavy: list[tuple[float, str]],
+def worst_gaps(received: np.ndarray, window: Window, notable: list[tuple[float, str]],
                n: int = WORST_GAPS) -> list[dict[str, Any]]:
-    """The `n` longest gaps between faces in the window, each with the heavy messages sent in
-    the HEAVY_BEFORE_S before it ended: where to look when jitter or rate miss their goal."""
+    """The `n` longest gaps between faces in the window, each with the notable events (heavy
+    messages, voice pauses) of the NOTABLE_BEFORE_S before it ended: where to look when jitter
+    or rate miss their goal."""
     inside = np.sort(received[(received >= window.start_s) & (received < window.end_s)])
     gaps = np.diff(inside)
     out = []
@@ -112,8 +114,8 @@ def worst_gaps(received: np.ndarray, window: Window, heavy: list[tuple[float, st
         end = inside[i + 1]
         out.append({"at_s": round(float(inside[i] - window.start_s), 3),
                     "gap_ms": round(1e3 * float(gaps[i]), 1),
-                    "heavy_before": [label for t, label in heavy
-                                     if end - HEAVY_BEFORE_S <= t <= end]})
+                    "notable_before": [label for t, label in notable
+                                       if end - NOTABLE_BEFORE_S <= t <= end]})
     return out
 
 
@@ -132,7 +134,7 @@ def build_report(sent: Accounting, record: dict[str, Any], window: Window,
         "stalls": stalls,
         "min_rate_fps": float(min(rate)) if rate else 0.0, "rate_per_s": rate,
         "jitter_p99_ms": jitter_p99_ms(faces, window.start_s, window.end_s),
-        "worst_gaps": worst_gaps(faces, window, sent.heavy),
+        "worst_gaps": worst_gaps(faces, window, sent.notable),
         "rss_start_mib": rss_mib[0], "rss_end_mib": rss_mib[1],
         "rss_growth_mib": rss_mib[1] - rss_mib[0],
         "nan": int(record.get("bad_faces", 0)) + int(record.get("bad_poses", 0)),

@@ -84,6 +84,7 @@ class Conversation:
         self.held_until = {k: 0.0 for k in AUDIO_KINDS}
         self.next_face = 0
         self.gaps = self.holes = 0
+        self.pauses: list[tuple[float, str]] = []  # (when, what) for the report's worst gaps
         self.arkit, self.flame = list(get_rig("arkit52").names), list(get_rig("flame56").names)
 
     def _chunk_len(self) -> int:
@@ -99,9 +100,11 @@ class Conversation:
                 gap_s = self.rng.uniform(0.2, 0.8)
                 if self.rng.random() < 0.5:  # a delivery stall: held back, then flushed
                     self.held_until[kind] = now_s + gap_s
+                    self.pauses.append((now_s, f"{kind} held {gap_s:.2f} s"))
                 else:  # a hole in the timeline (a dropout): those samples never come
                     self.next_sample[kind] += int(gap_s * SAMPLE_RATE_HZ)
                     self.holes += 1
+                    self.pauses.append((now_s, f"{kind} hole {gap_s:.2f} s"))
                 self.gaps += 1
                 continue
             while self.start_s + (self.next_sample[kind] + self.next_len[kind]) \

@@ -52,10 +52,10 @@ def test_report_line_matches_its_figures() -> None:
     assert report["sent_invalid"] == {"partner_face": 6000}
 
 
-def test_worst_gaps_name_the_heavy_messages_before_them() -> None:
+def test_worst_gaps_name_the_notable_events_before_them() -> None:
     times = steady(100.0, 110.0)
     holed = times[(times < 104.2) | (times >= 104.6)]
-    heavy = [(103.5, "face_200k_names"), (101.0, "huge_payload"), (104.7, "rate_767999")]
-    gaps = worst_gaps(holed, Window(100.0, 110.0, 112.0, warmup_s=90.0), heavy, n=2)
-    assert gaps[0] == {"at_s": 4.16, "gap_ms": 440.0, "heavy_before": ["face_200k_names"]}
+    notable = [(103.5, "face_200k_names"), (101.0, "huge_payload"), (104.7, "rate_767999")]
+    gaps = worst_gaps(holed, Window(100.0, 110.0, 112.0, warmup_s=90.0), notable, n=2)
+    assert gaps[0] == {"at_s": 4.16, "gap_ms": 440.0, "notable_before": ["face_200k_names"]}
     assert gaps[1]["gap_ms"] == 40.0
