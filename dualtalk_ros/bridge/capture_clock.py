@@ -15,8 +15,11 @@ exactly contiguous. The measurements only steer the anchor, knowing they are lat
 - a minimum that stays later than the anchor by more than a dead band is clock drift between
   the sound card and the system clock: the anchor slews later to it, a fraction of a sample per
   buffer, so every step still rounds to the exact buffer length;
-- an overflow (samples lost), a measurement later than the count by more than a bound (buffers
-  dropped) or earlier by more than it (the clock stepped back) re-anchors at the measurement.
+- an overflow (samples lost) or a measurement later than the count by more than a bound (buffers
+  dropped) re-anchors at the measurement, as does one far earlier (the clock stepped back).
+The model needs measurements that are never early: `bounded_measurement_ns` keeps a host API's
+ADC time within what the callback's own timing allows (ALSA's pulse plugin was seen reporting
+buffer ages ramping from 0 to 1.7 s under load while its callbacks came every 32 ms).
 Pure Python, no rclpy: the node and its tests share it.
 """
 from __future__ import annotations
@@ -28,9 +31,10 @@ NS_PER_S = 1_000_000_000
 # dropped buffers, the source stalled): callback delays under load stay well below it (40 ms
 # seen on this 2-core machine with the whole test suite running).
 MAX_LATE_NS = 100_000_000
-# Earlier than the count by more than this cannot come from a late first anchor (bounded as
-# above): the node's clock stepped back (a restarted bag under use_sim_time).
-MAX_EARLY_NS = 100_000_000
+# Earlier than the count by more than this: the node's clock stepped back (a restarted bag
+# under use_sim_time), not a late anchor, which earlier steps correct (a stall of up to this
+# with PortAudio buffering through it re-anchors late, then steps back at half a buffer a time).
+MAX_EARLY_NS = 1_000_000_000
 # The minimum over this much audio is the reference: long enough that a buffer on time (or
 # nearly) is among it under load, short enough that 100 ppm drift moves it by only 0.2 ms.
 WINDOW_S = 2.0
@@ -44,9 +48,33 @@ SLEW_LIMIT_NS = 1_000_000
 # A slew moves a buffer's stamp by at most this fraction of a sample, so each step still
 # rounds to the buffer's length in samples (488 ppm at 512 samples: 5x a crystal's drift).
 SLEW_SAMPLES_PER_BUFFER = 0.25
-# An earlier step shortens one buffer's step to no less than this fraction of its length, so
-# stamps always increase (consumers drop chunks that go back); what remains is taken next time.
-MIN_STEP_FRACTION = 0.5
+# An earlier step leaves a buffer's step at least this long, so stamps always increase
+# (consumers drop chunks that go back) while a late anchor is found out at once: a PulseAudio
+# start delivered 64 buffers (2 s of backlog) within 40 ms, all measured alike; stamped one
+# sample apart they stay below their arrival, and the first buffer after the burst is right.
+MIN_STEP_SAMPLES = 1
+
+
+def bounded_measurement_ns(now_ns: int, age_ns: int | None, frames: int, rate_hz: int,
+                           latency_ns: int) -> tuple[int, bool]:
+    """A buffer's first-sample capture time from the callback's clock reading `now_ns` and the
+    host API's age of that sample (`currentTime - inputBufferAdcTime`), and whether that age
+    was plausible.
+
+    The buffer was complete when its callback began, so its first sample is at least one
+    buffer old: a smaller age is raised to that (never early, as `CaptureClock` needs). An age
+    beyond one buffer plus the stream's declared input latency is the host API's error, not
+    the audio's: the buffer is then taken as one buffer old (late, if anything, and corrected
+    by the plausible ones). No age at all (some host APIs): one buffer plus the latency, the
+    host's own promise.
+    """
+    newest_ns = now_ns - frames * NS_PER_S // rate_hz
+    if age_ns is None:
+        return newest_ns - latency_ns, True
+    measured_ns = now_ns - age_ns
+    if measured_ns < newest_ns - latency_ns:
+        return newest_ns, False
+    return min(measured_ns, newest_ns), True
 
 
 class CaptureClock:
@@ -120,8 +148,7 @@ class CaptureClock:
         gap_ns = self._reference_gap_ns(measured_ns)
         slew_ns = max(1, int(SLEW_SAMPLES_PER_BUFFER * NS_PER_S / self.rate_hz))
         if gap_ns < -SLEW_LIMIT_NS:  # a late anchor found out: step earlier, stamps increasing
-            longest_ns = int((1.0 - MIN_STEP_FRACTION) * self._last_frames * NS_PER_S
-                             / self.rate_hz)
+            longest_ns = (self._last_frames - MIN_STEP_SAMPLES) * NS_PER_S // self.rate_hz
             self._anchor_ns -= min(-gap_ns, longest_ns)
             self.corrections += 1
             self._catching_up = False

@@ -19,7 +19,7 @@ from rclpy.node import Node
 from rclpy.time import Time
 
 from dualtalk_msgs.msg import AudioChunk
-from dualtalk_ros.bridge.capture_clock import CaptureClock
+from dualtalk_ros.bridge.capture_clock import CaptureClock, bounded_measurement_ns
 from dualtalk_ros.nodes import node_main
 from dualtalk_ros.bridge.node_settings import MicSettings
 from dualtalk_ros.nodes.ros_parameters import NodeSettings
@@ -28,7 +28,7 @@ from dualtalk_ros.nodes.qos import SENSOR
 DTYPES = {"S16LE": "int16", "F32LE": "float32"}
 # Counters that mean audio or its timing was lost: warned about once, then counted. Stamp
 # corrections are not among them: every start finds its first measurement a little late.
-WARNED = ("dropped", "overflows", "fallback_stamps", "reanchors")
+WARNED = ("dropped", "overflows", "fallback_stamps", "implausible_adc_times", "reanchors")
 
 
 def _device(value: str) -> Any:
@@ -50,6 +50,9 @@ class MicNode(Node):
         self.dropped = 0
         self.overflows = 0
         self.fallback_stamps = 0
+        self.implausible_adc_times = 0
+        self.callback_errors = 0
+        self._latency_ns = 0  # the stream's declared input latency, set before it starts
         self.capture_clock = CaptureClock(self.s.sample_rate)  # used by the audio thread only
         self._stop = threading.Event()
         self.stream = self._open_stream()  # before the publisher: a failed start leaves no thread
@@ -74,6 +77,8 @@ class MicNode(Node):
                 dtype=DTYPES[self.s.encoding], blocksize=self.s.chunk_samples,
                 device=_device(self.s.device), callback=self._on_audio,
             )
+            # Read by the audio thread, whose first call can come before `self.stream` is set.
+            self._latency_ns = int(stream.latency * 1e9)
             stream.start()
         except (sd.PortAudioError, ValueError) as exc:  # ValueError: no device matches a name
             which = repr(self.s.device) if self.s.device else "the default device"
@@ -82,17 +87,26 @@ class MicNode(Node):
         return stream
 
     def _on_audio(self, indata: np.ndarray, frames: int, time_info, status) -> None:
-        """PortAudio thread: stamp and queue only; never block here."""
+        """PortAudio thread: stamp and queue only; never block here. An exception would stop
+        capture for good (sounddevice aborts the stream): count it, log once, carry on."""
+        try:
+            self._capture(indata, frames, time_info, status)
+        except Exception as exc:  # noqa: BLE001 - the audio thread's outermost level
+            self.callback_errors += 1
+            if self.callback_errors == 1:
+                self.get_logger().error(f"audio callback failed (counting): {exc!r}")
+
+    def _capture(self, indata: np.ndarray, frames: int, time_info, status) -> None:
         now_ns = self.get_clock().now().nanoseconds
         if status.input_overflow:
             self.overflows += 1
         adc, current = time_info.inputBufferAdcTime, time_info.currentTime
-        if adc > 0 and current > 0:
-            measured_ns = now_ns - int((current - adc) * 1e9)
-        else:  # some host APIs report no ADC time: fall back to arrival minus buffer and latency
+        age_ns = int((current - adc) * 1e9) if adc > 0 and current > 0 else None
+        if age_ns is None:  # some host APIs report no ADC time: arrival, buffer and latency
             self.fallback_stamps += 1
-            measured_ns = now_ns - int((frames / self.s.sample_rate + self.stream.latency)
-                                       * 1e9)
+        measured_ns, plausible = bounded_measurement_ns(
+            now_ns, age_ns, frames, self.s.sample_rate, self._latency_ns)
+        self.implausible_adc_times += not plausible
         stamp_ns = self.capture_clock.stamp(measured_ns, frames, bool(status.input_overflow))
         try:
             self.chunks.put_nowait((stamp_ns, indata.copy()))
@@ -117,11 +131,14 @@ class MicNode(Node):
                     self.get_logger().warning(f"audio capture: {name} > 0 (counting)")
 
     def counters(self) -> dict[str, int]:
-        """What capture counted: chunks dropped (queue full), PortAudio overflows, stamps
-        without an ADC time, and the timeline's re-anchors (samples lost) and corrections
-        (a late anchor moved earlier): the only steps that are not one chunk long."""
+        """What capture counted: chunks dropped (queue full), PortAudio overflows, buffers
+        without an ADC time or with one older than the stream's latency allows, failed
+        callbacks (logged at the first), and the timeline's re-anchors (samples lost) and
+        corrections (a late anchor moved earlier): the only steps that are not one chunk."""
         return {"dropped": self.dropped, "overflows": self.overflows,
                 "fallback_stamps": self.fallback_stamps,
+                "implausible_adc_times": self.implausible_adc_times,
+                "callback_errors": self.callback_errors,
                 "reanchors": self.capture_clock.reanchors,
                 "stamp_corrections": self.capture_clock.corrections}
 
