@@ -11,7 +11,8 @@ and overlaps that the sound card never made.
 exactly contiguous. The measurements only steer the anchor, knowing they are late or on time:
 - the anchor follows the minimum of the recent measurements (mapped back to sample 0), because
   the least late callback is the best estimate of the truth; a lower minimum moves it earlier at
-  once (the first anchor was late), by a sub-sample slew when the move is small;
+  once (the first anchor was late: a counted correction, the step kept >= 1 sample so stamps
+  still increase), or by a sub-sample slew when the move is small;
 - a minimum that stays later than the anchor by more than a dead band is clock drift between
   the sound card and the system clock: the anchor slews later to it, a fraction of a sample per
   buffer, so every step still rounds to the exact buffer length;
@@ -32,8 +33,8 @@ NS_PER_S = 1_000_000_000
 # seen on this 2-core machine with the whole test suite running).
 MAX_LATE_NS = 100_000_000
 # Earlier than the count by more than this: the node's clock stepped back (a restarted bag
-# under use_sim_time), not a late anchor, which earlier steps correct (a stall of up to this
-# with PortAudio buffering through it re-anchors late, then steps back at half a buffer a time).
+# under use_sim_time), not a late anchor, which earlier steps correct (a stall with PortAudio
+# buffering through it re-anchors late, then steps back at the next honest measurement).
 MAX_EARLY_NS = 1_000_000_000
 # The minimum over this much audio is the reference: long enough that a buffer on time (or
 # nearly) is among it under load, short enough that 100 ppm drift moves it by only 0.2 ms.
