@@ -205,6 +205,16 @@ class StreamingEngine:
             self._schedule.absent_after_ms = config.absent_after_ms
             self._output.set_smoothing(config.smoothing)
 
+    def warm_up(self, seconds: float = 1.0) -> None:
+        """Run the model over `seconds` of silence, then forget it: the first runs of a process
+        allocate and pick kernels (several times a hop), and a live stream must not pay for
+        that with skipped hops. Counters are reset too."""
+        silence = np.zeros(round(seconds * SAMPLE_RATE_HZ), dtype=np.float32)
+        self.push_self_audio(silence, SAMPLE_RATE_HZ, 1.0)
+        self.push_partner_audio(silence, SAMPLE_RATE_HZ, 1.0)
+        self.flush()
+        self.reset()
+
     # ------------------------------------------------------------------ input
     def start(self, t0: float) -> None:
         """Anchor the frame grid at `t0` before any audio arrives (no-op once anchored).

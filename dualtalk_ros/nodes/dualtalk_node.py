@@ -63,6 +63,7 @@ class DualTalkNode(Node):
             # threads spin on the cores the node shares (measured: extra CPU outside inference).
             threadpool_limits(limits=s.torch_threads)
         self.engine = StreamingEngine.load(s.model or None, s.stream, device=s.device)
+        self.engine.warm_up()  # before the first report: a cold model would skip hops
         self.rig = self.engine.rig
         if s.rig and s.rig != self.rig.name:
             raise ValueError(f"parameter rig={s.rig!r} but the model outputs {self.rig.name!r}; "

@@ -92,6 +92,13 @@ class Talker:
             self.ros.until(lambda: False, start + (self.i - first) * CHUNK_S - time.monotonic())
 
 
+def _clean(status: DiagnosticStatus) -> bool:
+    """OK, or overloaded only: a test machine busy with other work may skip a hop (the node
+    then rightly reports it); any other reason in a clean period is a false alarm."""
+    return status.level == DiagnosticStatus.OK or all(
+        reason.startswith("overload:") for reason in status.message.split("; "))
+
+
 def _values(status: DiagnosticStatus) -> dict[str, str]:
     return {kv.key: kv.value for kv in status.values}
 
@@ -148,13 +155,12 @@ def test_levels_follow_the_last_period_and_counters_account_for_every_message(
 
     first = [s for t, s in reports if t < clean_end]
     assert len(first) >= 3, f"{len(first)} reports in the clean start"
-    assert all(s.level == DiagnosticStatus.OK for s in first), [s.message for s in first]
+    assert all(_clean(s) for s in first), [s.message for s in first]
     during = [s for t, s in reports if clean_end < t < bad_end + 1.5]
     assert any(s.level == DiagnosticStatus.WARN and "bad input" in s.message for s in during)
     assert not any(s.level == DiagnosticStatus.ERROR for s in during), [s.message for s in during]
     after = [s for t, s in reports if bad_end + 2.2 < t < talk_end]
-    assert len(after) >= 2 and all(s.level == DiagnosticStatus.OK for s in after), \
-        [s.message for s in after]
+    assert len(after) >= 2 and all(_clean(s) for s in after), [s.message for s in after]
 
     last = _values(reports[-1][1])
     for kind, sent in talker.sent.items():
