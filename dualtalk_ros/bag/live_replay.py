@@ -189,10 +189,14 @@ def run_live(inputs: BagInputs, model: str | None = None, rate: float = 1.0,
         play_s = time.monotonic() - play_start
         preds = player.predictions()
     finally:
-        stop(proc, signal.SIGINT)  # the node's clean exit; a hang is dumped and killed
+        stopping = time.monotonic()
+        stopped = stop(proc, signal.SIGINT)  # the node's clean exit; a hang is dumped, killed
+        stop_s = time.monotonic() - stopping
         rclpy.shutdown(context=context)
     stats = {"wall_s": time.monotonic() - started, "node_ready_s": ready_s, "play_wall_s": play_s,
              "messages_published": sent, "faces_received": len(player.faces),
-             "poses_received": len(player.poses), "node_diagnostics": player.diagnostics}
+             "poses_received": len(player.poses), "node_diagnostics": player.diagnostics,
+             "node_stopped": stopped, "node_exit_status": proc.returncode,
+             "node_stop_s": round(stop_s, 3)}
     log.info("live: %d faces, %d poses received", len(player.faces), len(player.poses))
     return preds, stats

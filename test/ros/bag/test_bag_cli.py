@@ -128,6 +128,7 @@ def test_offline_and_live_agree(recorded, model_dir, tmp_path, ros_env):
     run = subprocess.run(live_cmd, env=ros_env, capture_output=True, text=True, timeout=150)
     assert run.returncode == 0, run.stderr[-3000:]
     live = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert live["run"]["node_stopped"] and live["run"]["node_exit_status"] == 0, live["run"]
     from dualtalk_core.model import DualTalkModel
 
     lookahead_ms = DualTalkModel.load(model_dir).lookahead_ms  # lite: 200 ms
