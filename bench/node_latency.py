@@ -26,7 +26,6 @@ import argparse
 import json
 import logging
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from dualtalk_msgs.msg import FaceCoefficients
 from dualtalk_core.child_processes import stop_all
 from dualtalk_core.units import FRAME_S
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
+from dualtalk_ros.launching.ros_domains import claim_domain
 
 WARMUP_S = 1.0  # frames stamped earlier are left out: first windows, allocations, discovery
 # Frames stamped in the conversation's last END_S are left out too: their lookahead (200 ms)
@@ -55,12 +55,6 @@ END_S = 0.5
 HIST_BIN_MS = 5.0  # latency histogram bins (the node's pacing timer period)
 NODE = DualTalkNodeSettings()  # what every run uses: no parameter is given but the model
 log = logging.getLogger("bench.node_latency")
-
-
-def pick_domain(used: set[int]) -> int:
-    """A ROS domain for one process group: random in 10..99, unlike this shell's and `used`."""
-    taken = used | {int(os.environ.get("ROS_DOMAIN_ID", "-1"))}
-    return random.SystemRandom().choice([d for d in range(10, 100) if d not in taken])
 
 
 def node_params(design: str, model_dir: Path | None) -> list[str]:
@@ -242,15 +236,14 @@ def main() -> None:
     parser.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[bench.node] %(message)s")
-    runs, used = [], set()
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "lite_span"
         if "incremental" in args.designs:
             save_incremental_model(model_dir)
         for design in args.designs:
-            domain = pick_domain(used)
-            used.add(domain)
-            runs.append(run_design(design, args.seconds, domain, model_dir))
+            with claim_domain() as claim:  # no test run or shell on this machine shares it
+                runs.append(run_design(design, args.seconds, claim.domain, model_dir))
     write_json(args.out, {"runs": runs})
 
 

@@ -9,8 +9,9 @@
 - node: the DualTalk node at its defaults fed a real-time conversation for `--node-seconds`
   (test/ros/helpers/conversation_peer.py); frames stamped inside the span (goal: 25 per second,
   +- 2 over the span), missing ones, and receive - stamp latency percentiles.
-Each part claims its own ROS domain from the machine-wide allocator (ros_domains.py), so it
-never shares one with a test run or a shell. Needs PulseAudio for the mic part (`make setup`).
+Each part claims its own ROS domain from the machine-wide allocator
+(dualtalk_ros/launching/ros_domains.py), so it never shares one with a test run or a shell.
+Needs PulseAudio for the mic part (`make setup`).
 """
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ import numpy as np
 from bench.common import ROOT, conversation, load_avg, percentiles, python_env, write_json
 from dualtalk_core.child_processes import stop
 from dualtalk_core.units import FRAME_RATE_HZ, FRAME_S
+from dualtalk_ros.launching.ros_domains import claim_domain
 
 sys.path.insert(0, str(ROOT / "test" / "ros" / "helpers"))  # the tests' own ROS helpers
-from ros_domains import claim_domain  # noqa: E402
 from virtual_mic import CHUNK, RATE, VirtualMic  # noqa: E402
 
 SKIP_CHUNKS = 10  # mic start-up buffering, left out as the test did

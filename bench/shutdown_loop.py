@@ -31,6 +31,7 @@ import rclpy
 from rclpy.qos import qos_profile_sensor_data
 
 from bench.common import conversation, load_avg, percentiles, python_env, write_json
+from dualtalk_ros.launching.ros_domains import claim_domain
 from bench.conversation_pub import CHUNK_SAMPLES, audio_msg, face_msg
 from dualtalk_core.child_processes import stop, stop_all
 from dualtalk_core.rigs import get_rig
@@ -131,8 +132,8 @@ def summary(cycles: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run(cycles: int, max_delay_s: float, load_procs: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
-    domain = rng.choice([d for d in range(10, 100)
-                         if d != int(os.environ.get("ROS_DOMAIN_ID", "-1"))])
+    claim = claim_domain()  # held until this process exits: no test or shell shares it
+    domain = claim.domain
     env = python_env({"ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
                       "ROS_LOCALHOST_ONLY": "1"})
     context = rclpy.Context()

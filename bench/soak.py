@@ -34,9 +34,10 @@ from builtin_interfaces.msg import Duration
 from rclpy.qos import qos_profile_sensor_data
 
 from bench.common import load_avg, percentiles, python_env, write_json
-from bench.node_latency import Recorder, cpu_seconds, node_command, pick_domain
+from bench.node_latency import Recorder, cpu_seconds, node_command
 from dualtalk_core.child_processes import stop
 from dualtalk_core.units import FRAME_S
+from dualtalk_ros.launching.ros_domains import claim_domain
 from dualtalk_msgs.msg import FaceCoefficients
 from dualtalk_ros.nodes.qos import LATCHED
 
@@ -196,7 +197,8 @@ def main() -> None:
                         help="the node never receives a partner face")
     args = parser.parse_args()
     before = load_avg()
-    raw = run_once(args.seconds, pick_domain(set()), args.no_partner_face)
+    with claim_domain() as claim:
+        raw = run_once(args.seconds, claim.domain, args.no_partner_face)
     result = {"seconds": args.seconds, "no_partner_face": args.no_partner_face,
               "load_avg_before": before, "load_avg_after": load_avg(),
               **grid(raw["faces"], raw["t0"], args.seconds),

@@ -12,7 +12,7 @@ fi
 . "$_here/install/setup.bash"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST   # Jazzy/Kilted
 export ROS_LOCALHOST_ONLY=1                      # older distributions
-# ROS_DOMAIN_ID: one the machine-wide allocator of test/ros/helpers/ros_domains.py does not
+# ROS_DOMAIN_ID: one the machine-wide allocator of dualtalk_ros/launching/ros_domains.py does not
 # hand out while this shell lives. The shell holds a flock on /tmp/dualtalk-ros-domains/<id>.lock
 # (the file the allocator locks) on a descriptor its children inherit; tests and benchmarks
 # started from here also skip this shell's ROS_DOMAIN_ID by name. Domains 1..101 only: Fast DDS

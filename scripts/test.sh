@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: set-up when needed, then pytest over test/ with DDS on localhost. env.sh claims
 # this run's own ROS_DOMAIN_ID in 1..101 (a flock pytest inherits through exec); every test that
-# starts nodes claims a further domain from the same allocator (test/ros/helpers/ros_domains.py),
+# starts nodes claims a further domain from the same allocator (dualtalk_ros/launching/ros_domains.py),
 # which skips locked domains and this run's ROS_DOMAIN_ID, so no two runs ever share a domain.
 set -euo pipefail
 cd "$(dirname "$0")/.."

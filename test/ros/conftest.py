@@ -2,8 +2,8 @@
 
 Tests that take `ros_domain` (or `ros_env`) need the ROS 2 runtime and are marked `ros`; the
 rclpy-free layer's tests (bridge/, offline bag tools) run without it. The domain is claimed from
-the machine-wide allocator (helpers/ros_domains.py) for the test's duration, so concurrent test
-runs, benchmarks and `scripts/env.sh` shells never share one.
+the machine-wide allocator (dualtalk_ros/launching/ros_domains.py) for the test's duration, so
+concurrent test runs, benchmarks and `scripts/env.sh` shells never share one.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE / "helpers"))
 
-from ros_domains import claim_domain  # noqa: E402  (helpers/ is on the path now)
+from dualtalk_ros.launching.ros_domains import claim_domain  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

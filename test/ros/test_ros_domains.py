@@ -9,15 +9,13 @@ from pathlib import Path
 
 import pytest
 
-import ros_domains
-from ros_domains import FIRST_DOMAIN, LAST_DOMAIN, NoFreeDomain, claim_domain, is_claimed
+from dualtalk_ros.launching.ros_domains import (FIRST_DOMAIN, LAST_DOMAIN, NoFreeDomain,
+                                                claim_domain, is_claimed)
 
-HELPERS = Path(ros_domains.__file__).parent
-ROOT = HELPERS.parents[2]
-HOLDER = f"""
+ROOT = Path(__file__).resolve().parents[2]
+HOLDER = """
 import sys
-sys.path.insert(0, {str(HELPERS)!r})
-from ros_domains import claim_domain
+from dualtalk_ros.launching.ros_domains import claim_domain
 claims = [claim_domain() for _ in range(int(sys.argv[1]))]
 print(" ".join(str(c.domain) for c in claims), flush=True)
 sys.stdin.read()  # hold them until the test closes our stdin
