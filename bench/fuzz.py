@@ -12,7 +12,7 @@ import argparse
 import logging
 
 from bench.common import load_avg, write_json
-from dualtalk_ros.fuzzing.fuzz_cli import claim_domain, run_fuzz
+from dualtalk_ros.fuzzing.fuzz_cli import claim_fuzz_domain, run_fuzz
 
 log = logging.getLogger("bench.fuzz")
 
@@ -27,8 +27,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[bench.fuzz] %(message)s")
     before = load_avg()
-    domain, lock = claim_domain()  # held until this process exits
-    report = run_fuzz(args.seconds, args.seed, domain, clean=args.clean)
+    claim = claim_fuzz_domain()  # held until this process exits
+    report = run_fuzz(args.seconds, args.seed, claim.domain, clean=args.clean)
     report.update(load_avg_before=before, load_avg_after=load_avg())
     log.info("%s", report["line"])
     write_json(args.out, report)

@@ -13,6 +13,7 @@ from typing import Any
 from bench.designs import DESIGNS
 from dualtalk_core.units import FRAME_RATE_HZ
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
+from dualtalk_ros.fuzzing.fuzz_report import GOALS
 
 RTF_TARGET = 0.02  # engine CPU time per hop / hop, at the node's default config
 STEP_P99_MS = 4.0  # one step (a hop's push + step), p99 of wall time
@@ -128,8 +129,10 @@ def gpu_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # Reliability (issue 24): the fuzz goals are dualtalk-fuzz's own (its JSON says which it met).
-FUZZ_GOALS = {"messages": ">= 10000", "crashes": "0", "min_rate_fps": ">= 24",
-              "jitter_p99_ms": "<= 10", "rss_growth_mib": "<= 20", "nan": "0",
+FUZZ_GOALS = {"messages": f">= {GOALS['messages']}", "crashes": f"{GOALS['crashes']}",
+              "min_rate_fps": f">= {GOALS['min_rate_fps']:g}",
+              "jitter_p99_ms": f"<= {GOALS['jitter_p99_ms']:g}",
+              "rss_growth_mib": f"<= {GOALS['rss_growth_mib']:g}", "nan": f"{GOALS['nan']}",
               "counters": "ok"}
 SHUTDOWN_S = 2.0  # every SIGINT/SIGTERM: exit within this, in every state, under full load
 SOAK_RSS_MIB = 20.0  # soak: RSS growth after warm-up

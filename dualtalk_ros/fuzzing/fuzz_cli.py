@@ -17,10 +17,8 @@ Exit status 0 when every goal of issue 24 holds, 1 when one does not, 2 for a us
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -41,6 +39,7 @@ from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 from dualtalk_ros.fuzzing import hostile_messages as hostile
 from dualtalk_ros.fuzzing.fuzz_report import Accounting, Window, build_report
 from dualtalk_ros.fuzzing.input_contract import invalid_reason
+from dualtalk_ros.launching.ros_domains import DomainClaim, NoFreeDomain, claim_domain
 from dualtalk_ros.nodes.qos import SENSOR
 
 BAD_PER_S = 100.0  # bad messages a second, on top of ~92 valid ones: >= 10,000 in 60 s
@@ -52,8 +51,6 @@ SETTLE_S = 2.0  # after publishing, before the final /diagnostics is read
 WARMUP_S = DualTalkNodeSettings().stream.window_ms / 1000.0 + 2.0
 START_TIMEOUT_S = 120.0  # model load on a loaded 2-core machine
 MATCH_TIMEOUT_S = 10.0
-DOMAINS = range(1, 102)  # Fast DDS ports of domains >= 102 fall in Linux's ephemeral range
-LOCK_DIR = Path("/tmp/dualtalk-ros-domains")  # the machine's domain claims (see claim_domain)
 TOPICS = {"self_audio": "self_audio", "partner_audio": "partner_audio",
           "partner_face": "partner_face", "self_audio_raw": "self_voice",
           "partner_audio_raw": "partner_voice"}
@@ -93,27 +90,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def claim_domain() -> tuple[int, int]:
-    """(domain, descriptor holding its lock): a domain in 1..101 that no test run, benchmark or
-    shell on this machine holds, nor this shell's (the fuzzer must never reach a running robot's
-    node). The lock protocol of test/ros/helpers/ros_domains.py, which the package cannot
-    import: a flock on LOCK_DIR/<id>.lock, held while the descriptor is open."""
-    shell = os.environ.get("ROS_DOMAIN_ID", "")
-    LOCK_DIR.mkdir(exist_ok=True)
+def claim_fuzz_domain() -> DomainClaim:
+    """A domain no test run, benchmark or shell on this machine holds, nor this shell's (the
+    fuzzer must never reach a running robot's node); one line and exit 2 when none is free."""
     try:
-        os.chmod(LOCK_DIR, 0o1777)  # other users on this machine claim domains here too
-    except PermissionError:
-        pass
-    for domain in random.SystemRandom().sample(DOMAINS, len(DOMAINS)):
-        if str(domain) == shell:
-            continue
-        fd = os.open(LOCK_DIR / f"{domain}.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return domain, fd
-        except BlockingIOError:
-            os.close(fd)
-    raise SystemExit(f"dualtalk-fuzz: no free ROS domain in 1..101 (all locked under {LOCK_DIR})")
+        return claim_domain()
+    except NoFreeDomain as exc:
+        raise SystemExit(f"dualtalk-fuzz: {exc}") from None
 
 
 def node_command() -> list[str]:
@@ -320,12 +303,13 @@ def run_fuzz(seconds: float, seed: int, domain: int, warmup_s: float = WARMUP_S,
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    domain, lock = (args.domain, -1) if args.domain is not None else claim_domain()
+    claim = None if args.domain is not None else claim_fuzz_domain()
     try:
+        domain = args.domain if claim is None else claim.domain
         report = run_fuzz(args.seconds, args.seed, domain, args.warmup_s, args.clean)
     finally:
-        if lock >= 0:
-            os.close(lock)
+        if claim is not None:
+            claim.release()
     if args.out is not None:
         args.out.write_text(json.dumps(report, indent=1, allow_nan=True) + "\n")
     print(report["line"], flush=True)
