@@ -49,7 +49,9 @@ class StampGate(Generic[Item]):
         where its stream expects the next input (`expected_s`; None: nothing accepted yet)."""
         held, self._held = self._held, None
         if held is not None:
-            if held.start_s - self.jump_s <= start_s <= held.end_s + self.jump_s:
+            # Continuing the held item means starting at or after it (a copy of it included),
+            # not back where the old timeline is: that disowns it.
+            if held.start_s <= start_s <= held.end_s + self.jump_s:
                 return [held.item, item]  # the jump goes on: it was real
             self.outliers += 1  # the stream went on without it: a glitch
         if expected_s is None or start_s - expected_s <= self.jump_s:

@@ -86,8 +86,8 @@ def test_absurd_faces_are_refused_and_unknown_names_stay_bounded(lite, caplog):
         with pytest.raises(ValueError, match="finite and within"):
             engine.push_partner_face(row, names, 1.0)
     with pytest.raises(ValueError, match="channels"):
-        engine.push_partner_face(np.zeros(rigs.MAX_CHANNELS + 1), [f"n{i}" for i in
-                                                                   range(rigs.MAX_CHANNELS + 1)], 1.0)
+        too_many = [f"n{i}" for i in range(rigs.MAX_CHANNELS + 1)]
+        engine.push_partner_face(np.zeros(len(too_many)), too_many, 1.0)
     engine.push_self_audio(np.zeros(512, np.float32), 16000, 1.0)
     with caplog.at_level(logging.WARNING, logger="dualtalk_core"):
         for j in range(300):  # 300 faces, each with new unknown names
@@ -96,6 +96,22 @@ def test_absurd_faces_are_refused_and_unknown_names_stay_bounded(lite, caplog):
     stats = engine.stats.partner_face
     assert len(stats.unknown_names) == 64 and stats.unknown_names_truncated
     assert stats.faces == 300 and len(caplog.records) == 1  # warned once
+
+
+@pytest.mark.parametrize("offset_s", [0.26, 4.0])
+def test_a_glitch_just_past_the_jump_is_disowned_by_the_next_chunk(offset_s):
+    """A chunk whose stamp is corrupted is held; the next chunk of the old timeline starts
+    before it and disowns it, however small the jump (a rule on distance alone would take a
+    0.26 s glitch as confirmed and lose 0.26 s of good audio)."""
+    from dualtalk_core.streaming.stamp_gate import StampGate
+
+    gate: StampGate[str] = StampGate(0.25)
+    assert gate.admit("a", 1.0, 1.032, expected_s=1.0) == ["a"]
+    assert gate.admit("glitch", 1.032 + offset_s, 1.064 + offset_s, expected_s=1.032) == []
+    # the chunk after the corrupted one (its own time lost with its stamp)
+    assert gate.admit("c", 1.064, 1.096, expected_s=1.032) == ["c"] and gate.outliers == 1
+    assert gate.admit("jump", 2.0, 2.032, expected_s=1.064) == []
+    assert gate.admit("jump again", 2.032, 2.064, expected_s=1.064) == ["jump", "jump again"]
 
 
 @pytest.mark.parametrize("kind", ["audio", "face"])
