@@ -271,8 +271,11 @@ class DualTalkNode(Node):
         """Publish every frame whose slot (stamp + output.delay_ms) has come."""
         now = self._now_s()
         due = []
-        while self.outbox and self.pacer.due(self.outbox[0].t, now):
-            due.append(self.outbox.popleft())
+        try:
+            while self.outbox and self.pacer.due(self.outbox[0].t, now):
+                due.append(self.outbox.popleft())
+        except IndexError:  # the worker emptied the outbox meanwhile (ROS time went back)
+            due = []
         if due:
             # A frame that waited input_timeout_ms for missing audio is late by design (stale
             # input says why); late frames are those the pipeline itself made late.
