@@ -35,7 +35,7 @@ from rclpy.qos import qos_profile_sensor_data
 
 from bench.common import load_avg, percentiles, python_env, write_json
 from bench.node_latency import Recorder, cpu_seconds, node_command
-from dualtalk_core.child_processes import stop
+from dualtalk_core.child_processes import rss_mib, stop
 from dualtalk_core.units import FRAME_S
 from dualtalk_ros.launching.ros_domains import claim_domain
 from dualtalk_msgs.msg import FaceCoefficients
@@ -45,17 +45,6 @@ RSS_PERIOD_S = 10.0
 WARMUP_S = 30.0  # RSS growth is measured from here: the input window and caches fill first
 MINUTE_S = 60.0
 NO_FACE_TOPIC = "soak_nobody_publishes_here"
-
-
-def rss_mib(pid: int) -> float:
-    """Resident set size of a live process (MiB), NaN when it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("nan")
 
 
 def record(recorder: Recorder, node: subprocess.Popen, until: float, t0: float

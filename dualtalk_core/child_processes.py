@@ -15,10 +15,23 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 STOP_TIMEOUT_S = 20.0
 DUMP_WAIT_S = 1.0  # time for faulthandler to write the stacks before the kill
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size (VmRSS) of a live process in MiB, NaN when it is gone: how the
+    benchmarks and the fuzzer watch a node's memory from outside it."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
 
 
 def dump_stacks_on_sigusr1() -> None:

@@ -33,7 +33,7 @@ import numpy as np
 import rclpy
 from tqdm import tqdm
 
-from dualtalk_core.child_processes import stop
+from dualtalk_core.child_processes import rss_mib, stop
 from dualtalk_msgs.msg import AudioChunk, FaceCoefficients
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 from dualtalk_ros.fuzzing import hostile_messages as hostile
@@ -103,17 +103,6 @@ def node_command() -> list[str]:
     """The installed `dualtalk_node` console script; the module when it is not on PATH."""
     script = shutil.which("dualtalk_node")
     return [script] if script else [sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node"]
-
-
-def rss_mib(pid: int) -> float:
-    """VmRSS of a live process in MiB (NaN when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("nan")
 
 
 class Processes:
