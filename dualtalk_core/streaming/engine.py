@@ -4,9 +4,10 @@ Time: the first audio chunk (either speaker) anchors the stream at `t0`; frame k
 `t0 + k / 25` and covers 16 kHz grid samples [640 k, 640 (k + 1)). Frame k needs grid samples
 up to `need(k)` of BOTH speakers (its lookahead past its start; see `frame_scheduler`). A frame
 is ready when both inputs reach `need(k)`, or when `step(now)` is called with
-`now >= t0 + need(k) / 16000 + input_timeout_ms`: then missing audio is silence (counted as a
-gap). The partner's face never blocks a frame: a missing face is the last one received (or
-the rig's neutral face before any). Frames are emitted once each, in order.
+`now >= t0 + need(k) / 16000 + input_timeout_ms` (or a caller's shorter `set_wait_cap`): then
+missing audio is silence (counted as a gap). The partner's face never blocks a frame: a missing
+face is the last one received (or the rig's neutral face before any). Frames are emitted once
+each, in order.
 
 The engine is a thread-safe facade over parts with one job each: `InputTracks` (the inputs on
 one grid), `FrameScheduler` (which frames the next run emits), `WindowedStepper` (the model over
@@ -204,6 +205,31 @@ class StreamingEngine:
             self._schedule.input_timeout_ms = config.input_timeout_ms
             self._schedule.absent_after_ms = config.absent_after_ms
             self._output.set_smoothing(config.smoothing)
+
+    def set_wait_cap(self, ms: float | None) -> None:
+        """Wait at most `ms` (None: no cap) past a frame's need for missing audio, when less
+        than input_timeout_ms: a live caller that publishes each frame at a deadline takes audio
+        still missing then as silence, so a stalled input costs silence rather than a late
+        face. The caller sizes its deadline from `arrival_lateness_ms`."""
+        if ms is not None and not (math.isfinite(ms) and ms >= 0):
+            raise ValueError(f"wait cap must be a finite ms >= 0 or None, got {ms!r}")
+        with self._lock:
+            self._schedule.wait_cap_ms = ms
+
+    @property
+    def wait_ms(self) -> float:
+        """How long past its need a frame now waits for missing audio (ms)."""
+        return self._schedule.wait_ms
+
+    def arrival_lateness_ms(self, percentile: float = 99.0) -> float | None:
+        """The `percentile` of how late the audio inputs' chunks arrived after their first
+        sample (ms) over their last LATENESS_CHUNKS chunks each (only chunks continuing received
+        audio, with `received_s` given); None before any."""
+        with self._lock:
+            lateness = self._tracks.arrival_lateness_s()
+        if not lateness:
+            return None
+        return float(np.percentile(lateness, percentile)) * 1000.0
 
     def warm_up(self, seconds: float = 1.0) -> None:
         """Run the model over `seconds` of silence, then forget it: the first runs of a process

@@ -54,6 +54,8 @@ class FrameScheduler:
         self.exact, self.lookahead_ms = effective_lookahead(model_lookahead_ms,
                                                             config.lookahead_ms)
         self.input_timeout_ms = config.input_timeout_ms
+        # A shorter wait when a frame's deadline comes first (`StreamingEngine.set_wait_cap`)
+        self.wait_cap_ms: float | None = None
         self.absent_after_ms = config.absent_after_ms
         self.need_offset = round(self.lookahead_ms * SAMPLE_RATE_HZ / 1000)  # samples
         self.window = round(config.window_ms * SAMPLE_RATE_HZ / 1000)  # samples
@@ -128,9 +130,16 @@ class FrameScheduler:
         """Grid sample: an input whose received audio ends before it is absent at `now`."""
         return math.floor((now_rel_s - self.absent_after_ms / 1000) * SAMPLE_RATE_HZ)
 
+    @property
+    def wait_ms(self) -> float:
+        """How long past its need a frame waits for missing audio."""
+        if self.wait_cap_ms is None:
+            return self.input_timeout_ms
+        return min(self.input_timeout_ms, self.wait_cap_ms)
+
     def due(self, now_rel_s: float) -> int:
         """Grid samples up to which input is overdue at `now_rel_s` (s after the anchor)."""
-        return math.floor((now_rel_s - self.input_timeout_ms / 1000) * SAMPLE_RATE_HZ)
+        return math.floor((now_rel_s - self.wait_ms / 1000) * SAMPLE_RATE_HZ)
 
     def stall_resume_frame(self, due: int) -> int | None:
         """The frame to jump to when the input overdue at `due` outgrew the buffer, else None.

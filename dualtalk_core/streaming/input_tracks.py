@@ -20,6 +20,12 @@ from dualtalk_core.units import FRAME_S, SAMPLE_RATE_HZ, SAMPLES_PER_FRAME
 # A stamp further than this ahead of where its input was expected is held until the input
 # confirms it (`stamp_gate`): a real pause, or a glitch that would blank the good input after it.
 JUMP_S = 0.25
+# Arrival lateness kept per audio input: about 8 s of 32 ms chunks, what a derived output delay
+# is sized from (`arrival_lateness_s`).
+LATENESS_CHUNKS = 256
+# Chunks of a stream's first second are not counted: they pay for start-up (the source's and
+# the receiver's first messages, threads warming up), not for how the source delivers.
+LATENESS_FROM_S = 1.0
 MAX_UNKNOWN_NAMES = 64  # unknown partner-face names kept for diagnostics; the rest are counted
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,10 @@ class InputTracks:
         self.face_stats = FaceInputStats()
         self._timed_out: collections.deque[tuple[int, int]] = collections.deque(maxlen=8)
         self._names_warned = False
+        # (own, partner): seconds from a chunk's first sample to its arrival, for chunks that
+        # continue received audio (`_note_lateness`)
+        self._lateness: tuple[collections.deque[float], collections.deque[float]] = (
+            collections.deque(maxlen=LATENESS_CHUNKS), collections.deque(maxlen=LATENESS_CHUNKS))
         for gate in self._gates:
             gate.reset()
             gate.outliers = 0
@@ -82,23 +92,42 @@ class InputTracks:
         expected = track.expected_s() if track.stats.chunks else None
         for item in gate.admit((mono, rate_hz, t_rel, received_s), t_rel,
                                t_rel + len(mono) / rate_hz, expected):
-            self._file_audio(which, *item)
+            self._file_audio(which, *item, filed_s=received_s)
         self._count_gates()
 
     def _file_audio(self, which: int, mono: np.ndarray, rate_hz: int, t_rel: float,
-                    received_s: float | None) -> None:
+                    received_s: float | None, filed_s: float | None = None) -> None:
+        """File a chunk received at `received_s` and let through the stamp gate at `filed_s`
+        (None: as received); frames waited for it until then."""
         assert self.t0 is not None
         track = self.audio[which]
         track.last_fill = None
+        real_end, chunks = track.real_end, track.stats.chunks
         track.push(mono, rate_hz, t_rel)
+        if received_s is not None and track.stats.chunks > chunks:
+            self._note_lateness(which, t_rel, received_s - self.t0, real_end)
         if track.last_fill is not None:
             # The input resumed after a pause: frames needing the silence before it waited for
             # it, except where that silence lies after the arrival (audio published ahead).
             start, end = track.last_fill
             if received_s is not None:
-                end = min(end, round((received_s - self.t0) * SAMPLE_RATE_HZ))
+                filed = received_s if filed_s is None else max(received_s, filed_s)
+                end = min(end, round((filed - self.t0) * SAMPLE_RATE_HZ))
             if end > start:
                 self._note_wait(start, end)
+
+    def _note_lateness(self, which: int, t_rel: float, received_rel: float,
+                       real_end: int) -> None:
+        """Record how late an accepted chunk arrived, if it continues the received audio: what
+        a source's chunking and transport cost. Not after a pause, a hole or a dropped backlog
+        (the audio before it was not received): a stall is not the source's usual lateness."""
+        tolerance = self.audio[which].tolerance_s
+        if t_rel >= LATENESS_FROM_S and abs(t_rel - real_end / SAMPLE_RATE_HZ) <= tolerance:
+            self._lateness[which].append(received_rel - t_rel)
+
+    def arrival_lateness_s(self) -> list[float]:
+        """Recent arrival lateness of both audio inputs (s; < 0: published ahead)."""
+        return [*self._lateness[0], *self._lateness[1]]
 
     def push_face(self, row: np.ndarray, names: rigs.ChannelMap, t: float, emitted: int) -> None:
         """(C,) rig-order partner face at time `t`, mapped by `names`; `emitted` frames are out
@@ -116,12 +145,14 @@ class InputTracks:
 
     def release_due(self, now_rel_s: float, emitted: int) -> None:
         """File held input whose stamp the clock has reached (nothing disowned it)."""
-        self._release([gate.release_due(now_rel_s) for gate in self._gates], emitted)
+        assert self.t0 is not None
+        self._release([gate.release_due(now_rel_s) for gate in self._gates], emitted,
+                      filed_s=self.t0 + now_rel_s)
 
-    def _release(self, released: list[list], emitted: int) -> None:
+    def _release(self, released: list[list], emitted: int, filed_s: float | None = None) -> None:
         for which in (0, 1):
             for item in released[which]:
-                self._file_audio(which, *item)
+                self._file_audio(which, *item, filed_s=filed_s)
         for row, t_rel in released[2]:
             self.faces.push(row, t_rel, emitted, self.face_stats)
         self._count_gates()

@@ -19,8 +19,8 @@ class Frame:
     values: np.ndarray  # (C,) float32
     head_quaternion: np.ndarray  # (4,) x, y, z, w: Rig.head_quaternion(values)
     index: int  # k: frames since the stream's anchor
-    # Computed only when input_timeout_ms ran out on missing audio (silence filled in): its
-    # latency says nothing about the pipeline's (a pacer leaves it out).
+    # Computed only when the wait for missing audio ran out (silence filled in): its latency
+    # says nothing about the pipeline's (a pacer leaves it out).
     waited: bool = False
 
 

@@ -48,8 +48,10 @@ class StreamConfig:
         "follows fast motion.")
     input_timeout_ms: float = setting(
         150.0,
-        "How long past a frame's need to wait for late audio before taking it as silence: "
-        "above the 32-100 ms chunks of microphones and TTS engines, below a visible stall.",
+        "The longest a frame waits past its need for late audio before taking it as silence: "
+        "above the 32-100 ms chunks of microphones and TTS engines, below a visible stall. The "
+        "node with a derived output delay waits less where the frame's deadline comes first "
+        "(its delay covers the inputs' measured arrival lateness up to this).",
         min_value=0.0, max_value=10000.0, live=True)
     absent_after_ms: float = setting(
         500.0,

@@ -56,6 +56,9 @@ def _eval_parser(sub: Any) -> None:
     ap.add_argument("--live", action="store_true",
                     help="run the node over DDS on sim time instead of in this process")
     ap.add_argument("--rate", type=float, default=1.0, help="live replay speed (1 = real time)")
+    ap.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
+                    help="live: a parameter of the node (repeatable), e.g. output.delay_ms:=400 "
+                         "(a fixed delay: no frame deadline, so no late audio is cut)")
     ap.add_argument("--torch-threads", type=int, default=None,
                     help="torch CPU threads of the engine (live: OMP_NUM_THREADS of the node); "
                          "default: the node's torch_threads (1), far faster on a busy machine "
@@ -92,7 +95,7 @@ def _predict(args: argparse.Namespace, inputs: BagInputs) -> tuple[Predictions, 
         from dualtalk_ros.bag.live_replay import run_live
 
         return run_live(inputs, model=args.model, rate=args.rate, device=args.device,
-                        torch_threads=args.torch_threads)
+                        torch_threads=args.torch_threads, node_params=args.node_param)
     import torch
 
     from dualtalk_ros.bag.offline_replay import node_engine, run_offline
@@ -110,6 +113,10 @@ def evaluate(args: argparse.Namespace) -> int:
 
     if args.live and not args.rate > 0:
         raise ValueError(f"--rate must be > 0, got {args.rate}")
+    bad = [p for p in args.node_param if ":=" not in p or not p.partition(":=")[0]]
+    if bad or (args.node_param and not args.live):
+        raise ValueError(f"--node-param {bad[0] if bad else args.node_param[0]!r}: "
+                         + ("expected NAME:=VALUE" if bad else "only with --live"))
     if args.torch_threads is not None and args.torch_threads < 1:
         raise ValueError(f"--torch-threads must be >= 1, got {args.torch_threads}")
     if (args.out / "output_bag").exists():

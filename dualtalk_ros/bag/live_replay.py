@@ -45,11 +45,14 @@ NODE_INPUT_TYPES = {"self_audio": AudioChunk, "partner_audio": AudioChunk,
                     "partner_face": FaceCoefficients}
 
 
-def start_node(model: str | None, device: str | None,
-               torch_threads: int | None) -> subprocess.Popen:
-    """`python -m dualtalk_ros.nodes.dualtalk_node` with use_sim_time, on local DDS only."""
+def start_node(model: str | None, device: str | None, torch_threads: int | None,
+               params: list[str] | None = None) -> subprocess.Popen:
+    """`python -m dualtalk_ros.nodes.dualtalk_node` with use_sim_time and `params`
+    (NAME:=VALUE), on local DDS only."""
     cmd = [sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node", "--ros-args",
            "-p", "use_sim_time:=true"]
+    for param in params or []:
+        cmd += ["-p", param]
     if model:
         cmd += ["-p", f"model:={model}"]
     if device:
@@ -171,15 +174,17 @@ class Player:
 
 def run_live(inputs: BagInputs, model: str | None = None, rate: float = 1.0,
              device: str | None = None,
-             torch_threads: int | None = None) -> tuple[Predictions, dict]:
-    """Evaluate the node live on the bag; returns the predictions and run statistics."""
+             torch_threads: int | None = None,
+             node_params: list[str] | None = None) -> tuple[Predictions, dict]:
+    """Evaluate the node live on the bag (`node_params`: NAME:=VALUE parameters of the node);
+    returns the predictions and run statistics."""
     if not rate > 0:
         raise ValueError(f"rate must be > 0, got {rate}")
     os.environ.update(LOCAL_DDS)  # before rclpy.init: the RMW reads it there
     started = time.monotonic()
     context = rclpy.Context()
     rclpy.init(context=context)
-    proc = start_node(model, device, torch_threads)
+    proc = start_node(model, device, torch_threads, node_params)
     try:
         player = Player(context, inputs, rate)
         ready_s = player.wait_for_node(proc)

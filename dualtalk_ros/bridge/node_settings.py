@@ -62,9 +62,11 @@ class OutputSettings:
         -1.0, "Each frame is published at its stamp + this delay on the node's clock: a steady "
         "25 fps stream, and the node's pipeline delay (published on pipeline_delay: play the "
         "robot's own voice this much after publishing it). < 0 = derived: lookahead + an "
-        "input chunk + a model run + margin at start, then the measured 99th percentile of "
-        "frame latency + margin: raised at once when frames would be late, lowered by at "
-        "most 2 ms a second. 0 publishes each frame as soon as computed.",
+        "input chunk + a model run + margin at start, then the larger of the measured 99th "
+        "percentile of frame latency and lookahead + the inputs' arrival lateness + a model "
+        "run, + margin: raised at once when frames would be late, lowered by at most 2 ms a "
+        "second; audio still missing at a frame's deadline is taken as silence. 0 publishes "
+        "each frame as soon as computed.",
         min_value=-1.0, max_value=5000.0, live=True)
     delay_margin_ms: float = setting(
         10.0, "Margin a derived delay keeps above the measured latency (ms).",

@@ -50,6 +50,7 @@ from dualtalk_ros.nodes.ros_parameters import NodeSettings  # noqa: E402
 
 IDLE_WAIT_S = 0.2  # the worker re-checks its stop flag at least this often
 CLOCK_JUMP_S = 1.0  # ROS time going back further than this: a restarted clock (bag replay)
+STARTUP_FRAMES = 25  # a stream's first second: its timings do not size the pipeline delay
 
 
 class DualTalkNode(Node):
@@ -83,6 +84,7 @@ class DualTalkNode(Node):
         self.pacer = OutputPacer(s.output, self.engine.lookahead_ms,
                                  (self.engine.batch_frames - 1) * FRAME_MS,
                                  incremental=self.engine.incremental)
+        self.engine.set_wait_cap(self.pacer.wait_cap_ms)  # each frame's deadline
         self._make_io(s)
         self._publish_delay()
         self._stop = threading.Event()
@@ -126,6 +128,7 @@ class DualTalkNode(Node):
         if hasattr(self, "pacer"):  # not during start-up
             before = self.pacer.delay_ms
             self.pacer.configure(new.output)
+            self.engine.set_wait_cap(self.pacer.wait_cap_ms)
             if self.pacer.delay_ms != before:
                 self._publish_delay()
 
@@ -163,20 +166,18 @@ class DualTalkNode(Node):
 
     # ----------------------------------------------------------- processing: worker thread
     def _work(self) -> None:
-        woken_for = None  # the batch due time the worker last woke itself for
+        woken_for = None  # the wake-up the worker last woke itself for
         while not self._stop.is_set():
-            # Besides audio arrivals and hops, wake when the next batch falls due: frames that
-            # need no more audio (an absent input, speech published ahead) go out on time.
-            due = self.engine.next_batch_due_s()
+            wake = self._next_wake(woken_for)
             wait_s = IDLE_WAIT_S
-            if due is not None and due != woken_for:
-                wait_s = min(IDLE_WAIT_S, max(0.0, due - self._now_s()))
+            if wake is not None:
+                wait_s = min(IDLE_WAIT_S, max(0.0, wake[1] - self._now_s()))
             try:
                 now = self.requests.get(timeout=wait_s)
             except queue.Empty:
-                if due is None or due == woken_for:
+                if wake is None:
                     continue
-                woken_for, now = due, self._now_s()
+                woken_for, now = wake[0], self._now_s()
             self._busy_since = time.monotonic()
             try:
                 self._follow_clock(now)
@@ -184,7 +185,10 @@ class DualTalkNode(Node):
                 self._anchor_if_silent(now)
                 start = time.perf_counter()
                 frames = self.engine.step(now)
-                self.health.hop_done(time.perf_counter() - start, len(frames))
+                elapsed = time.perf_counter() - start
+                self.health.hop_done(elapsed, len(frames))
+                if frames and frames[0].index >= STARTUP_FRAMES:
+                    self.pacer.observe_compute(elapsed)
                 self._observe_latency(frames)
                 if self.pacer.delay_ms > 0:
                     self.outbox.extend(frames)  # deque appends are thread-safe
@@ -197,11 +201,27 @@ class DualTalkNode(Node):
             finally:
                 self._busy_since = None
 
+    def _next_wake(self, woken_for: tuple[float, bool] | None
+                   ) -> tuple[tuple[float, bool], float] | None:
+        """((batch due, forced), time) of the worker's next own wake-up, besides audio
+        arrivals and hops: when the next batch falls due (frames that need no more audio, such
+        as speech published ahead, go out on time), then when its missing audio is overdue (a
+        stalled or ended voice: the frames' deadline). None once woken for both."""
+        due = self.engine.next_batch_due_s()
+        if due is None:
+            return None
+        if woken_for is None or woken_for[0] != due:
+            return (due, False), due
+        if not woken_for[1]:
+            return (due, True), due + self.engine.wait_ms / 1000.0
+        return None
+
     def _observe_latency(self, frames: list[Frame]) -> None:
         """Feed the pacer the latencies of frames computed from the audio that arrived: a frame
-        that waited input_timeout_ms for missing audio (a stream's end, no input at all) waits
-        by design and must not raise the delay."""
-        stamps = [f.t for f in frames if not f.waited]
+        that waited for missing audio (a stream's end, no input at all) waits by design, and
+        the first second of a stream pays for start-up (threads warming up, first messages of
+        new DDS matches): neither may raise the delay, which falls only 2 ms a second."""
+        stamps = [f.t for f in frames if not f.waited and f.index >= STARTUP_FRAMES]
         if stamps:
             self.pacer.observe(self._now_s(), stamps)
 
@@ -288,7 +308,11 @@ class DualTalkNode(Node):
 
     def _on_diagnostics(self) -> None:
         before = self.pacer.delay_ms
-        pacing = self.pacer.recheck(self._now_s())
+        lateness = self.engine.arrival_lateness_ms()
+        if lateness is not None:  # a source later than the timeout loses audio anyway
+            lateness = min(lateness, self.settings.stream.input_timeout_ms)
+        pacing = self.pacer.recheck(self._now_s(), lateness)
+        self.engine.set_wait_cap(pacing.wait_cap_ms)
         if pacing.delay_ms != before:
             # raising is news (lips were late); lowering slews a few ms per check, so it is quiet
             log = self.get_logger().info if pacing.delay_ms > before else self.get_logger().debug

@@ -184,4 +184,7 @@ def _pacing_values(pacing: PacingReport) -> dict[str, str]:
             "output_delay_mode": "derived" if pacing.derived else "fixed",
             "required_delay_ms": ms(pacing.required_ms),
             "frame_latency_p50_ms": ms(pacing.latency_p50_ms),
-            "frame_latency_p99_ms": ms(pacing.latency_p99_ms)}
+            "frame_latency_p99_ms": ms(pacing.latency_p99_ms),
+            "arrival_lateness_p99_ms": ms(pacing.arrival_lateness_ms),
+            "input_wait_cap_ms": ("none (fixed delay)" if pacing.wait_cap_ms is None
+                                  else ms(pacing.wait_cap_ms))}

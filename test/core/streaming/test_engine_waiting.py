@@ -64,3 +64,40 @@ def test_speech_published_ahead_goes_out_when_its_batch_falls_due(lite: DualTalk
         assert frames[-1].t == pytest.approx(due - lookahead_s, abs=1e-4)
         emitted += len(frames)
     assert engine.stats.partner_audio.gaps_filled == 1  # the absent microphone: silence
+
+
+@pytest.mark.parametrize("cap_ms", [None, 30.0])
+def test_a_wait_cap_sends_frames_of_a_stopped_voice_at_their_deadline(
+        lite: DualTalkModel, cap_ms: float | None):
+    """The robot's voice stops at 1.5 s (its TTS publishes nothing more) while the partner's
+    microphone goes on: frames needing audio past the stop wait input_timeout_ms for it, or
+    only the cap a live caller sets from its frames' deadline, and are flagged as waited."""
+    engine = StreamingEngine(lite, StreamConfig(hop_ms=40.0, input_timeout_ms=150.0))
+    engine.set_wait_cap(cap_ms)
+    assert engine.wait_ms == (150.0 if cap_ms is None else cap_ms)
+    voice, chunk, lookahead_s = _voice(3.0), 320, engine.lookahead_ms / 1000
+    waits = {}
+    for i in range(0, len(voice) - chunk, chunk):
+        t = 100.0 + i / 16000
+        now = t + chunk / 16000
+        engine.push_partner_audio(voice[i:i + chunk], 16000, t, received_s=now)
+        if t < 101.5:
+            engine.push_self_audio(voice[i:i + chunk], 16000, t, received_s=now)
+        for frame in engine.step(now):
+            waits[frame.index] = (now - frame.t - lookahead_s, frame.waited)
+    before = [w for k, (w, waited) in waits.items() if k * 0.04 + lookahead_s <= 1.5]
+    after = [(w, waited) for k, (w, waited) in waits.items()
+             if 1.5 < k * 0.04 + lookahead_s < 1.5 + 0.3]  # before the voice counts as absent
+    assert max(before) <= 0.02 + 1e-6  # one chunk
+    assert engine.arrival_lateness_ms() == pytest.approx(20.0, abs=1e-3)  # each chunk's 20 ms
+    wait_s = engine.wait_ms / 1000
+    assert all(waited and wait_s <= w <= wait_s + 0.02 + 1e-6 for w, waited in after), after
+
+
+def test_a_wait_cap_must_be_a_finite_non_negative_time(lite: DualTalkModel):
+    engine = StreamingEngine(lite, StreamConfig())
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="wait cap"):
+            engine.set_wait_cap(bad)
+    engine.set_wait_cap(500.0)  # above input_timeout_ms: the timeout still bounds the wait
+    assert engine.wait_ms == engine.config.input_timeout_ms

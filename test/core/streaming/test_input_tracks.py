@@ -113,3 +113,27 @@ def test_speech_published_ahead_of_time_made_no_frame_wait():
     tracks.push_audio(0, np.ones(1600, np.float32), 16000, 1.0, received_s=1.0)  # paused, live
     tracks.release_due(1.0, emitted=0)  # stamped at its arrival: the clock confirms it
     assert tracks.waited(16000) and not tracks.waited(11200)
+
+
+def test_arrival_lateness_counts_chunks_that_continue_received_audio():
+    """What a pacer sizes its deadline from: how long after its first sample each chunk of a
+    continuous stream arrives. A chunk after a hole, a stall's backlog or the stream's first
+    second says nothing about the source's usual delivery and is left out."""
+    tracks, chunk = _tracks(), np.ones(640, np.float32)  # 40 ms chunks
+    for i in range(50):  # 2 s, each chunk received 45 ms after its first sample
+        t = i * 0.04
+        tracks.push_audio(0, chunk, 16000, t, received_s=t + 0.045)
+    lateness = np.array(tracks.arrival_lateness_s())
+    assert len(lateness) == 25  # the first second left out (start-up)
+    np.testing.assert_allclose(lateness, 0.045, atol=1e-9)
+    tracks.push_audio(0, chunk, 16000, 2.5, received_s=2.51)  # after a 0.5 s hole
+    tracks.release_due(2.51, emitted=0)
+    assert tracks.self_audio.stats.chunks == 51 and len(tracks.arrival_lateness_s()) == 25
+    tracks.fill_overdue(round(2.6 * 16000))  # the next chunk is late: its first part is gone
+    tracks.push_audio(0, np.ones(1600, np.float32), 16000, 2.54, received_s=2.7)
+    assert tracks.self_audio.stats.trimmed_chunks == 1  # it continued the received audio:
+    assert tracks.arrival_lateness_s()[-1] == pytest.approx(0.16)  # counted from its start
+    tracks.push_audio(0, chunk, 16000, 2.64, received_s=2.2)  # published ahead: negative
+    assert tracks.arrival_lateness_s()[-1] == pytest.approx(-0.44)
+    tracks.reset()
+    assert tracks.arrival_lateness_s() == []

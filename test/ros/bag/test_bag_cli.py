@@ -124,11 +124,17 @@ def test_offline_and_live_agree(recorded, model_dir, tmp_path, ros_env):
     offline = _eval(recorded, tmp_path / "offline", model_dir)
     live_cmd = [sys.executable, "-m", "dualtalk_ros.bag.bag_cli", "eval", "--bag", str(recorded),
                 "--out", str(tmp_path / "live"), "--model", str(model_dir), "--live",
-                "--rate", "1.0", "--torch-threads", "1"]
+                "--rate", "1.0", "--torch-threads", "1",
+                # A fixed delay sets no frame deadline: audio that arrives late on a loaded
+                # machine is waited for (input_timeout_ms), never cut, so the node's input is
+                # the bag's, as offline. The default (derived) delay cuts it at the deadline.
+                "--node-param", "output.delay_ms:=400"]
     run = subprocess.run(live_cmd, env=ros_env, capture_output=True, text=True, timeout=150)
     assert run.returncode == 0, run.stderr[-3000:]
     live = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert live["run"]["node_stopped"] and live["run"]["node_exit_status"] == 0, live["run"]
+    diagnostics = live["run"]["node_diagnostics"]
+    assert diagnostics["input_wait_cap_ms"] == "none (fixed delay)", diagnostics
     from dualtalk_core.model import DualTalkModel
 
     lookahead_ms = DualTalkModel.load(model_dir).lookahead_ms  # lite: 200 ms

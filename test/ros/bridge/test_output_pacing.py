@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dualtalk_ros.bridge.node_settings import OutputSettings
-from dualtalk_ros.bridge.output_pacing import (ASSUMED_CHUNK_MS, ASSUMED_COMPUTE_MS,
+from dualtalk_ros.bridge.output_pacing import (ASSUMED_CHUNK_MS, ASSUMED_COMPUTE_MS, GUARD_MS,
                                                LOWER_MS_PER_S, OutputPacer)
 
 
@@ -50,3 +50,22 @@ def test_a_fixed_delay_is_kept_and_a_live_change_applies():
     assert pacer.delay_ms == 250.0
     assert pacer.due(10.0, 10.25) and not pacer.due(10.0, 10.2499)
     assert pacer.late(10.0, 10.271) and not pacer.late(10.0, 10.269)
+
+
+def test_a_derived_delay_is_each_frames_deadline_and_covers_the_inputs_lateness():
+    """Frames may wait for missing audio only as long as they can still be computed by their
+    slot; a source whose chunks arrive later than that raises the delay instead of losing
+    its audio to the deadline, up to what the caller caps the lateness at."""
+    pacer = OutputPacer(OutputSettings(delay_margin_ms=10.0), lookahead_ms=200.0,
+                        batch_wait_ms=40.0)
+    assert pacer.delay_ms == 305.0
+    assert pacer.wait_cap_ms == pytest.approx(305.0 - 200.0 - 40.0 - 20.0 - GUARD_MS)
+    for _ in range(100):
+        pacer.observe_compute(0.012)
+    pacer.observe(10.0, [10.0 - 0.26] * 50)  # frames ready 260 ms after their stamps
+    report = pacer.recheck(10.0, lateness_ms=100.0)  # 100 ms chunks
+    assert report.required_ms == pytest.approx(200.0 + 100.0 + 40.0 + 12.0 + 10.0)
+    assert pacer.delay_ms == 365.0 and report.arrival_lateness_ms == 100.0
+    assert report.wait_cap_ms == pacer.wait_cap_ms >= 100.0  # a 100 ms chunk now fits
+    fixed = OutputPacer(OutputSettings(delay_ms=300.0), 200.0, 40.0)
+    assert fixed.wait_cap_ms is None  # a fixed delay: frames wait input_timeout_ms
