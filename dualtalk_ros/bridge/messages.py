@@ -20,6 +20,10 @@ MAX_CHANNELS = 64  # more than any microphone array delivers in one stream
 # is refused before it is deserialized (200k names take ~50 ms to turn into Python strings, on
 # the thread that publishes the face).
 MAX_FACE_MESSAGE_BYTES = 64 * 1024
+# A serialized AudioChunk bigger than this is refused on arrival, before it is deserialized or
+# queued: 2 s of 48 kHz 4-channel float32 is 1.5 MB. Multi-MB payloads queued for the worker
+# left the node ~40 MiB bigger (freed on another thread than the one that allocated them).
+MAX_AUDIO_MESSAGE_BYTES = 2 * 1024 * 1024
 
 
 def stamp_to_s(stamp: Any) -> float:
@@ -70,6 +74,13 @@ def check_face_size(serialized: bytes) -> None:
     if len(serialized) > MAX_FACE_MESSAGE_BYTES:
         raise ValueError(f"FaceCoefficients of {len(serialized)} bytes; a face of at most "
                          f"{rigs.MAX_CHANNELS} channels fits in {MAX_FACE_MESSAGE_BYTES}")
+
+
+def check_audio_size(serialized: bytes) -> None:
+    """ValueError for a serialized AudioChunk too large to be a live chunk."""
+    if len(serialized) > MAX_AUDIO_MESSAGE_BYTES:
+        raise ValueError(f"AudioChunk of {len(serialized)} bytes; a chunk of at most "
+                         f"{MAX_CHUNK_S:g} s fits in {MAX_AUDIO_MESSAGE_BYTES}")
 
 
 def face(msg: Any) -> tuple[np.ndarray, list[str], float]:

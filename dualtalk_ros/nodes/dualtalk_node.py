@@ -50,6 +50,12 @@ from dualtalk_ros.nodes.ros_parameters import NodeSettings  # noqa: E402
 
 IDLE_WAIT_S = 0.2  # the worker re-checks its stop flag at least this often
 CLOCK_JUMP_S = 1.0  # ROS time going back further than this: a restarted clock (bag replay)
+# Inputs taken serialized, and the size check each passes on arrival
+RAW_TYPES: dict[str, Any] = {"self_audio": AudioChunk, "partner_audio": AudioChunk,
+                             "partner_face": FaceCoefficients}
+SIZE_CHECKS: dict[str, Callable[[bytes], None]] = {
+    "self_audio": messages.check_audio_size, "partner_audio": messages.check_audio_size,
+    "partner_face": messages.check_face_size}
 STARTUP_FRAMES = 25  # a stream's first second: its timings do not size the pipeline delay
 
 
@@ -113,12 +119,9 @@ class DualTalkNode(Node):
         self.pose_pub = self.create_publisher(PoseStamped, "head_pose", RELIABLE)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE)
         self.delay_pub = self.create_publisher(Duration, "pipeline_delay", LATCHED)
-        self.create_subscription(AudioChunk, "self_audio", self._store("self_audio"), SENSOR)
-        self.create_subscription(AudioChunk, "partner_audio", self._store("partner_audio"),
-                                 SENSOR)
-        # raw: the worker checks a face's size before paying for its deserialization
-        self.create_subscription(FaceCoefficients, "partner_face", self._store("partner_face"),
-                                 SENSOR, raw=True)
+        # raw: a message's size is checked on arrival, before it is deserialized or queued
+        for kind, msg_type in RAW_TYPES.items():
+            self.create_subscription(msg_type, kind, self._store(kind), SENSOR, raw=True)
         subscribe_audio_common(self, s.inputs.audio_common, self._store)
 
     def _apply_settings(self, new: DualTalkNodeSettings) -> None:
@@ -141,6 +144,13 @@ class DualTalkNode(Node):
     def _store(self, kind: str) -> Callable[[Any], None]:
         def callback(msg: Any) -> None:
             self.health.count(f"received.{kind}")
+            if kind in RAW_TYPES:
+                try:  # dropped on the thread that allocated it: the heap gives it back whole
+                    SIZE_CHECKS[kind](msg)
+                except ValueError as exc:
+                    self.health.problem(f"{kind}_invalid", f"{kind}: dropped a message: {exc}",
+                                        key=f"invalid.{kind}")
+                    return
             with self.inbox_lock:
                 if len(self.inbox) >= self.settings.inputs.queue_messages:
                     dropped = self.inbox.popleft()[0]
@@ -260,8 +270,8 @@ class DualTalkNode(Node):
                                     "before ROS time went back", key=f"invalid.{kind}")
                 continue
             try:
-                if kind == "partner_face":  # serialized (a raw subscription)
-                    msg = _deserialize_face(msg)
+                if kind in RAW_TYPES:  # serialized (a raw subscription)
+                    msg = _deserialize(kind, msg)
                 stream, t = self.dispatch.push(kind, msg, now, arrival)
             except (ValueError, TypeError) as exc:
                 self.health.problem(f"{kind}_invalid", f"{kind}: dropped a message: {exc}",
@@ -331,12 +341,12 @@ class DualTalkNode(Node):
         self.worker.join(timeout=2.0)
 
 
-def _deserialize_face(data: bytes) -> FaceCoefficients:
-    messages.check_face_size(data)
+def _deserialize(kind: str, data: bytes) -> Any:
+    msg_type = RAW_TYPES[kind]
     try:
-        return deserialize_message(data, FaceCoefficients)
+        return deserialize_message(data, msg_type)
     except Exception as exc:  # noqa: BLE001 - whatever the middleware raises, it is bad input
-        raise ValueError(f"FaceCoefficients does not deserialize: {exc}") from exc
+        raise ValueError(f"{msg_type.__name__} does not deserialize: {exc}") from exc
 
 
 def main(args: list[str] | None = None) -> None:

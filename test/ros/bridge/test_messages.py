@@ -63,3 +63,12 @@ def test_stamp_problem_names_the_kind():
     assert messages.stamp_problem(94.0, 100.0, 5.0) == "stamp_past"
     assert messages.stamp_problem(0.0, 100.0, 5.0) == "stamp_invalid"
     assert messages.stamp_problem(math.inf, 100.0, 5.0) == "stamp_invalid"
+
+
+def test_oversized_serialized_messages_are_refused_before_deserializing():
+    messages.check_audio_size(bytes(messages.MAX_AUDIO_MESSAGE_BYTES))
+    with pytest.raises(ValueError, match="AudioChunk of 3145728 bytes"):
+        messages.check_audio_size(bytes(3 << 20))
+    messages.check_face_size(bytes(messages.MAX_FACE_MESSAGE_BYTES))
+    with pytest.raises(ValueError, match="FaceCoefficients of 65537 bytes"):
+        messages.check_face_size(bytes(messages.MAX_FACE_MESSAGE_BYTES + 1))

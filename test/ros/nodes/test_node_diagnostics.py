@@ -140,6 +140,9 @@ def test_levels_follow_the_last_period_and_counters_account_for_every_message(
                 if hostile.glitch:
                     hostile.glitch = False  # valid, but 4 s ahead: held, then disowned
                     talker.publish("partner_audio", _chunk(talker.i, t + 4.0))
+                    # 3 MB: refused on arrival, before it is deserialized or queued
+                    talker.publish("self_audio", _chunk(0, t, data=bytes(3 << 20)))
+                    bad_sent["self_audio"] += 1
             hostile.glitch = True
 
             talker.wait_for_node()
