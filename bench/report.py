@@ -215,8 +215,9 @@ def reliability_section(results: dict[str, Any]) -> list[str]:
         lines += [f"- shutdown ({summary['cycles']} SIGINT/SIGTERM at random points, full CPU "
                   f"load): exit p50 {e['p50']:.2f} s, p99 {e['p99']:.2f} s, max "
                   f"{e['max']:.2f} s; non-zero exits {summary['nonzero_exits']} (signals "
-                  f"during imports: 130/143), tracebacks {summary['tracebacks']}, killed "
-                  f"{summary['killed']}"]
+                  f"during imports: 130/143), tracebacks {summary['tracebacks']} "
+                  f"({summary.get('startup_tracebacks', 0)} in the interpreter's own start-up, "
+                  f"before any project code), killed {summary['killed']}"]
     mic = results.get("ros", {}).get("mic", {})
     if "stamp_error_abs_max_ms" in mic:
         lines += [f"- microphone stamps: |error| max {_fmt(mic['stamp_error_abs_max_ms'], 1)} "

@@ -105,8 +105,19 @@ def one_cycle(index: int, delay_s: float, env: dict[str, str], log: Path) -> dic
             "phase": "running" if ready else "starting", "ready_s": ready_s,
             "returncode": proc.returncode,
             "exit_s": round(exit_s, 3), "stopped_in_time": in_time,
-            "traceback": "Traceback" in text, "tail": text[-600:] if "Traceback" in text
-            else ""}
+            "traceback": "Traceback" in text, "startup_traceback": _before_project_code(text),
+            "tail": text[-600:] if "Traceback" in text else ""}
+
+
+def _before_project_code(text: str) -> bool:
+    """A traceback with no project frame on its stack: a signal that came while the interpreter
+    was still starting (site's .pth files, runpy), before any line of the node could install
+    its handlers. Python prints its own KeyboardInterrupt there; counted apart."""
+    if "Traceback" not in text:
+        return False
+    frames = [line for line in text.split("Traceback", 1)[1].splitlines()
+              if line.strip().startswith("File ")]
+    return not any("dualtalk_" in line for line in frames)
 
 
 def summary(cycles: list[dict[str, Any]]) -> dict[str, Any]:
@@ -118,6 +129,7 @@ def summary(cycles: list[dict[str, Any]]) -> dict[str, Any]:
         "nonzero_exits": sum(c["returncode"] != 0 for c in cycles),
         "unconventional_exits": sum(c["returncode"] not in clean for c in cycles),
         "tracebacks": sum(c["traceback"] for c in cycles),
+        "startup_tracebacks": sum(c.get("startup_traceback", False) for c in cycles),
         "killed": sum(not c["stopped_in_time"] for c in cycles)}
     out["ready_s"] = percentiles([c["ready_s"] for c in cycles if c["ready_s"]], (50, 99))
     for key in ("phase", "mode", "signal"):
