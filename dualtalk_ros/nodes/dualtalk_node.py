@@ -50,12 +50,11 @@ from dualtalk_ros.nodes.ros_parameters import NodeSettings  # noqa: E402
 
 IDLE_WAIT_S = 0.2  # the worker re-checks its stop flag at least this often
 CLOCK_JUMP_S = 1.0  # ROS time going back further than this: a restarted clock (bag replay)
-# Inputs taken serialized, and the size check each passes on arrival
-RAW_TYPES: dict[str, Any] = {"self_audio": AudioChunk, "partner_audio": AudioChunk,
-                             "partner_face": FaceCoefficients}
-SIZE_CHECKS: dict[str, Callable[[bytes], None]] = {
-    "self_audio": messages.check_audio_size, "partner_audio": messages.check_audio_size,
-    "partner_face": messages.check_face_size}
+# Inputs taken serialized: (message type, the size check each passes on arrival)
+RAW_INPUTS: dict[str, tuple[Any, Callable[[bytes], None]]] = {
+    "self_audio": (AudioChunk, messages.check_audio_size),
+    "partner_audio": (AudioChunk, messages.check_audio_size),
+    "partner_face": (FaceCoefficients, messages.check_face_size)}
 STARTUP_FRAMES = 25  # a stream's first second: its timings do not size the pipeline delay
 
 
@@ -120,7 +119,7 @@ class DualTalkNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE)
         self.delay_pub = self.create_publisher(Duration, "pipeline_delay", LATCHED)
         # raw: a message's size is checked on arrival, before it is deserialized or queued
-        for kind, msg_type in RAW_TYPES.items():
+        for kind, (msg_type, _) in RAW_INPUTS.items():
             self.create_subscription(msg_type, kind, self._store(kind), SENSOR, raw=True)
         subscribe_audio_common(self, s.inputs.audio_common, self._store)
 
@@ -144,12 +143,11 @@ class DualTalkNode(Node):
     def _store(self, kind: str) -> Callable[[Any], None]:
         def callback(msg: Any) -> None:
             self.health.count(f"received.{kind}")
-            if kind in RAW_TYPES:
+            if kind in RAW_INPUTS:
                 try:  # dropped on the thread that allocated it: the heap gives it back whole
-                    SIZE_CHECKS[kind](msg)
+                    RAW_INPUTS[kind][1](msg)
                 except ValueError as exc:
-                    self.health.problem(f"{kind}_invalid", f"{kind}: dropped a message: {exc}",
-                                        key=f"invalid.{kind}")
+                    self._invalid(kind, exc)
                     return
             with self.inbox_lock:
                 if len(self.inbox) >= self.settings.inputs.queue_messages:
@@ -270,15 +268,18 @@ class DualTalkNode(Node):
                                     "before ROS time went back", key=f"invalid.{kind}")
                 continue
             try:
-                if kind in RAW_TYPES:  # serialized (a raw subscription)
+                if kind in RAW_INPUTS:  # serialized (a raw subscription)
                     msg = _deserialize(kind, msg)
                 stream, t = self.dispatch.push(kind, msg, now, arrival)
             except (ValueError, TypeError) as exc:
-                self.health.problem(f"{kind}_invalid", f"{kind}: dropped a message: {exc}",
-                                    key=f"invalid.{kind}")
+                self._invalid(kind, exc)
                 continue
             self.health.count(f"accepted.{kind}")
             self.health.input_seen(stream, t)
+
+    def _invalid(self, kind: str, exc: Exception) -> None:
+        self.health.problem(f"{kind}_invalid", f"{kind}: dropped a message: {exc}",
+                            key=f"invalid.{kind}")
 
     def _publish(self, frames: list[Frame]) -> None:
         names, frame_id = list(self.rig.names), self.settings.frame_id
@@ -307,8 +308,9 @@ class DualTalkNode(Node):
         except IndexError:  # the worker emptied the outbox meanwhile (ROS time went back)
             due = []
         if due:
-            # A frame that waited input_timeout_ms for missing audio is late by design (stale
-            # input says why); late frames are those the pipeline itself made late.
+            # A frame that waited for missing audio may be late by design (a fixed delay waits
+            # input_timeout_ms; stale input says why); late frames are those the pipeline
+            # itself made late.
             late = (sum(self.pacer.late(f.t, now) for f in due if not f.waited)
                     if self.pacer.started else 0)
             if late:
@@ -342,7 +344,7 @@ class DualTalkNode(Node):
 
 
 def _deserialize(kind: str, data: bytes) -> Any:
-    msg_type = RAW_TYPES[kind]
+    msg_type = RAW_INPUTS[kind][0]
     try:
         return deserialize_message(data, msg_type)
     except Exception as exc:  # noqa: BLE001 - whatever the middleware raises, it is bad input
