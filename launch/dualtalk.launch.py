@@ -1,10 +1,15 @@
 """Launch the DualTalk face: dualtalk_node, mic_node (partner voice) and avatar_renderer.
 
     ros2 launch dualtalk_ros dualtalk.launch.py namespace:=robot1 use_mic:=false \
-        self_audio:=/tts/audio partner_face:=/humans/faces/f1/coefficients
+        self_audio:=/tts/audio partner_face:=/face_tracker/partner_coefficients \
+        partner_voice:=/humans/voices/anonymous_speaker/audio
 
-Every argument has the same meaning in `dualtalk-run` (machines without ROS 2 launch): both are
-built from dualtalk_ros.launching.process_list, and node parameters come from the params file only.
+Arguments: the fields of process_list.Options, one per input topic of dualtalk_node (self_audio,
+partner_audio, partner_face and the audio_common voices `{self,partner}_voice`,
+`*_voice_stamped`, `*_voice_info`), the output topics face and head_pose, and params_file,
+namespace, use_mic, use_renderer, use_sim_time. Every argument has the same meaning in
+`dualtalk-run` (machines without ROS 2 launch): both are built from
+dualtalk_ros.launching.process_list, and node parameters come from the params file only.
 """
 from dataclasses import fields
 

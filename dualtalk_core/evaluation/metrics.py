@@ -5,7 +5,7 @@ Every metric is per clip and per channel group (EXP/JAW/POSE); a table reports t
 ground-truth motion. All arrays are truncated to the shortest length first (the release does so:
 model output and tracker output can differ by a frame).
 
-Definitions (docs: /work/shared/reference/OFFICIAL_DUALTALK.md, "Metrics"):
+Definitions (the release's; docs/DESIGN.md, "The published recipe and metrics"):
 - FD: Frechet distance between Gaussians fitted to the frames (mean, unbiased covariance).
 - FD-offset (ours): the squared distance between the two means, FD's first term. FD minus it is
   the spread (covariance) term. On data where people rest at different neutral faces, the

@@ -8,6 +8,10 @@ unpickled. This module knows nothing about the network: `model_weights.load_mode
 
 A file that cannot be used (truncated, corrupted, holding code or NaN/Inf weights) raises
 ValueError with one line naming the file: the CLIs and nodes print that line and exit 2.
+
+Written files are made 0644 and folders 0755 whatever the umask: safetensors writes through a
+private temporary file (0600), and a checkpoint trained by one user is loaded by another (the
+robot's service account).
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ CONFIG_NAME = "config.json"
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 # The model the nodes and tools load when none is named.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default"
+FILE_MODE, DIR_MODE = 0o644, 0o755  # readable by every user; only the owner writes
 # Old (torch.nn.utils.weight_norm) and new (parametrizations) spellings of one weight-norm pair.
 _WEIGHT_NORM_SPELLINGS = (
     (".weight_g", ".parametrizations.weight.original0"),
@@ -47,8 +52,18 @@ def write_checkpoint(directory: str | Path, model_config: Any,
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
     config_io.save(model_config, directory / CONFIG_NAME)
-    log.info("saved checkpoint to %s", directory)
+    make_readable(directory)
+    # debug: a caller writing through a temporary folder logs the final name itself
+    log.debug("wrote checkpoint files to %s", directory)
     return directory
+
+
+def make_readable(directory: Path) -> None:
+    """Set `directory` to DIR_MODE and the files directly in it to FILE_MODE."""
+    directory.chmod(DIR_MODE)
+    for path in directory.iterdir():
+        if path.is_file() and not path.is_symlink():
+            path.chmod(FILE_MODE)
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, Any] | None, dict[str, torch.Tensor]]:

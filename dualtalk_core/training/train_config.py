@@ -1,6 +1,6 @@
 """`TrainConfig`: every setting of a training run besides its data and output folders.
 
-Defaults are the published recipe (reference/OFFICIAL_DUALTALK.md); each field not in it says so
+Defaults are the published recipe (docs/DESIGN.md, section 9); each field not in it says so
 and is off by default. Why each extra term exists and what was measured with it is in
 docs/EXPERIMENTS.md, under the field's name.
 """

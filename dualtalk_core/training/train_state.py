@@ -8,6 +8,7 @@ line per epoch and OUT/tb the TensorBoard logs. Only rank 0 writes here.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,10 @@ from safetensors.torch import load_file, save_file
 
 from dualtalk_core import config_files as config_io
 from dualtalk_core.model import DualTalkModel
+from dualtalk_core.model.checkpoint import make_readable
 from dualtalk_core.training.train_config import TrainConfig
+
+log = logging.getLogger(__name__)
 
 STATE_NAME = "train_state.safetensors"
 
@@ -27,7 +31,9 @@ TrainState = tuple[torch.optim.Optimizer, Any, dict[str, Any]]  # optimizer, sch
 
 def save_checkpoint(out_dir: Path, name: str, model: DualTalkModel,
                     state: TrainState | None = None) -> None:
-    """Write OUT/<name> via a temporary folder, so a crash never leaves a half-written one."""
+    """Write OUT/<name> via a temporary folder, so a crash never leaves a half-written one.
+
+    Files come out 0644 and the folder 0755 (`checkpoint.make_readable`)."""
     tmp, final = out_dir / f".{name}.tmp", out_dir / name
     shutil.rmtree(tmp, ignore_errors=True)
     model.save(tmp)
@@ -35,8 +41,10 @@ def save_checkpoint(out_dir: Path, name: str, model: DualTalkModel,
         optimizer, scheduler, meta = state
         tensors, metadata = _state_to_tensors(optimizer, scheduler, meta)
         save_file(tensors, str(tmp / STATE_NAME), metadata=metadata)
+        make_readable(tmp)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
+    log.info("saved checkpoint %s", final)  # the final name: the temporary one is gone
 
 
 def _state_to_tensors(optimizer: torch.optim.Optimizer, scheduler: Any,

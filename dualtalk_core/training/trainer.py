@@ -3,10 +3,10 @@
     dualtalk-train --config config/train_lite.yaml --data DATA --out OUT [--resume]
     torchrun --nproc_per_node 4 -m dualtalk_core.training.trainer --config ... --data ... --out ...
 
-Recipe (reference/OFFICIAL_DUALTALK.md): loss = MSE(EXP) + MSE(JAW) + MSE(POSE) + MSE of first
-differences over all channels, on windows of 200 frames; Adam, StepLR every 50 epochs. Padded
-frames of a batch are masked out of every term (see `dualtalk_core.dataset.windows` for the
-batch design).
+Recipe (the published release's, in docs/DESIGN.md section 9): loss = MSE(EXP) + MSE(JAW) +
+MSE(POSE) + MSE of first differences over all channels, on windows of 200 frames; Adam, StepLR
+every 50 epochs. Padded frames of a batch are masked out of every term (see
+`dualtalk_core.dataset.windows` for the batch design).
 
 OUT/last and OUT/best are `model.save` folders (model.safetensors + config.json); OUT/last also
 holds train_state.safetensors (optimizer, scheduler, epoch) for --resume. OUT/tb holds TensorBoard

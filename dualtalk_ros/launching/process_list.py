@@ -22,11 +22,26 @@ class Options:
     use_mic: bool = True  # mic_node captures the partner's voice
     use_renderer: bool = True  # avatar_renderer draws the robot's face to an Image topic
     use_sim_time: bool = False
+    # dualtalk_node's topics, each remapped to the value given (NODE_TOPICS)
     self_audio: str = "self_audio"  # the robot's own voice (e.g. its TTS output)
     partner_audio: str = "partner_audio"  # the human's voice
-    partner_face: str = "partner_face"  # the human's face from a tracker
-    face: str = "face"
+    partner_face: str = "partner_face"  # the human's face (FaceCoefficients, from a tracker)
+    # audio_common_msgs voices (ROS4HRI /humans/voices/<id>/audio), when that package is installed
+    self_voice: str = "self_voice"  # AudioData
+    partner_voice: str = "partner_voice"
+    self_voice_stamped: str = "self_voice_stamped"  # AudioDataStamped
+    partner_voice_stamped: str = "partner_voice_stamped"
+    self_voice_info: str = "self_voice_info"  # AudioInfo: the format of the voice's bytes
+    partner_voice_info: str = "partner_voice_info"
+    face: str = "face"  # outputs
     head_pose: str = "head_pose"
+
+
+# Every topic of dualtalk_node an Options field of the same name remaps: all its inputs and
+# the outputs the renderer reads.
+NODE_TOPICS = ("self_audio", "partner_audio", "partner_face", "self_voice", "partner_voice",
+               "self_voice_stamped", "partner_voice_stamped", "self_voice_info",
+               "partner_voice_info", "face", "head_pose")
 
 
 @dataclass(frozen=True)
@@ -40,11 +55,7 @@ class Process:
 
 def processes(opts: Options) -> list[Process]:
     dualtalk = Process("dualtalk_ros", "dualtalk_node", "dualtalk_ros.nodes.dualtalk_node",
-                       "dualtalk_node", (
-                           ("self_audio", opts.self_audio),
-                           ("partner_audio", opts.partner_audio),
-                           ("partner_face", opts.partner_face),
-                           ("face", opts.face), ("head_pose", opts.head_pose)))
+                       "dualtalk_node", tuple((t, getattr(opts, t)) for t in NODE_TOPICS))
     procs = [dualtalk]
     if opts.use_mic:
         procs.append(Process("dualtalk_ros", "mic_node", "dualtalk_ros.nodes.mic_node", "mic_node",

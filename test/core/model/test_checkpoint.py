@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 import pytest
 import torch
@@ -54,6 +55,18 @@ def test_lite_round_trip(tmp_path, lite):
         _assert_same_weights(lite, loaded)
     with torch.inference_mode():
         torch.testing.assert_close(loaded(*_inputs(8000, 55)), lite(*_inputs(8000, 55)))
+
+
+def test_saved_files_are_readable_by_every_user(tmp_path, lite):
+    """0644/0755 whatever the umask: safetensors alone writes its file 0600."""
+    old = os.umask(0o077)
+    try:
+        folder = lite.save(tmp_path / "ckpt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {
+        "config.json": 0o644, "model.safetensors": 0o644}
 
 
 def test_load_checks_architecture_fields(tmp_path, lite):

@@ -2,10 +2,14 @@
 of OUT/last read back exactly (what --resume relies on)."""
 from __future__ import annotations
 
+import logging
 import math
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from dualtalk_core.model import DualTalkModel
@@ -61,3 +65,24 @@ def test_a_checkpoint_replaces_the_previous_one(tmp_path: Path) -> None:
     save_checkpoint(tmp_path, "best", second)
     loaded = DualTalkModel.load(tmp_path / "best").state_dict()
     assert all(torch.equal(v, loaded[k]) for k, v in second.state_dict().items())
+
+
+def test_checkpoints_are_readable_by_other_users_and_logged_by_final_name(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """0644 files and 0755 folders even under a private umask (safetensors writes 0600 files),
+    and the log names OUT/last, not the temporary folder it was written in."""
+    model = DualTalkModel.from_preset("lite", **TINY)
+    optimizer, scheduler = _optimizers(model)
+    old = os.umask(0o077)
+    try:
+        with caplog.at_level(logging.INFO, logger="dualtalk_core"):
+            save_checkpoint(tmp_path, "last", model, (optimizer, scheduler, {"epoch": 1}))
+    finally:
+        os.umask(old)
+    last = tmp_path / "last"
+    assert stat.S_IMODE(last.stat().st_mode) == 0o755
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in last.iterdir()}
+    assert modes == {"config.json": 0o644, "model.safetensors": 0o644, STATE_NAME: 0o644}
+    logged = [r.getMessage() for r in caplog.records]
+    assert f"saved checkpoint {last}" in logged
+    assert not any(".last.tmp" in line for line in logged), logged

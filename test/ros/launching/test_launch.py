@@ -7,15 +7,19 @@ import signal
 import subprocess
 import sys
 import time
+import types
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import yaml
 
-from dualtalk_ros.bridge.node_settings import NODE_SETTINGS
+from dualtalk_ros.bridge.node_settings import NODE_SETTINGS, AudioCommonSettings
 from dualtalk_ros.bridge.param_schema import render_markdown_table
 from dualtalk_ros.bridge.share_files import params_file
-from dualtalk_ros.launching.process_list import Options, command, processes
+from dualtalk_ros.launching.process_list import NODE_TOPICS, Options, command, processes
+from dualtalk_ros.nodes.audio_common_inputs import subscribe_audio_common
+from dualtalk_ros.nodes.inference_worker import RAW_INPUTS
 from node_processes import running
 from ros_harness import ros_node
 
@@ -23,6 +27,7 @@ pytestmark = pytest.mark.ros
 
 ROOT = Path(__file__).resolve().parents[3]
 LAUNCH = ROOT / "launch" / "dualtalk.launch.py"
+OUTPUTS = ("face", "head_pose")
 
 
 def lite_params(tmp_path: Path) -> Path:
@@ -52,11 +57,16 @@ def _running(pid: str) -> bool:
 
 
 def test_runner_starts_the_node_with_namespace_and_remapping(tmp_path, ros_domain, ros_env):
+    """Every subscription of the node follows an argument: none is left on a fixed name."""
+    remapped = {t: f"/in/{t}" for t in NODE_TOPICS if t not in OUTPUTS + ("self_audio",)}
+    remapped["partner_face"] = "/face_tracker/partner_coefficients"
     runner_cmd = [sys.executable, "-m", "dualtalk_ros.launching.runner", "--no-use-mic",
                   "--no-use-renderer", "--namespace", "/robot1",
-                  "--partner-face", "/humans/faces/f1/coefficients",
                   "--params-file", str(lite_params(tmp_path))]
-    want_subs = {"/humans/faces/f1/coefficients", "/robot1/self_audio"}
+    runner_cmd += [arg for t, topic in remapped.items()
+                   for arg in ("--" + t.replace("_", "-"), topic)]
+    # self_audio keeps its relative name: it lands in the namespace
+    want_subs = {"/face_tracker/partner_coefficients", "/robot1/self_audio", "/in/partner_audio"}
     want_pubs = {"/robot1/face", "/robot1/head_pose", "/diagnostics"}
 
     def ready(node):
@@ -75,12 +85,45 @@ def test_runner_starts_the_node_with_namespace_and_remapping(tmp_path, ros_domai
         children = Path(f"/proc/{runner.pid}/task/{runner.pid}/children").read_text().split()
         assert children, "the runner started no node process"
     subs, pubs = found
-    assert subs["/humans/faces/f1/coefficients"] == ["dualtalk_msgs/msg/FaceCoefficients"]
+    assert subs["/face_tracker/partner_coefficients"] == ["dualtalk_msgs/msg/FaceCoefficients"]
     assert subs["/robot1/self_audio"] == ["dualtalk_msgs/msg/AudioChunk"]
+    assert subs["/in/partner_audio"] == ["dualtalk_msgs/msg/AudioChunk"]
+    fixed = set(subs) - set(remapped.values()) - {"/robot1/self_audio"}
+    assert not fixed, f"inputs no launch argument remaps: {sorted(fixed)} (add to Options)"
     assert pubs["/robot1/head_pose"] == ["geometry_msgs/msg/PoseStamped"]
     assert "/diagnostics" in pubs
     alive = [pid for pid in children if _running(pid)]
     assert not alive, f"node process(es) {alive} outlived the runner"
+
+
+def test_every_input_topic_of_the_node_is_an_argument(monkeypatch):
+    """The raw inputs and the audio_common voices (with stand-in message classes: the real
+    package is optional) are all Options fields, remapped on dualtalk_node."""
+    fake = types.ModuleType("audio_common_msgs.msg")
+    for name in ("AudioData", "AudioDataStamped", "AudioInfo"):
+        setattr(fake, name, type(name, (), {}))
+    monkeypatch.setitem(sys.modules, "audio_common_msgs", types.ModuleType("audio_common_msgs"))
+    monkeypatch.setitem(sys.modules, "audio_common_msgs.msg", fake)
+    topics = []
+    node = types.SimpleNamespace(
+        create_subscription=lambda msg_type, topic, *a, **kw: topics.append(topic),
+        get_logger=lambda: None)
+    subscribe_audio_common(node, AudioCommonSettings(), lambda kind: print)
+    inputs = set(RAW_INPUTS) | set(topics)
+    assert {"self_voice", "partner_voice_stamped", "partner_voice_info"} <= inputs
+    options = {f.name for f in fields(Options)}
+    assert inputs <= options and inputs <= set(NODE_TOPICS), inputs - options
+    remaps = dict(processes(Options(**{t: f"/x/{t}" for t in NODE_TOPICS}))[0].remappings)
+    assert remaps == {t: f"/x/{t}" for t in NODE_TOPICS}
+
+
+def test_runner_has_a_flag_for_every_launch_argument():
+    """`dualtalk-run --help` lists a flag per Options field (the launch file declares one
+    argument per field: checked by the next test)."""
+    out = subprocess.run([sys.executable, "-m", "dualtalk_ros.launching.runner", "--help"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    missing = [f.name for f in fields(Options) if "--" + f.name.replace("_", "-") not in out]
+    assert not missing, missing
 
 
 def test_launch_file_and_runner_share_one_process_list():
