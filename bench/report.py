@@ -180,7 +180,9 @@ def markdown(results: dict[str, Any]) -> str:
         if key in results and "error" not in results[key]:
             lines += [*section(results[key]), ""]
     lines += reliability_section(results)
-    for key in ("core", "node", "offline", "ros", "fuzz", "soak", "shutdown"):
+    if "rooms" in results.get("echo", {}):
+        lines += [*echo_section(results["echo"]), ""]
+    for key in ("core", "node", "offline", "ros", "fuzz", "soak", "shutdown", "echo"):
         if "error" in results.get(key, {}):
             lines += [f"## {key}: FAILED", "", "```", results[key]["error"][-1500:], "```", ""]
     ops = results.get("core", {}).get("profile", {})
@@ -191,6 +193,42 @@ def markdown(results: dict[str, Any]) -> str:
                           [[o["op"], _fmt(o["self_ms_per_run"], 2), f"{100 * o['share']:.0f}%"]
                            for o in ops["ops"]]), ""]
     return "\n".join(lines)
+
+
+def echo_section(echo: dict[str, Any]) -> list[str]:
+    """Echo cancellation (bench/echo.py): the canceller per room, then the face's reaction."""
+    def face(d: dict[str, Any], key: str, turn: str) -> str:
+        return f"{d[key][turn]['blendshapes']:.4f} / {d[key][turn]['head_pose_rad']:.5f}"
+
+    rows, face_rows = [], []
+    for name, r in echo["rooms"].items():
+        room = r["room"]
+        alone, both = (f"{_fmt(r[k + '_err_db'], 2)} ({_fmt(r[k + '_gain_db'], 2)})"
+                       for k in ("partner_alone", "double_talk"))
+        rows.append([name, f"{room['delay_ms']:g} / {room['rt60_ms']:g} / {room['gain_db']:g}"
+                     f" / {room['nonlinearity']:g}", _fmt(r["echo_to_partner_db"]),
+                     _fmt(r["erle_db"]), _fmt(r["cpu_ms_per_10ms"], 3), alone, both,
+                     _fmt(r["double_talk_err_db_no_aec"], 2)])
+        for partner_face, d in r["faces"].items():
+            face_rows += [[name, partner_face.replace("_", " "), turn.replace("_", " "),
+                           *(face(d, k, turn) for k in ("leak_aec_off", "leak_aec_on",
+                                                        "aec_cost", "partner_voice"))]
+                          for turn in ("own_turns", "partner_turns")]
+    return ["## Echo cancellation (stream.echo_cancellation)", "",
+            f"Clip {echo['clip']} ({echo['seconds']:.1f} s; the robot is speaker 1), the "
+            "partner microphone = the partner + a simulated room echo of the robot. ERLE after "
+            "2 s; partner distortion = mean |mel-band level difference| (mean difference) in dB "
+            "against the clean partner, where only the partner speaks and where both do.", "",
+            *_table(["room", "delay ms / RT60 ms / gain dB / clipping", "echo / partner dB",
+                     "ERLE dB", "CPU ms per 10 ms", "partner alone", "double talk",
+                     "double talk, no AEC"], rows), "",
+            "The shipped model at the node's StreamConfig (`process_clip`): mean |difference| "
+            "of the 52 blendshapes / the head pose (rad). leak = faces(echo) - faces(clean mic) "
+            "with cancellation off, then on; AEC cost = clean mic with - without cancellation; "
+            "partner voice = clean mic - silent mic (the scale of a real reaction). A neutral "
+            "partner face makes the network ignore the partner's audio altogether.", "",
+            *_table(["room", "partner face", "frames", "leak, AEC off", "leak, AEC on",
+                     "AEC cost", "partner voice"], face_rows)]
 
 
 def reliability_section(results: dict[str, Any]) -> list[str]:

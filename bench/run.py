@@ -37,6 +37,8 @@ SECTIONS: dict[str, tuple[str, list[str], list[str], float]] = {
     "fuzz": ("bench.fuzz", [], ["--seconds", "20"], 400),
     "soak": ("bench.soak", [], ["--seconds", "120"], 1000),
     "shutdown": ("bench.shutdown_loop", [], ["--cycles", "10"], 1800),
+    # Echo cancellation: the robot's own voice out of the partner microphone (~1 minute).
+    "echo": ("bench.echo", [], ["--seconds", "12", "--rooms", "default"], 300),
 }
 
 

@@ -100,3 +100,23 @@ def _check_bounds(value: Any, spec: SettingInfo, label: str) -> None:
             raise TypeError(f"{label}: a numeric setting needs min_value and max_value")
         if not low <= value <= high:
             raise ValueError(f"{label} must be in [{low:g}, {high:g}], got {value!r}")
+
+
+def first_read_only_change(old: Any, new: Any, prefix: str = "") -> str | None:
+    """The dotted name of the first non-live settings field that differs, or None."""
+    for f in dataclasses.fields(old):
+        before, after = getattr(old, f.name), getattr(new, f.name)
+        if dataclasses.is_dataclass(before):
+            found = first_read_only_change(before, after, f"{prefix}{f.name}.")
+            if found is not None:
+                return found
+        elif before != after and not info(f).live:
+            return prefix + f.name
+    return None
+
+
+def field_value(config: Any, dotted: str) -> Any:
+    """The value of a dotted settings name (`smoothing.beta`)."""
+    for name in dotted.split("."):
+        config = getattr(config, name)
+    return config

@@ -10,8 +10,9 @@ face is the last one received (or the rig's neutral face before any). Frames are
 each, in order.
 
 The engine is a thread-safe facade over parts with one job each: `InputTracks` (the inputs on
-one grid), `FrameScheduler` (which frames the next run emits), `WindowedStepper` (the model over
-a window, seams cross-faded), `OutputStage` (One-Euro smoothing, head pose, `Frame`s).
+one grid), `EchoStage` (the own voice out of the partner's, optional), `FrameScheduler` (which
+frames the next run emits), `WindowedStepper` (the model over a window, seams cross-faded),
+`OutputStage` (One-Euro smoothing, head pose, `Frame`s).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ import numpy as np
 from dualtalk_core import config_fields, rigs
 from dualtalk_core.audio import pcm
 from dualtalk_core.model import DEFAULT_MODEL_DIR
+from dualtalk_core.streaming.echo_stage import EchoStage
 from dualtalk_core.streaming.frame_scheduler import FrameScheduler
 from dualtalk_core.streaming.input_tracks import InputTracks
 from dualtalk_core.streaming.incremental_stepper import IncrementalStepper, supports_incremental
@@ -99,6 +101,7 @@ class StreamingEngine:
         if isinstance(self._stepper, IncrementalStepper):  # frames go out one by one
             self._schedule.min_batch_frames = 1
         self._output = OutputStage(self.rig, config.smoothing)
+        self._echo = EchoStage(config.echo_cancellation)  # own voice out of the partner's
         self._lock = threading.Lock()
         self.reset()
 
@@ -147,6 +150,11 @@ class StreamingEngine:
         return self._schedule.lookahead_ms
 
     @property
+    def input_wait_ms(self) -> float:
+        """How long past its lookahead a frame may wait for input (echo cancellation's)."""
+        return self._echo.max_wait_ms
+
+    @property
     def t0(self) -> float | None:
         """The stream's anchor time (first audio sample), None before any audio."""
         return self._tracks.t0  # one attribute read: never waits for a model run
@@ -161,7 +169,8 @@ class StreamingEngine:
                 return None
             last = self._schedule.next + self._schedule.min_batch_frames - 1
             # half a sample on: float rounding of (due - t0) cannot land a sample short
-            return t0 + (self._schedule.need(last) + 0.5) / SAMPLE_RATE_HZ
+            need = self._echo.input_needed(self._schedule.need(last))
+            return t0 + (need + 0.5) / SAMPLE_RATE_HZ
 
     @property
     def stats(self) -> StreamStats:
@@ -180,6 +189,7 @@ class StreamingEngine:
         """Forget the stream (inputs, outputs, filter state and stats); the next chunk anchors."""
         with self._lock:
             self._tracks.reset()
+            self._echo.restart(0)
             self._schedule.reset()
             self._stepper.reset()
             self._output.reset()
@@ -194,12 +204,12 @@ class StreamingEngine:
         if not isinstance(config, StreamConfig):
             raise TypeError(f"expected a StreamConfig, got {type(config).__name__}")
         with self._lock:
-            changed = _first_read_only_change(self._built_from, config)
+            changed = config_fields.first_read_only_change(self._built_from, config)
             if changed is not None:
                 raise ValueError(
                     f"StreamConfig.{changed} is read-only on a running engine (got "
-                    f"{_field_value(config, changed)!r}, running "
-                    f"{_field_value(self._built_from, changed)!r}); build a new "
+                    f"{config_fields.field_value(config, changed)!r}, running "
+                    f"{config_fields.field_value(self._built_from, changed)!r}); build a new "
                     "StreamingEngine")
             self.config = config
             self._schedule.input_timeout_ms = config.input_timeout_ms
@@ -327,6 +337,7 @@ class StreamingEngine:
             start = self._schedule.keep_from(resume)
             self._schedule.skip_to(resume)
             self._tracks.restart_at(start)
+            self._echo.restart(start)
             self._stepper.reset()  # the next run does not continue the last one
             self._output.restart()
         self._tracks.fill_overdue(due)
@@ -335,7 +346,8 @@ class StreamingEngine:
 
     def _drain(self, final: bool) -> list[Frame]:
         frames: list[Frame] = []
-        while (batch := self._schedule.next_batch(self._tracks.available(), final)) is not None:
+        available = self._echo.advance(self._tracks, final)  # partner samples cleaned
+        while (batch := self._schedule.next_batch(available, final)) is not None:
             frames.extend(self._run(*batch))
         self._tracks.keep_from(self._schedule.keep_from())
         return frames
@@ -371,25 +383,6 @@ def _make_stepper(model: DualTalkModel, config: StreamConfig,
     if able and config.stepper != "windowed":
         return IncrementalStepper(model)
     return WindowedStepper(model, schedule.window, round(config.crossfade_ms / FRAME_MS))
-
-
-def _first_read_only_change(old: Any, new: Any, prefix: str = "") -> str | None:
-    """The dotted name of the first non-live settings field that differs, or None."""
-    for f in dataclasses.fields(old):
-        before, after = getattr(old, f.name), getattr(new, f.name)
-        if dataclasses.is_dataclass(before):
-            found = _first_read_only_change(before, after, f"{prefix}{f.name}.")
-            if found is not None:
-                return found
-        elif before != after and not config_fields.info(f).live:
-            return prefix + f.name
-    return None
-
-
-def _field_value(config: Any, dotted: str) -> Any:
-    for name in dotted.split("."):
-        config = getattr(config, name)
-    return config
 
 
 def _check_time(t: float, name: str) -> float:

@@ -2,8 +2,9 @@
 
 Each field's default, description, bounds and liveness are declared once with `setting()`; the
 node's `stream.*` parameters, their descriptions and the generated parameters file read them
-from here. Only `smoothing.*` and `input_timeout_ms` can change on a running engine
-(`StreamingEngine.reconfigure`): the others size buffers or fix the frame schedule.
+from here. Only `smoothing.*`, `input_timeout_ms` and `absent_after_ms` can change on a running
+engine (`StreamingEngine.reconfigure`): the others size buffers, fix the frame schedule or (echo
+cancellation) the canceller's state.
 """
 from __future__ import annotations
 
@@ -72,6 +73,11 @@ class StreamConfig:
         "inference); 'windowed' re-runs the model over window_ms every hop (any model); "
         "'auto' picks incremental where the model allows it.",
         choices=("auto", "incremental", "windowed"))
+    echo_cancellation: bool = setting(
+        False,
+        "Remove the robot's own voice from the partner audio (WebRTC AEC3, the self audio as "
+        "reference) for a microphone that hears the loudspeaker. Costs 10 ms of latency and "
+        "damps the partner ~11 dB while both speak; see docs/echo_cancellation.md.")
     max_buffer_s: float = setting(
         30.0,
         "Input held per stream past what the next window needs. After a longer stall the "

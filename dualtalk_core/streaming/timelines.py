@@ -148,6 +148,13 @@ class AudioTimeline:
         assert self.base <= start <= end <= self.head, (self.base, start, end, self.head)
         return self._buf[start - self.base:end - self.base].copy()
 
+    def overwrite(self, start: int, samples: np.ndarray) -> None:
+        """Replace written grid samples [start, start + n) by a cleaned version of them (the
+        engine's echo stage, before any window reads them); `heard` keeps what was received."""
+        end = start + len(samples)
+        assert self.base <= start <= end <= self.head, (self.base, start, end, self.head)
+        self._buf[start - self.base:end - self.base] = samples
+
     def _write(self, samples: np.ndarray) -> bool:
         end = self.head + len(samples)
         if end - self.base > self.capacity:
