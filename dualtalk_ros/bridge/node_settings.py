@@ -103,13 +103,39 @@ class DiagnosticsSettings:
 
 
 @dataclass
+class RobotOutputSettings:
+    """Outputs a robot and its tools take besides blendshapes: joints, TF, a marker."""
+
+    joint_map: str = setting(
+        "neck_jaw", "Retargeting map (YAML, docs/retargeting.md) from face frames to "
+        "sensor_msgs/JointState on joint_states: a file path, or the name of a packaged map "
+        "(config/retarget/<name>.yaml; 'neck_jaw' = a generic 3-DoF neck + jaw head); '' = no "
+        "joint output.")
+    tf_parent_frame: str = setting(
+        "head_base", "Parent frame of the head-pose TF transform (parent -> frame_id, rotation "
+        "only), published on /tf when tf2_msgs is installed; '' = no TF.", live=True)
+    marker: bool = setting(
+        True, "Publish the head pose as a visualization_msgs/Marker (an arrow along the gaze) on "
+        "face_marker, in tf_parent_frame (frame_id when that is '').", live=True)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+@dataclass
 class DualTalkNodeSettings:
     """`dualtalk_node`: model, device, streaming engine, inputs, output, diagnostics."""
 
     model: str = setting(
         "", "Model folder (model.safetensors + config.json) or a published DualTalk.pth; "
         "'' = the shipped default model; 'lite' or 'official' = random weights (tests and "
-        "timing only).")
+        "timing only). A change while running loads and warms the new model in the "
+        "background, then swaps it in; one that fails to load is reported and the old one "
+        "kept.", live=True)
+    autostart: bool = setting(
+        True, "Configure and activate at start, as a plain node. false: start 'unconfigured' "
+        "and wait for a lifecycle manager (configure loads the model, activate starts the "
+        "inputs and outputs).")
     device: str = setting("auto", "Inference device: auto (CUDA when available), cpu or cuda.",
                           choices=DEVICES)
     torch_threads: int = setting(
@@ -123,6 +149,8 @@ class DualTalkNodeSettings:
     stream: StreamConfig = setting_group(StreamConfig, "The streaming engine.")
     inputs: InputSettings = setting_group(InputSettings, "Input handling.")
     output: OutputSettings = setting_group(OutputSettings, "Output pacing.")
+    robot: RobotOutputSettings = setting_group(
+        RobotOutputSettings, "Joint states, TF and marker outputs.")
     diagnostics: DiagnosticsSettings = setting_group(DiagnosticsSettings, "/diagnostics.")
 
     def __post_init__(self) -> None:

@@ -35,13 +35,15 @@ class Options:
     partner_voice_info: str = "partner_voice_info"
     face: str = "face"  # outputs
     head_pose: str = "head_pose"
+    joint_states: str = "joint_states"  # the retargeted joints (robot.joint_map)
+    face_marker: str = "face_marker"
 
 
 # Every topic of dualtalk_node an Options field of the same name remaps: all its inputs and
 # the outputs the renderer reads.
 NODE_TOPICS = ("self_audio", "partner_audio", "partner_face", "self_voice", "partner_voice",
                "self_voice_stamped", "partner_voice_stamped", "self_voice_info",
-               "partner_voice_info", "face", "head_pose")
+               "partner_voice_info", "face", "head_pose", "joint_states", "face_marker")
 
 
 @dataclass(frozen=True)

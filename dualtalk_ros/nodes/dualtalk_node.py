@@ -8,11 +8,16 @@ pipeline delay (`bridge.output_pacing`, published on `pipeline_delay`). When inf
 than the hop, wake-ups are skipped and counted, never queued without bound. Bad input is logged
 once per kind, counted in /diagnostics, and dropped; the face keeps going. Parameters:
 `bridge.node_settings.DualTalkNodeSettings`, field for field.
+
+A managed (lifecycle) node: `configure` loads and warms the model (`bridge.face_pipeline`),
+`activate` subscribes to the inputs and starts publishing, `deactivate` stops both (the stream
+ends), `cleanup` drops the model. With `autostart` (the default) it configures and activates
+itself, as a plain node. `enable` (std_srvs/SetBool) mutes and unmutes the outputs while the
+model keeps listening; a new `model` parameter is loaded in the background and swapped in.
 """
 from __future__ import annotations
 
 import collections
-import queue
 import sys
 import threading
 import time
@@ -29,36 +34,29 @@ import torch  # noqa: E402 - after the signal handlers, on purpose
 from threadpoolctl import threadpool_limits  # noqa: E402
 from builtin_interfaces.msg import Duration  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from geometry_msgs.msg import PoseStamped  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.serialization import deserialize_message  # noqa: E402
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn  # noqa: E402
+from rclpy.qos_overriding_options import QoSOverridingOptions  # noqa: E402
+from std_srvs.srv import SetBool  # noqa: E402
 
 from dualtalk_core.audio import resampling  # noqa: E402
 from dualtalk_core.heap_tuning import keep_freed_memory  # noqa: E402
-from dualtalk_core.streaming import Frame, StreamingEngine  # noqa: E402
-from dualtalk_core.units import FRAME_MS  # noqa: E402
-from dualtalk_msgs.msg import AudioChunk, FaceCoefficients  # noqa: E402
+from dualtalk_core.streaming import Frame  # noqa: E402
+from dualtalk_core.units import FRAME_S  # noqa: E402
 from dualtalk_ros.bridge import messages  # noqa: E402
-from dualtalk_ros.bridge.input_dispatch import InputDispatcher  # noqa: E402
+from dualtalk_ros.bridge.face_pipeline import (FacePipeline, build_pipeline,  # noqa: E402
+                                               model_problem)
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings  # noqa: E402
-from dualtalk_ros.bridge.output_pacing import OutputPacer  # noqa: E402
 from dualtalk_ros.nodes import node_main  # noqa: E402
 from dualtalk_ros.nodes.audio_common_inputs import subscribe_audio_common  # noqa: E402
+from dualtalk_ros.nodes.face_outputs import FaceOutputs  # noqa: E402
+from dualtalk_ros.nodes.inference_worker import RAW_INPUTS, InferenceWorker  # noqa: E402
+from dualtalk_ros.nodes.model_swap import ModelSwap  # noqa: E402
 from dualtalk_ros.nodes.node_health import NodeHealth  # noqa: E402
-from dualtalk_ros.nodes.qos import LATCHED, RELIABLE, SENSOR  # noqa: E402
+from dualtalk_ros.nodes.qos import LATCHED, RELIABLE, SENSOR, own  # noqa: E402
 from dualtalk_ros.nodes.ros_parameters import NodeSettings  # noqa: E402
 
-IDLE_WAIT_S = 0.2  # the worker re-checks its stop flag at least this often
-CLOCK_JUMP_S = 1.0  # ROS time going back further than this: a restarted clock (bag replay)
-# Inputs taken serialized: (message type, the size check each passes on arrival)
-RAW_INPUTS: dict[str, tuple[Any, Callable[[bytes], None]]] = {
-    "self_audio": (AudioChunk, messages.check_audio_size),
-    "partner_audio": (AudioChunk, messages.check_audio_size),
-    "partner_face": (FaceCoefficients, messages.check_face_size)}
-STARTUP_FRAMES = 25  # a stream's first second: its timings do not size the pipeline delay
 
-
-class DualTalkNode(Node):
+class DualTalkNode(LifecycleNode):
     def __init__(self) -> None:
         super().__init__("dualtalk_node")
         self.params = NodeSettings(self, "dualtalk_node", apply=self._apply_settings)
@@ -68,75 +66,181 @@ class DualTalkNode(Node):
             # numpy's BLAS runs the incremental stepper: the same bound, or its idle worker
             # threads spin on the cores the node shares (measured: extra CPU outside inference).
             threadpool_limits(limits=s.torch_threads)
-        self.engine = StreamingEngine.load(s.model or None, s.stream, device=s.device)
-        self.engine.warm_up()  # before the first report: a cold model would skip hops
-        self.rig = self.engine.rig
-        if s.rig and s.rig != self.rig.name:
-            raise ValueError(f"parameter rig={s.rig!r} but the model outputs {self.rig.name!r}; "
-                             f"set rig:='' or load a {s.rig} model")
         self.hop_s = s.stream.hop_ms / 1000.0
-        self.dispatch = InputDispatcher(self.engine, lambda: self.settings.inputs.max_clock_skew_s,
-                                        s.inputs.audio_common)
         self.health = NodeHealth(self, lambda: self.settings, self.hop_s)
+        self.pipe: FacePipeline | None = None  # configured: the model and what it sizes
+        self.swap = ModelSwap(self)
+        self.lifecycle_state = "unconfigured"
+        self.active = False  # inputs subscribed, frames computed
+        self.enabled = True  # outputs published (the `enable` service mutes them)
+        self._io: list[Any] = []  # subscriptions and timers of the active state
+        self.outputs: FaceOutputs | None = None
         self.inbox: collections.deque = collections.deque()
         self.inbox_lock = threading.Lock()
-        self.requests: queue.Queue = queue.Queue(maxsize=1)
-        self.first_hop: float | None = None  # ROS time of the first hop (anchoring silence)
-        self._clock_s: float | None = None  # the latest ROS time the worker ran at
-        self._busy_since: float | None = None  # when the worker's current step began
         self.outbox: collections.deque = collections.deque()  # frames waiting for their slot
-        # Steps run when audio arrives, so a frame waits only for its batch of frames.
-        self.pacer = OutputPacer(s.output, self.engine.lookahead_ms,
-                                 (self.engine.batch_frames - 1) * FRAME_MS,
-                                 incremental=self.engine.incremental)
-        self.engine.set_wait_cap(self.pacer.wait_cap_ms)  # each frame's deadline
-        self._make_io(s)
-        self._publish_delay()
-        self._stop = threading.Event()
-        self.worker = threading.Thread(target=self._work, name="dualtalk_inference",
-                                       daemon=True)
+        self._configure_error = ""
+        qos = QoSOverridingOptions.with_default_policies()  # every topic: qos_overrides.*
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", own(RELIABLE),
+                                              qos_overriding_options=qos)
+        self.delay_pub = self.create_publisher(Duration, "pipeline_delay", own(LATCHED),
+                                               qos_overriding_options=qos)
+        self.create_service(SetBool, "~/enable", self._on_enable)
+        self.worker = InferenceWorker(self)
         self.worker.start()
-        self.create_timer(s.output.pacing_period_ms / 1000.0, self._on_pace)
-        self.create_timer(self.hop_s, self._on_hop)
         self.create_timer(s.diagnostics.period_s, self._on_diagnostics)
-        self._on_diagnostics()  # ready: say so now rather than a period later
         # Off the critical path: the first 44.1/48 kHz chunk would otherwise stall the worker
         # ~0.5 s importing scipy.signal and designing its filter.
         threading.Thread(target=resampling.prepare, name="resampler_warm_up", daemon=True).start()
-        model = self.engine.model
-        self.get_logger().info(
-            f"model {s.model or 'default'} ({model.config.front_end} front end, rig "
-            f"{self.rig.name}, device {model.device}), window {s.stream.window_ms:.0f} ms, hop "
-            f"{s.stream.hop_ms:.0f} ms, lookahead {self.engine.lookahead_ms:.0f} ms")
+        if s.autostart:
+            self.lifecycle_state = "starting"
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise ValueError(self._configure_error or "configure failed")
+            self.trigger_activate()
+        else:
+            self.get_logger().info("unconfigured: waiting for a lifecycle manager's configure")
+        self._on_diagnostics()  # ready: say so now rather than a period later
 
     @property
     def settings(self) -> DualTalkNodeSettings:
         return self.params.current
 
-    def _make_io(self, s: DualTalkNodeSettings) -> None:
-        self.face_pub = self.create_publisher(FaceCoefficients, "face", RELIABLE)
-        self.pose_pub = self.create_publisher(PoseStamped, "head_pose", RELIABLE)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE)
-        self.delay_pub = self.create_publisher(Duration, "pipeline_delay", LATCHED)
+    # ----------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load and warm the model: the slow part, done before any input is taken."""
+        s = self.settings
+        try:
+            pipe = build_pipeline(s, lambda: self.settings.inputs.max_clock_skew_s)
+        except node_main.START_ERRORS as exc:
+            self._configure_error = str(exc)
+            if self.lifecycle_state != "starting":  # at start node_main says it in one line
+                self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.outputs = FaceOutputs(self)
+        self.install(pipe)
+        self.lifecycle_state = "inactive"
+        model = pipe.engine.model
+        self.get_logger().info(
+            f"model {s.model or 'default'} ({model.config.front_end} front end, rig "
+            f"{pipe.rig.name}, device {model.device}), window {s.stream.window_ms:.0f} ms, hop "
+            f"{s.stream.hop_ms:.0f} ms, lookahead {pipe.engine.lookahead_ms:.0f} ms")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to the inputs and start the clocks: a new stream begins."""
+        s = self.settings
+        self._new_stream()
         # raw: a message's size is checked on arrival, before it is deserialized or queued
-        for kind, (msg_type, _) in RAW_INPUTS.items():
-            self.create_subscription(msg_type, kind, self._store(kind), SENSOR, raw=True)
-        subscribe_audio_common(self, s.inputs.audio_common, self._store)
+        qos = QoSOverridingOptions.with_default_policies()
+        self._io = [self.create_subscription(msg_type, kind, self._store(kind), own(SENSOR),
+                                             raw=True, qos_overriding_options=qos)
+                    for kind, (msg_type, _) in RAW_INPUTS.items()]
+        self._io += subscribe_audio_common(self, s.inputs.audio_common, self._store)
+        self._io += [self.create_timer(s.output.pacing_period_ms / 1000.0, self._on_pace),
+                     self.create_timer(self.hop_s, self._on_hop)]
+        self.active = True
+        self.lifecycle_state = "active"
+        self._publish_delay()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop listening and publishing; the stream is over (frames not yet out are dropped)."""
+        self.active = False
+        for entity in self._io:
+            if hasattr(entity, "cancel"):
+                self.destroy_timer(entity)
+            else:
+                self.destroy_subscription(entity)
+        self._io = []
+        self._new_stream()
+        self.lifecycle_state = "inactive"
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Drop the model and the output publishers (configure builds them again)."""
+        self.swap.cancel()
+        self.pipe = None
+        if self.outputs is not None:
+            self.outputs.destroy()
+            self.outputs = None
+        self.lifecycle_state = "unconfigured"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.active:
+            self.on_deactivate(state)
+        self.on_cleanup(state)
+        self.lifecycle_state = "finalized"
+        return TransitionCallbackReturn.SUCCESS
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response
+                   ) -> SetBool.Response:
+        """Mute (false) or unmute (true) the outputs; the model keeps listening meanwhile, so
+        an unmuted face is at once in step with the conversation."""
+        self.enabled = bool(request.data)
+        response.success = True
+        response.message = "outputs enabled" if self.enabled else "outputs muted"
+        self.get_logger().info(response.message)
+        return response
+
+    def install(self, pipe: FacePipeline) -> None:
+        """Make `pipe` the running model (worker thread or configure, never both at once)."""
+        self.pipe = pipe
+        if self.outputs is not None:
+            self.outputs.retarget = pipe.retarget
+        self._new_stream()
+        self._publish_delay()
+
+    def swap_in(self, pipe: FacePipeline) -> None:
+        """A model loaded while running takes over between two steps (worker thread): frames
+        already computed still go out, and the new model continues the 25 fps grid where the
+        old one stopped, so the face never pauses (it hears the audio from here on)."""
+        old, last_t = self.pipe, self.worker.last_frame_t
+        if (old is not None and old.retarget is not None and pipe.retarget is not None
+                and tuple(old.rig.names) == tuple(pipe.rig.names)):
+            pipe.retarget = old.retarget  # the joints go on from where they are
+        self.pipe = pipe
+        if self.outputs is not None:
+            self.outputs.retarget = pipe.retarget
+        if old is not None and old.engine.t0 is not None and last_t is not None:
+            pipe.engine.start(last_t + FRAME_S)
+        self._publish_delay()
+        self.get_logger().info(f"model {pipe.model or 'default'} in use (rig {pipe.rig.name}, "
+                               f"lookahead {pipe.engine.lookahead_ms:.0f} ms)")
+
+    def _new_stream(self) -> None:
+        with self.inbox_lock:
+            self.inbox.clear()
+        self.outbox.clear()
+        self.worker.first_hop = self.worker.last_frame_t = None
+        if self.pipe is not None:
+            self.pipe.engine.reset()
+        if self.outputs is not None:
+            self.outputs.reset()
 
     def _apply_settings(self, new: DualTalkNodeSettings) -> None:
-        """A live parameter change: the engine and the pacer take their parts; the rest is read
-        at each use."""
-        self.engine.reconfigure(new.stream)
-        if hasattr(self, "pacer"):  # not during start-up
-            before = self.pacer.delay_ms
-            self.pacer.configure(new.output)
-            self.engine.set_wait_cap(self.pacer.wait_cap_ms)
-            if self.pacer.delay_ms != before:
-                self._publish_delay()
+        """A live parameter change: the engine and the pacer take their parts; a new model is
+        loaded in the background; the rest is read at each use."""
+        if new.model != self.settings.model and not self.swap.reverting:
+            problem = model_problem(new.model)
+            if problem:
+                raise ValueError(problem)
+            if self.pipe is not None:
+                self.swap.start(new)
+        pipe = self.pipe
+        if pipe is None:
+            return
+        pipe.engine.reconfigure(new.stream)
+        before = pipe.pacer.delay_ms
+        pipe.pacer.configure(new.output)
+        pipe.engine.set_wait_cap(pipe.pacer.wait_cap_ms)
+        if pipe.pacer.delay_ms != before:
+            self._publish_delay()
 
     def _publish_delay(self) -> None:
         """The pipeline delay, latched: play the robot's voice this much after publishing it."""
-        sec, nanosec = messages.s_to_sec_nanosec(self.pacer.delay_s)
+        if self.pipe is None:
+            return
+        sec, nanosec = messages.s_to_sec_nanosec(self.pipe.pacer.delay_s)
         self.delay_pub.publish(Duration(sec=sec, nanosec=nanosec))
 
     # ----------------------------------------------------------- receiving: store only
@@ -147,7 +251,7 @@ class DualTalkNode(Node):
                 try:  # dropped on the thread that allocated it: the heap gives it back whole
                     RAW_INPUTS[kind][1](msg)
                 except ValueError as exc:
-                    self._invalid(kind, exc)
+                    self.invalid(kind, exc)
                     return
             with self.inbox_lock:
                 if len(self.inbox) >= self.settings.inputs.queue_messages:
@@ -155,155 +259,45 @@ class DualTalkNode(Node):
                     self.health.problem("inbox_overflow", "receive queue full: dropping the "
                                         "oldest message (inference cannot keep up)",
                                         key=f"inbox_overflow.{dropped}")
-                now = self._now_s()
+                now = self.now_s()
                 self.inbox.append((kind, msg, now))
-            if kind != "partner_face":
-                try:  # audio may complete a frame: step now rather than at the next hop
-                    self.requests.put_nowait(now)
-                except queue.Full:
-                    pass  # the worker is already due to run
+            if kind in ("self_audio", "partner_audio", "self_audio_raw", "partner_audio_raw"):
+                # audio may complete a frame: step now rather than at the next hop (a step
+                # already pending covers it)
+                self.worker.wake(now)
         return callback
 
-    def _on_hop(self) -> None:
-        try:
-            self.requests.put_nowait(self._now_s())
-        except queue.Full:  # a step is pending: skipped only if the worker has been stuck
-            busy = self._busy_since
-            if busy is not None and time.monotonic() - busy > self.hop_s:
-                self.health.count("skipped_hops")
-
-    # ----------------------------------------------------------- processing: worker thread
-    def _work(self) -> None:
-        woken_for = None  # the wake-up the worker last woke itself for
-        while not self._stop.is_set():
-            wake = self._next_wake(woken_for)
-            wait_s = IDLE_WAIT_S
-            if wake is not None:
-                wait_s = min(IDLE_WAIT_S, max(0.0, wake[1] - self._now_s()))
-            try:
-                now = self.requests.get(timeout=wait_s)
-            except queue.Empty:
-                if wake is None:
-                    continue
-                woken_for, now = wake[0], self._now_s()
-            self._busy_since = time.monotonic()
-            try:
-                self._follow_clock(now)
-                self._feed(now)
-                self._anchor_if_silent(now)
-                start = time.perf_counter()
-                frames = self.engine.step(now)
-                elapsed = time.perf_counter() - start
-                self.health.hop_done(elapsed, len(frames))
-                if frames and frames[0].index >= STARTUP_FRAMES:
-                    self.pacer.observe_compute(elapsed)
-                self._observe_latency(frames)
-                if self.pacer.delay_ms > 0:
-                    self.outbox.extend(frames)  # deque appends are thread-safe
-                else:
-                    self._publish(frames)
-            except Exception as exc:  # noqa: BLE001 - the face must keep going; log and count
-                if not self.context.ok():
-                    return  # shutting down: nothing to publish to
-                self.health.problem("inference_error", f"hop failed: {exc!r}")
-            finally:
-                self._busy_since = None
-
-    def _next_wake(self, woken_for: tuple[float, bool] | None
-                   ) -> tuple[tuple[float, bool], float] | None:
-        """((batch due, forced), time) of the worker's next own wake-up, besides audio
-        arrivals and hops: when the next batch falls due (frames that need no more audio, such
-        as speech published ahead, go out on time), then when its missing audio is overdue (a
-        stalled or ended voice: the frames' deadline). None once woken for both."""
-        due = self.engine.next_batch_due_s()
-        if due is None:
-            return None
-        if woken_for is None or woken_for[0] != due:
-            return (due, False), due
-        if not woken_for[1]:
-            return (due, True), due + self.engine.wait_ms / 1000.0
-        return None
-
-    def _observe_latency(self, frames: list[Frame]) -> None:
-        """Feed the pacer the latencies of frames computed from the audio that arrived: a frame
-        that waited for missing audio (a stream's end, no input at all) waits by design, and
-        the first second of a stream pays for start-up (threads warming up, first messages of
-        new DDS matches): neither may raise the delay, which falls only 2 ms a second."""
-        stamps = [f.t for f in frames if not f.waited and f.index >= STARTUP_FRAMES]
-        if stamps:
-            self.pacer.observe(self._now_s(), stamps)
-
-    def _follow_clock(self, now: float) -> None:
-        """ROS time went back (a bag replay restarted under use_sim_time): the stream timed by
-        the old clock is over; its frames are dropped and the next input starts a new one."""
-        last = self._clock_s
-        self._clock_s = now if last is None else max(now, last)
-        if last is None or now >= last - CLOCK_JUMP_S:
-            return
-        self._clock_s = now
-        self.engine.reset()
-        self.outbox.clear()
-        self.first_hop = None
-        self.health.clock_jumped()
-        self.get_logger().info(f"ROS time went back {last - now:.1f} s: starting a new stream")
-
-    def _anchor_if_silent(self, now: float) -> None:
-        """With no audio at all, start the frame grid anyway: the face must never freeze."""
-        if self.engine.t0 is not None:
-            return
-        if self.first_hop is None:
-            self.first_hop = now
-        if now - self.first_hop >= self.settings.diagnostics.input_stale_s:
-            self.engine.start(now)
-            self.get_logger().warning("no audio received yet: publishing a listening face "
-                                      "from silence and the held partner face")
-
-    def _feed(self, now: float) -> None:
-        with self.inbox_lock:
-            batch = list(self.inbox)
-            self.inbox.clear()
-        for kind, msg, arrival in batch:
-            if arrival > now + CLOCK_JUMP_S:
-                self.health.problem("before_clock_jump", f"{kind}: dropped a message received "
-                                    "before ROS time went back", key=f"invalid.{kind}")
-                continue
-            try:
-                if kind in RAW_INPUTS:  # serialized (a raw subscription)
-                    msg = _deserialize(kind, msg)
-                stream, t = self.dispatch.push(kind, msg, now, arrival)
-            except (ValueError, TypeError) as exc:
-                self._invalid(kind, exc)
-                continue
-            self.health.count(f"accepted.{kind}")
-            self.health.input_seen(stream, t)
-
-    def _invalid(self, kind: str, exc: Exception) -> None:
+    def invalid(self, kind: str, exc: Exception) -> None:
         self.health.problem(f"{kind}_invalid", f"{kind}: dropped a message: {exc}",
                             key=f"invalid.{kind}")
 
-    def _publish(self, frames: list[Frame]) -> None:
-        names, frame_id = list(self.rig.names), self.settings.frame_id
-        for frame in frames:
-            sec, nanosec = messages.s_to_sec_nanosec(frame.t)
-            face = FaceCoefficients()
-            face.header.stamp.sec, face.header.stamp.nanosec = sec, nanosec
-            face.header.frame_id = frame_id
-            face.rig = self.rig.name
-            face.names = names
-            face.values = frame.values.astype(float).tolist()
-            pose = PoseStamped()
-            pose.header = face.header
-            o = pose.pose.orientation
-            o.x, o.y, o.z, o.w = (float(v) for v in frame.head_quaternion)
-            self.face_pub.publish(face)
-            self.pose_pub.publish(pose)
+    def _on_hop(self) -> None:
+        if not self.worker.wake(self.now_s()):
+            # a step is pending: skipped only if the worker has been stuck
+            busy = self.worker.busy_since
+            if busy is not None and time.monotonic() - busy > self.hop_s:
+                self.health.count("skipped_hops")
+
+    # ----------------------------------------------------------- publishing
+    def publish(self, frames: list[Frame]) -> None:
+        pipe, outputs = self.pipe, self.outputs
+        if not frames or pipe is None or outputs is None:
+            return
+        if not self.enabled:
+            self.health.count("muted_frames", len(frames))
+            return
+        s = self.settings
+        outputs.publish(frames, pipe.rig, s.frame_id, s.robot)
 
     def _on_pace(self) -> None:
         """Publish every frame whose slot (stamp + output.delay_ms) has come."""
-        now = self._now_s()
+        pipe = self.pipe
+        if pipe is None:
+            return
+        now, pacer = self.now_s(), pipe.pacer
         due = []
         try:
-            while self.outbox and self.pacer.due(self.outbox[0].t, now):
+            while self.outbox and pacer.due(self.outbox[0].t, now):
                 due.append(self.outbox.popleft())
         except IndexError:  # the worker emptied the outbox meanwhile (ROS time went back)
             due = []
@@ -311,20 +305,27 @@ class DualTalkNode(Node):
             # A frame that waited for missing audio may be late by design (a fixed delay waits
             # input_timeout_ms; stale input says why); late frames are those the pipeline
             # itself made late.
-            late = (sum(self.pacer.late(f.t, now) for f in due if not f.waited)
-                    if self.pacer.started else 0)
+            late = (sum(pacer.late(f.t, now) for f in due if not f.waited)
+                    if pacer.started else 0)
             if late:
                 self.health.problem("late_frames", "frames computed after their presentation "
                                     "slot were published late (raise output.delay_ms)", late)
-            self._publish(due)
+            self.publish(due)
 
     def _on_diagnostics(self) -> None:
-        before = self.pacer.delay_ms
-        lateness = self.engine.arrival_lateness_ms()
+        pipe = self.pipe
+        state = self.lifecycle_state
+        if pipe is None or state != "active":
+            self.diag_pub.publish(self.health.report_idle(
+                self.get_clock().now(), state, "model loaded, no input or output"
+                if pipe is not None else "no model loaded, no input or output"))
+            return
+        before = pipe.pacer.delay_ms
+        lateness = pipe.engine.arrival_lateness_ms()
         if lateness is not None:  # a source later than the timeout loses audio anyway
             lateness = min(lateness, self.settings.stream.input_timeout_ms)
-        pacing = self.pacer.recheck(self._now_s(), lateness)
-        self.engine.set_wait_cap(pacing.wait_cap_ms)
+        pacing = pipe.pacer.recheck(self.now_s(), lateness)
+        pipe.engine.set_wait_cap(pacing.wait_cap_ms)
         if pacing.delay_ms != before:
             # raising is news (lips were late); lowering slews a few ms per check, so it is quiet
             log = self.get_logger().info if pacing.delay_ms > before else self.get_logger().debug
@@ -332,23 +333,20 @@ class DualTalkNode(Node):
                 f"{pacing.delay_ms:.0f} ms (measured frame latency p99 "
                 f"{pacing.latency_p99_ms:.0f} ms)")
             self._publish_delay()
-        self.diag_pub.publish(self.health.report(self.get_clock().now(), self.engine, pacing))
+        extra = {"lifecycle_state": state, "outputs": "enabled" if self.enabled else "muted",
+                 "model": pipe.model or "default"}  # the one running, even while swapping
+        if self.outputs is not None:
+            extra.update(self.outputs.stats())
+        self.diag_pub.publish(self.health.report(self.get_clock().now(), pipe.engine, pacing,
+                                                 extra))
 
-    def _now_s(self) -> float:
+    def now_s(self) -> float:
         """The node's clock (sim time under use_sim_time), in seconds."""
         return self.get_clock().now().nanoseconds * 1e-9
 
     def close(self) -> None:
-        self._stop.set()
-        self.worker.join(timeout=2.0)
-
-
-def _deserialize(kind: str, data: bytes) -> Any:
-    msg_type = RAW_INPUTS[kind][0]
-    try:
-        return deserialize_message(data, msg_type)
-    except Exception as exc:  # noqa: BLE001 - whatever the middleware raises, it is bad input
-        raise ValueError(f"{msg_type.__name__} does not deserialize: {exc}") from exc
+        self.swap.cancel()
+        self.worker.stop(timeout_s=2.0)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -23,7 +23,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.time import Time
 
-from dualtalk_ros.bridge.input_dispatch import INPUT_KINDS as INPUTS, RAW_KINDS
+from dualtalk_ros.bridge.input_dispatch import INFO_KINDS, INPUT_KINDS as INPUTS, RAW_KINDS
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
 from dualtalk_ros.bridge.output_pacing import PacingReport
 
@@ -32,7 +32,7 @@ AUDIO_INPUTS = ("self_audio", "partner_audio")
 ENGINE_DROPS = ("duplicate_chunks", "out_of_order_chunks", "late_chunks", "overflow_chunks",
                 "outlier_chunks", "duplicate_faces", "out_of_order_faces", "too_old_faces",
                 "overflow_faces", "outlier_faces")
-ERRORS = ("nan_guarded", "inference_error")
+ERRORS = ("nan_guarded", "inference_error", "model_swap_failed")
 OVERLOAD = ("inbox_overflow", "skipped_hops")
 MESSAGE_FATES = ("received", "inbox_overflow", "invalid", "accepted")
 
@@ -48,10 +48,11 @@ class NodeHealth:
         # since start: 'received.self_audio', ...; every message counter is shown from the
         # first report, zeros included, so a reader can account for each message
         self.counts: Counter[str] = Counter()
-        for kind in INPUTS + RAW_KINDS:
+        for kind in INPUTS + RAW_KINDS + INFO_KINDS:
             for fate in MESSAGE_FATES:
                 self.counts[f"{fate}.{kind}"] = 0
-        for key in ("skipped_hops", "late_frames", "inference_error", "clock_jumps"):
+        for key in ("skipped_hops", "late_frames", "inference_error", "clock_jumps",
+                    "muted_frames", "model_swap_failed"):
             self.counts[key] = 0
         self._logged: set[str] = set()
         self._at_last_report: Counter[str] = Counter()
@@ -93,7 +94,24 @@ class NodeHealth:
             if n_frames:
                 self.window.append(seconds)
 
-    def report(self, now: Time, engine: Any, pacing: PacingReport) -> DiagnosticArray:
+    def report_idle(self, now: Time, state: str, message: str) -> DiagnosticArray:
+        """Not active (by a lifecycle request): OK, saying so; nothing is expected of it."""
+        with self.lock:
+            self.started_s = None  # input ages count from activation
+            values = {k: str(v) for k, v in sorted(self.counts.items())}
+        values["lifecycle_state"] = state
+        status = DiagnosticStatus(level=DiagnosticStatus.OK,
+                                  name=f"{self.node.get_name()}: dualtalk",
+                                  message=f"{state}: {message}",
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = now.to_msg()
+        return array
+
+    def report(self, now: Time, engine: Any, pacing: PacingReport,
+               extra: dict[str, Any] | None = None) -> DiagnosticArray:
+        """The period's report; `extra` values (lifecycle state, outputs, joints) are shown as
+        given. A muted node is OK when nothing else is wrong: it is muted by request."""
         now_s = now.nanoseconds * 1e-9
         engine_stats = engine.stats.as_dict()
         with self.lock:
@@ -109,6 +127,9 @@ class NodeHealth:
             values = self._values(now_s, window, engine, engine_stats)
             level, message = self._level(now_s, window, period)
         values.update(_pacing_values(pacing))
+        values.update({k: str(v) for k, v in (extra or {}).items()})
+        if (extra or {}).get("outputs") == "muted" and level == DiagnosticStatus.OK:
+            message = "muted (enable service): no output"
         status = DiagnosticStatus(level=level, name=f"{self.node.get_name()}: dualtalk",
                                   hardware_id=str(engine.model.device), message=message,
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])

@@ -68,7 +68,8 @@ class NodeSettings:
         self.cls = NODE_SETTINGS[node_name]
         self.specs = {spec.name: spec for spec in param_specs(self.cls)}
         self._apply = apply
-        self._lock = threading.Lock()
+        # re-entrant: `apply` may read `current` while a change is being decided
+        self._lock = threading.RLock()
         # Checked before declaring: rclpy's own range check would raise a traceback-worthy
         # InvalidParameterValueException, and an unknown name would be silently ignored.
         given = given_values(node)

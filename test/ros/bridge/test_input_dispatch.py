@@ -25,11 +25,11 @@ AUDIO_COMMON = Path(__file__).parents[1] / "helpers" / "fixtures" / "audio_commo
 @pytest.fixture(scope="module")
 def audio_common() -> dict:
     store = get_typestore(Stores.ROS2_KILTED)
-    for name in ("AudioData", "AudioDataStamped"):
+    names = ("AudioData", "AudioDataStamped", "AudioInfo")
+    for name in names:
         text = (AUDIO_COMMON / f"{name}.msg").read_text()
         store.register(get_types_from_msg(text, f"audio_common_msgs/msg/{name}"))
-    return {name: store.types[f"audio_common_msgs/msg/{name}"]
-            for name in ("AudioData", "AudioDataStamped")}
+    return {name: store.types[f"audio_common_msgs/msg/{name}"] for name in names}
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,29 @@ def test_audio_common_bytes_take_their_format_from_the_settings(engine, audio_co
     odd = audio_common["AudioData"](data=np.zeros(7, np.uint8))
     with pytest.raises(ValueError, match="whole number"):
         dispatch.push("self_audio_raw", odd, 30.0, 30.0)
+
+
+def test_audio_info_sets_the_format_of_its_own_voice_only(engine, audio_common):
+    dispatch = _dispatcher(engine)  # parameters: 16 kHz mono S16LE
+    info = audio_common["AudioInfo"]
+    assert dispatch.push("partner_audio_info", info(
+        channels=2, sample_rate=8000, sample_format="f32le", bitrate=0,
+        coding_format="WAVE"), 30.0, 30.0) == ("partner_audio_info", 30.0)
+    stereo = np.full((400, 2), 0.5, np.float32)
+    raw = audio_common["AudioData"](data=np.frombuffer(stereo.tobytes(), np.uint8))
+    kind, t = dispatch.push("partner_audio_raw", raw, 30.0, 30.0)
+    assert t == pytest.approx(30.0 - 400 / 8000)  # 400 stereo float frames at 8 kHz
+    # the own voice still takes the parameters' format: the same 3200 bytes are 1600 S16
+    # samples at 16 kHz
+    assert dispatch.push("self_audio_raw", raw, 31.0, 31.0)[1] == pytest.approx(31.0 - 0.1)
+    for bad, match in ((dict(coding_format="mp3"), "uncompressed"),
+                       (dict(sample_format="U8"), "encoding"),
+                       (dict(sample_rate=1), "sample_rate"),
+                       (dict(channels=0), "channels")):
+        fields = dict(channels=1, sample_rate=16000, sample_format="S16LE", bitrate=0,
+                      coding_format="wave") | bad
+        with pytest.raises(ValueError, match=match):
+            dispatch.push("self_audio_info", info(**fields), 30.0, 30.0)
 
 
 def test_unknown_kinds_and_malformed_faces_raise_value_errors(engine):

@@ -74,8 +74,9 @@ def test_read_only_changes_are_listed_and_live_ones_are_not():
     old = DualTalkNodeSettings()
     new = settings_from_params(DualTalkNodeSettings, {
         "stream.hop_ms": 120.0, "stream.smoothing.beta": 0.2, "frame_id": "x",
-        "output.delay_ms": 250.0, "model": "lite"})
-    assert read_only_changes(old, new) == ["model", "stream.hop_ms"]
+        "output.delay_ms": 250.0, "model": "lite", "device": "cpu"})
+    # model is live (swapped in the background), device is not
+    assert read_only_changes(old, new) == ["device", "stream.hop_ms"]
 
 
 def test_the_check_command_passes_on_the_committed_file():

@@ -1,10 +1,7 @@
 """audio_common_msgs inputs (ROS4HRI voices) against a test-only interface package of that name."""
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,52 +10,93 @@ from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
 from node_processes import running
 from ros_harness import ros_node
+from stand_in_interfaces import build_stand_ins
 
 pytestmark = pytest.mark.ros
-
-FIXTURE = Path(__file__).parents[1] / "helpers" / "fixtures" / "audio_common_msgs"
 
 
 @pytest.fixture(scope="module")
 def audio_common_env(tmp_path_factory) -> dict[str, str]:
-    """Build the stand-in package with colcon; return the environment that sees it."""
-    work = tmp_path_factory.mktemp("audio_common")
-    env = dict(os.environ)
-    venv = os.environ.get("VIRTUAL_ENV", sys.prefix)
-    # The wheels' ament index lives in the virtualenv prefix; the build must see it.
-    prefixes = [p for p in env.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p] + [venv]
-    env["AMENT_PREFIX_PATH"] = env["CMAKE_PREFIX_PATH"] = os.pathsep.join(prefixes)
-    subprocess.run(["colcon", "--log-base", str(work / "log"), "build", "--base-paths",
-                    str(FIXTURE), "--build-base", str(work / "build"), "--install-base",
-                    str(work / "install"), "--event-handlers", "console_cohesion-"],
-                   env=env, check=True, capture_output=True, timeout=300)
-    dump = subprocess.run(["bash", "-c", f". {work}/install/local_setup.bash && env -0"],
-                          env=env, check=True, capture_output=True, timeout=60).stdout
-    return dict(item.split("=", 1) for item in dump.decode().split("\0") if "=" in item)
+    """The stand-in audio_common_msgs package, built with colcon."""
+    return build_stand_ins(["audio_common_msgs"], tmp_path_factory.mktemp("audio_common"))
 
 
 @pytest.mark.slow  # a colcon build (~10 s) and 4 s of real-time voices: ~20 s
 def test_audio_data_inputs_drive_the_node(audio_common_env, ros_domain):
-    env = dict(audio_common_env, ROS_DOMAIN_ID=str(ros_domain),
-               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_LOCALHOST_ONLY="1")
-    node_cmd = [sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node", "--ros-args",
-                "-p", "model:=lite"]
-    faces, diags = [], []
-    with running(node_cmd, env) as node_proc, ros_node(ros_domain, "listener") as ros:
-        ros.node.create_subscription(FaceCoefficients, "face", faces.append, 100)
-        ros.node.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
-        with running([sys.executable, "-c", PUBLISHER], env) as publisher:  # exits by itself
-            ros.until(lambda: publisher.poll() is not None, 60.0)
-            assert publisher.poll() == 0, "the voices publisher failed or hung"
-        ros.until(lambda: False, 2.0)  # the last frames and a diagnostics message
-        assert node_proc.poll() is None
-    values = {kv.key: kv.value for kv in diags[-1].status[0].values}
+    faces, values = _run(audio_common_env, ros_domain, PUBLISHER)
     # Both voices (stamped and unstamped AudioData) reached the engine as audio chunks.
     assert int(values["self_audio.chunks"]) >= 50
     assert int(values["partner_audio.chunks"]) >= 50
     assert values["age_self_audio_s"] != "never" and values["age_partner_audio_s"] != "never"
     assert len(faces) >= 40
     assert np.isfinite(np.array([f.values for f in faces])).all()
+
+
+def _run(audio_common_env: dict[str, str], ros_domain: int,
+         publisher_code: str) -> tuple[list[FaceCoefficients], dict[str, str]]:
+    """The node at its defaults (lite model) and a voices publisher; faces and the last
+    diagnostics values."""
+    env = dict(audio_common_env, ROS_DOMAIN_ID=str(ros_domain),
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_LOCALHOST_ONLY="1")
+    node_cmd = [sys.executable, "-m", "dualtalk_ros.nodes.dualtalk_node", "--ros-args",
+                "-p", "model:=lite"]
+    faces: list[FaceCoefficients] = []
+    diags: list[DiagnosticArray] = []
+    with running(node_cmd, env) as node_proc, ros_node(ros_domain, "listener") as ros:
+        ros.node.create_subscription(FaceCoefficients, "face", faces.append, 100)
+        ros.node.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+        with running([sys.executable, "-c", publisher_code], env) as publisher:
+            ros.until(lambda: publisher.poll() is not None, 60.0)  # exits by itself
+            assert publisher.poll() == 0, "the voices publisher failed or hung"
+        ros.until(lambda: False, 2.0)  # the last frames and a diagnostics message
+        assert node_proc.poll() is None
+    return faces, {kv.key: kv.value for kv in diags[-1].status[0].values}
+
+
+@pytest.mark.slow
+def test_audio_info_sets_the_format_of_its_voice(audio_common_env, ros_domain):
+    """48 kHz stereo F32LE announced by AudioInfo is decoded as such (decoded with the
+    parameters' 16 kHz mono S16LE, each 10.7 ms chunk would last 128 ms and overlap the next:
+    trimmed); compressed audio announced is refused and counted."""
+    faces, values = _run(audio_common_env, ros_domain, INFO_PUBLISHER)
+    assert int(values["partner_audio.chunks"]) >= 250, values
+    assert int(values["partner_audio.trimmed_chunks"]) == 0, values
+    assert int(values["partner_audio.out_of_order_chunks"]) == 0, values
+    assert int(values["received.partner_audio_info"]) == 2
+    assert int(values["accepted.partner_audio_info"]) == 1
+    assert int(values["invalid.partner_audio_info"]) == 1  # the MP3 one
+    assert len(faces) >= 40
+
+
+INFO_PUBLISHER = r"""
+import time, numpy as np, rclpy
+from rclpy.qos import qos_profile_sensor_data as q
+from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+rclpy.init(); n = rclpy.create_node('voices')
+partner = n.create_publisher(AudioDataStamped, 'partner_voice_stamped', q)
+info = n.create_publisher(AudioInfo, 'partner_voice_info', q)
+deadline = time.monotonic() + 30
+while partner.get_subscription_count() == 0 or info.get_subscription_count() == 0:
+    if time.monotonic() > deadline:
+        raise SystemExit('the node never subscribed')
+    time.sleep(0.05)
+time.sleep(0.5)
+info.publish(AudioInfo(channels=1, sample_rate=16000, sample_format='S16LE',
+                       coding_format='mp3'))
+info.publish(AudioInfo(channels=2, sample_rate=48000, sample_format='F32LE',
+                       coding_format='wave'))
+time.sleep(0.3)
+start = time.time()
+for i in range(300):  # 3.2 s of 512-frame stereo F32LE chunks at 48 kHz
+    time.sleep(max(0.0, start + (i + 1) * 512 / 48000 - time.time()))
+    x = 0.1 * np.sin(np.arange(i * 512, (i + 1) * 512) * 0.02).astype('<f4')
+    m = AudioDataStamped(); m.audio.data = np.repeat(x, 2).tobytes()
+    t = start + i * 512 / 48000
+    m.header.stamp.sec, m.header.stamp.nanosec = int(t), int((t % 1) * 1e9)
+    partner.publish(m)
+time.sleep(0.5)
+rclpy.shutdown()
+"""
 
 
 PUBLISHER = r"""
