@@ -51,16 +51,23 @@ GROUPS: tuple[str, ...] = ("EXP", "JAW", "POSE")
 # beyond MAX_CHANNELS a name list is not a face (and would cost time and memory to match).
 MAX_ABS_VALUE = 10.0
 MAX_CHANNELS = 1024
+HALF_TURN_RAD = float(np.pi)
 
 
 @dataclass(frozen=True)
 class Rig:
-    """A named channel layout with its metric groups; values are (..., dim) arrays."""
+    """A named channel layout with its metric groups; values are (..., dim) arrays.
+
+    `lower`/`upper`: each channel's documented range (FaceCoefficients.msg), which the
+    streaming engine keeps its output inside: a consumer driving a rig or a motor may rely on it.
+    """
 
     name: str
     names: tuple[str, ...]
     groups: dict[str, tuple[int, ...]] = field(hash=False)
     neutral: tuple[float, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
 
     @property
     def dim(self) -> int:
@@ -75,6 +82,11 @@ class Rig:
 
     def neutral_array(self) -> np.ndarray:
         return np.asarray(self.neutral, dtype=np.float32)
+
+    def range_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper), each (dim,) float32: the channels' documented ranges."""
+        return (np.asarray(self.lower, dtype=np.float32),
+                np.asarray(self.upper, dtype=np.float32))
 
     def head_quaternion(self, values: np.ndarray) -> np.ndarray:
         """(..., dim) coefficients -> (..., 4) head rotation quaternion (x, y, z, w), REP-103."""
@@ -99,12 +111,20 @@ def _arkit() -> Rig:
     jaw = tuple(i for i, n in enumerate(names) if n.startswith("jaw"))
     pose = tuple(range(len(ARKIT_BLENDSHAPES), len(names)))
     exp = tuple(i for i in range(len(ARKIT_BLENDSHAPES)) if i not in jaw)
-    return Rig("arkit52", names, {"EXP": exp, "JAW": jaw, "POSE": pose}, (0.0,) * len(names))
+    n_shapes = len(ARKIT_BLENDSHAPES)
+    # weights in [0, 1]; head angles within a half turn (a head does not turn further)
+    lower = (0.0,) * n_shapes + (-HALF_TURN_RAD,) * len(HEAD_POSE)
+    upper = (1.0,) * n_shapes + (HALF_TURN_RAD,) * len(HEAD_POSE)
+    return Rig("arkit52", names, {"EXP": exp, "JAW": jaw, "POSE": pose}, (0.0,) * len(names),
+               lower, upper)
 
 
 def _flame() -> Rig:
     groups = {"EXP": tuple(range(50)), "JAW": (50, 51, 52), "POSE": (53, 54, 55)}
-    return Rig("flame56", FLAME_NAMES, groups, (0.0,) * 56)
+    # PCA weights have no documented range: only the bound of a sane value; rotations a half turn
+    lower = (-MAX_ABS_VALUE,) * 50 + (-HALF_TURN_RAD,) * 6
+    upper = (MAX_ABS_VALUE,) * 50 + (HALF_TURN_RAD,) * 6
+    return Rig("flame56", FLAME_NAMES, groups, (0.0,) * 56, lower, upper)
 
 
 RIGS: dict[str, Rig] = {"arkit52": _arkit(), "flame56": _flame()}

@@ -289,8 +289,10 @@ class DualTalkModel(nn.Module):
     def predict(self, self_audio: np.ndarray, partner_audio: np.ndarray,
                 partner_motion: np.ndarray, log_mel: np.ndarray | None = None,
                 waveform_stats: StatsPair | None = None,
-                n_frames: int | None = None) -> np.ndarray:
-        """(N,), (N,), (T_m, C) float arrays -> (T, C) float32, eval mode, no gradients.
+                n_frames: int | None = None, clip: bool = True) -> np.ndarray:
+        """(N,), (N,), (T_m, C) float arrays -> (T, C) float32 within the rig's ranges (unless
+        `clip` is false: the streaming engine clips, and counts, after smoothing), eval mode, no
+        gradients.
 
         The wav2vec2 front end gets each voice normalised as the release does: with its own
         whole-clip statistics, or with `waveform_stats` (self, partner; None for either = its
@@ -317,7 +319,10 @@ class DualTalkModel(nn.Module):
         finally:
             if was_training:
                 self.train()
-        return out[0].float().cpu().numpy()
+        # The rig's documented ranges, as the streaming engine publishes them (training reads
+        # the unclipped forward()).
+        pred = out[0].float().cpu().numpy()
+        return np.clip(pred, *get_rig(self.config.rig).range_arrays()) if clip else pred
 
     @property
     def log_mel_context_frames(self) -> int | None:

@@ -60,6 +60,7 @@ class StreamStats:
     frames_skipped: int = 0  # jumped over after a stall longer than max_buffer_s
     model_runs: int = 0
     nan_guarded: int = 0  # frames whose model output was not finite (held frame instead)
+    clipped_values: int = 0  # output values brought back into the rig's range
     compute_s: float = 0.0  # wall time spent in the model
 
     def as_dict(self) -> dict[str, Any]:
@@ -183,7 +184,8 @@ class StreamingEngine:
                 partner_audio=copy.deepcopy(tracks.partner_audio.stats),
                 partner_face=face, frames_emitted=output.frames_emitted,
                 frames_skipped=self._schedule.frames_skipped, model_runs=self._model_runs,
-                nan_guarded=self._nan_guarded, compute_s=self._compute_s)
+                nan_guarded=self._nan_guarded, clipped_values=output.clipped_values,
+                compute_s=self._compute_s)
 
     def reset(self) -> None:
         """Forget the stream (inputs, outputs, filter state and stats); the next chunk anchors."""

@@ -53,7 +53,7 @@ class WindowedStepper:
             extra.update(waveform_stats=(tracks.self_audio.heard.current(),
                                          tracks.partner_audio.heard.current()),
                          n_frames=len(motion))
-        pred = self.model.predict(own, other, motion, **extra)  # (T, C)
+        pred = self.model.predict(own, other, motion, clip=False, **extra)  # (T, C)
         out = self._crossfade(k, pred[k - f0:k - f0 + m])  # (m, C)
         self._tail = (k + m, pred[k - f0 + m:])
         return out

@@ -29,6 +29,7 @@ class OutputStage:
 
     def __init__(self, rig: rigs.Rig, smoothing: OneEuroConfig) -> None:
         self.rig = rig
+        self._lower, self._upper = rig.range_arrays()
         self._smoother = OneEuroFilter(smoothing)
         self.reset()
 
@@ -37,6 +38,7 @@ class OutputStage:
         self.restart()
         self.frames_emitted = 0
         self.held_frames = 0  # frames without a partner face of their own (held/neutral)
+        self.clipped_values = 0  # channel values brought back into the rig's range
 
     def restart(self) -> None:
         """After a stall skip: the filter starts over (the frames do not follow on); counters
@@ -74,7 +76,10 @@ class OutputStage:
             if not np.isfinite(smoothed).all():  # cannot happen from finite input: start over
                 self._smoother.reset()
                 smoothed = self._smoother(row, t)
-            row = smoothed
+            # The model can leave a channel's range (a blendshape below 0 at a stream's start,
+            # a brow at -0.1): the consumer gets the rig's contract, and the count says so.
+            row = np.clip(smoothed, self._lower, self._upper)
+            self.clipped_values += int(np.count_nonzero(row != smoothed))
             quat = self.rig.head_quaternion(row).astype(np.float32)
             frames.append(Frame(t, row, quat, k + j, waited(k + j)))
             self.held_frames += int(not has_face(k + j))

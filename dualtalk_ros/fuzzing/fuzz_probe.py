@@ -6,8 +6,10 @@ name lists) would hold the GIL and delay receive times: the jitter measured woul
 It prints `ready` once subscribed and `diagnostics <time>` for every report of the node, so the
 fuzzer knows when the node is up and whether it still reports; on SIGINT it writes what it
 recorded (receive times on time.time(), one clock for every process here) and exits.
-Every face with a non-finite value or |value| > 10, and every head pose that is not finite or
-whose quaternion norm differs from 1 by more than 1e-3, is counted as bad output.
+Every face with a non-finite value or a value outside its channel's documented range (the
+rig's, `rigs.Rig.range_arrays`; |value| > 10 for a rig not known here), and every head pose that
+is not finite or whose quaternion norm differs from 1 by more than 1e-3, is counted as bad
+output.
 `fuzz_report` turns the record into the fuzzer's figures.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
+from dualtalk_core import rigs
 from dualtalk_msgs.msg import FaceCoefficients
 from dualtalk_ros.bridge import messages
 from dualtalk_ros.nodes.qos import RELIABLE
@@ -57,8 +60,7 @@ class Probe(Node):
         t = messages.stamp_to_s(msg.header.stamp)
         self.faces.append((received, t))
         values = np.asarray(msg.values, dtype=np.float64)
-        if not np.isfinite(values).all() or (values.size and np.abs(values).max()
-                                             > MAX_ABS_OUTPUT):
+        if not np.isfinite(values).all() or not _in_range(msg, values):
             self.bad_faces.append({"received": received, "stamp": t, "values": [
                 v if math.isfinite(v) else str(v) for v in values[:8].tolist()]})
 
@@ -86,6 +88,15 @@ class Probe(Node):
                 "bad_faces": len(self.bad_faces), "bad_poses": len(self.bad_poses),
                 "bad_examples": (self.bad_faces[:EXAMPLES] + self.bad_poses[:EXAMPLES]),
                 "last_values": self.last_values, "last_message": self.last_message}
+
+
+def _in_range(msg: FaceCoefficients, values: np.ndarray) -> bool:
+    """Whether every value lies in its channel's documented range."""
+    rig = rigs.RIGS.get(msg.rig)
+    if rig is None or tuple(msg.names) != rig.names:
+        return not values.size or float(np.abs(values).max()) <= MAX_ABS_OUTPUT
+    lower, upper = rig.range_arrays()
+    return bool((values >= lower).all() and (values <= upper).all())
 
 
 def main(args: list[str] | None = None) -> None:

@@ -14,12 +14,22 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 
 from dualtalk_core.child_processes import stop
+from dualtalk_core.rigs import get_rig
 from dualtalk_msgs.msg import FaceCoefficients
 from dualtalk_ros.nodes.qos import RELIABLE
 
 
 def face(value: float) -> FaceCoefficients:
+    """A face of an unknown layout: only |value| <= 10 can be checked."""
     return FaceCoefficients(rig="arkit52", names=["jawOpen", "eyeBlinkLeft"], values=[0.1, value])
+
+
+def rig_face(blink: float) -> FaceCoefficients:
+    """The node's own layout: every channel in its documented range (blendshapes in [0, 1])."""
+    rig = get_rig("arkit52")
+    values = [0.0] * rig.dim
+    values[rig.names.index("eyeBlinkLeft")] = blink
+    return FaceCoefficients(rig="arkit52", names=list(rig.names), values=values)
 
 
 def pose(w: float) -> PoseStamped:
@@ -45,6 +55,8 @@ def test_probe_counts_bad_output_and_reports(ros_domain: int, ros_env: dict[str,
             time.sleep(0.05)
         for value in (0.5, float("nan"), 11.0, -10.0, float("inf")):  # 3 bad
             faces.publish(face(value))
+        for blink in (1.0, -0.01, 0.0, 1.2):  # 2 bad: out of the rig's range
+            faces.publish(rig_face(blink))
         for w in (1.0, 1.01, 1.0005, float("nan")):  # 2 bad
             poses.publish(pose(w))
         other = DiagnosticStatus(name="some_driver", values=[KeyValue(key="x", value="1")])
@@ -58,7 +70,7 @@ def test_probe_counts_bad_output_and_reports(ros_domain: int, ros_env: dict[str,
         rclpy.try_shutdown(context=context)
         assert stop(probe, signal.SIGINT) and probe.returncode == 0
     record = json.loads(out.read_text())
-    assert (len(record["faces"]), len(record["poses"])) == (5, 4)
-    assert (record["bad_faces"], record["bad_poses"]) == (3, 2)
+    assert (len(record["faces"]), len(record["poses"])) == (9, 4)
+    assert (record["bad_faces"], record["bad_poses"]) == (5, 2)
     assert record["last_values"] == {"received.self_audio": "7"}
     assert len(record["diagnostics"]) == 1

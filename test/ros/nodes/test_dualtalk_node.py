@@ -146,6 +146,11 @@ def test_garbage_on_every_input_never_stops_the_node(conversation, ros_domain, r
     assert last["partner_face.unknown_names"] != "()"
     assert int(last["self_audio.resampled_chunks"]) > 0  # own voice sent at 48 kHz
     assert int(last["partner_audio.resampled_chunks"]) > 0  # the partner's at 8 kHz
+    # every published value inside its channel's documented range (clipped and counted)
+    lower, upper = get_rig("arkit52").range_arrays()
+    values = np.array([m.values for _, m in run["faces"]], dtype=np.float32)
+    assert np.isfinite(values).all() and (values >= lower).all() and (values <= upper).all()
+    assert "engine.clipped_values" in last
     print("diagnostics after garbage:", invalid)
 
 
