@@ -73,7 +73,9 @@ class DualTalkNode(LifecycleNode):
         self.lifecycle_state = "unconfigured"
         self.active = False  # inputs subscribed, frames computed
         self.enabled = True  # outputs published (the `enable` service mutes them)
-        self._io: list[Any] = []  # subscriptions and timers of the active state
+        # of the active state (not rclpy's own `_subscriptions`/`_timers`, which list them all)
+        self._active_subscriptions: list[Any] = []
+        self._active_timers: list[Any] = []  # hop, pacing
         self.outputs: FaceOutputs | None = None
         self.inbox: collections.deque = collections.deque()
         self.inbox_lock = threading.Lock()
@@ -131,12 +133,15 @@ class DualTalkNode(LifecycleNode):
         self._new_stream()
         # raw: a message's size is checked on arrival, before it is deserialized or queued
         qos = QoSOverridingOptions.with_default_policies()
-        self._io = [self.create_subscription(msg_type, kind, self._store(kind), own(SENSOR),
-                                             raw=True, qos_overriding_options=qos)
-                    for kind, (msg_type, _) in RAW_INPUTS.items()]
-        self._io += subscribe_audio_common(self, s.inputs.audio_common, self._store)
-        self._io += [self.create_timer(s.output.pacing_period_ms / 1000.0, self._on_pace),
-                     self.create_timer(self.hop_s, self._on_hop)]
+        self._active_subscriptions = [
+            self.create_subscription(msg_type, kind, self._store(kind), own(SENSOR), raw=True,
+                                     qos_overriding_options=qos)
+            for kind, (msg_type, _) in RAW_INPUTS.items()]
+        self._active_subscriptions += subscribe_audio_common(self, s.inputs.audio_common,
+                                                             self._store)
+        self._active_timers = [
+            self.create_timer(s.output.pacing_period_ms / 1000.0, self._on_pace),
+            self.create_timer(self.hop_s, self._on_hop)]
         self.active = True
         self.lifecycle_state = "active"
         self._publish_delay()
@@ -145,12 +150,11 @@ class DualTalkNode(LifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop listening and publishing; the stream is over (frames not yet out are dropped)."""
         self.active = False
-        for entity in self._io:
-            if hasattr(entity, "cancel"):
-                self.destroy_timer(entity)
-            else:
-                self.destroy_subscription(entity)
-        self._io = []
+        for timer in self._active_timers:
+            self.destroy_timer(timer)
+        for subscription in self._active_subscriptions:
+            self.destroy_subscription(subscription)
+        self._active_subscriptions, self._active_timers = [], []
         self._new_stream()
         self.lifecycle_state = "inactive"
         return super().on_deactivate(state)
@@ -183,7 +187,7 @@ class DualTalkNode(LifecycleNode):
         return response
 
     def install(self, pipe: FacePipeline) -> None:
-        """Make `pipe` the running model (worker thread or configure, never both at once)."""
+        """Make `pipe` the running model at configure (the worker is idle then): a new stream."""
         self.pipe = pipe
         if self.outputs is not None:
             self.outputs.retarget = pipe.retarget
@@ -198,6 +202,10 @@ class DualTalkNode(LifecycleNode):
         if (old is not None and old.retarget is not None and pipe.retarget is not None
                 and tuple(old.rig.names) == tuple(pipe.rig.names)):
             pipe.retarget = old.retarget  # the joints go on from where they are
+        # live parameters changed while it loaded (read-only ones cannot have)
+        pipe.engine.reconfigure(self.settings.stream)
+        pipe.pacer.configure(self.settings.output)
+        pipe.engine.set_wait_cap(pipe.pacer.wait_cap_ms)
         self.pipe = pipe
         if self.outputs is not None:
             self.outputs.retarget = pipe.retarget

@@ -65,9 +65,7 @@ class InferenceWorker:
         woken_for = None  # the wake-up the worker last woke itself for
         while not self._stop.is_set():
             node = self.node
-            ready = node.swap.take()
-            if ready is not None:
-                node.swap_in(ready)
+            self._swap_if_ready()
             pipe = node.pipe
             wake = self._next_wake(pipe, woken_for) if node.active and pipe else None
             wait_s = IDLE_WAIT_S
@@ -90,6 +88,17 @@ class InferenceWorker:
                 node.health.problem("inference_error", f"hop failed: {exc!r}")
             finally:
                 self.busy_since = None
+
+    def _swap_if_ready(self) -> None:
+        """Install a model loaded in the background; a failure keeps the running one."""
+        node = self.node
+        try:
+            ready = node.swap.take()
+            if ready is not None:
+                node.swap_in(ready)
+        except Exception as exc:  # noqa: BLE001 - the running model must go on regardless
+            node.health.count("model_swap_failed")
+            node.get_logger().error(f"model swap failed: {exc!r}; keeping the running model")
 
     def _step(self, pipe: FacePipeline, now: float) -> None:
         node = self.node
