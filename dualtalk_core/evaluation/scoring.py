@@ -17,8 +17,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from tqdm import tqdm
 
+from dualtalk_core.evaluation import aliveness, metrics
 from dualtalk_core.evaluation import baselines as base
-from dualtalk_core.evaluation import metrics
 from dualtalk_core.dataset.clips import list_clips, load_clip, load_motion
 from dualtalk_core.rigs import GROUPS, Rig, get_rig
 
@@ -107,17 +107,29 @@ def _finite_or_none(row: dict[str, dict[str, float]]) -> dict[str, dict[str, flo
 
 
 def _score_clip(clip: Any, methods: dict[str, base.Predictor], rig: Rig,
-                clusters: dict[str, KMeans]) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """(target, method key or "gt", metrics) for both directions of one clip."""
+                clusters: dict[str, KMeans], alive: dict[str, aliveness.AlivenessStats]
+                ) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(target, method key or "gt", metrics) for both directions of one clip; the methods in
+    `alive` (and "gt") also add their frames to its blink and head-motion figures."""
     for target, own_audio, other_audio, other_motion, gt in clip_directions(clip):
+        frame_roles = aliveness.roles(own_audio, other_audio, len(gt))
+        alive["gt"].add(gt, frame_roles)
         me = target - 1
         stats = (clip.waveform_stats[me], clip.waveform_stats[1 - me])  # whole files'
         for key, method in methods.items():
             # (T', C); metrics truncate to the shortest, as the release's (wav2vec2: T' = T + 1
             # for some lengths, the release's frame count)
             pred = method.predict(own_audio, other_audio, other_motion, waveform_stats=stats)
+            if key in alive:
+                alive[key].add(pred, frame_roles)
             yield target, key, metrics.evaluate_clip(pred, gt, other_motion, rig, clusters)
         yield target, "gt", _gt_row(gt, rig, clusters)
+
+
+def _aliveness(alive: dict[str, aliveness.AlivenessStats]) -> dict[str, Any]:
+    model, gt = alive[MODEL_KEY].summary(), alive["gt"].summary()
+    return {"model": model, "gt": gt, "compare": aliveness.compare(model, gt),
+            "ratio_range": list(aliveness.RATIO_RANGE)}
 
 
 def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
@@ -127,7 +139,8 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
     """Score `model` (and the baselines) on every clip of `split` in both directions.
 
     Returns a JSON-ready dict: `methods[key]` = {label, n, groups: {EXP|JAW|POSE: {metric: mean}},
-    undefined (counts of NaN values left out of a mean)}, a `gt` row, `per_clip` rows and the
+    undefined (counts of NaN values left out of a mean)}, a `gt` row, `aliveness` (blinks and
+    head motion per role, the model's against the ground truth's), `per_clip` rows and the
     clip counts. `rig` defaults to `model.config.rig`.
     """
     if max_clips is not None and max_clips < 1:
@@ -141,6 +154,7 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
                             max_train_clips, seed)
     rows: dict[str, list[dict[str, dict[str, float]]]] = {key: [] for key in [*methods, "gt"]}
     per_clip, skipped = [], []
+    alive = {key: aliveness.AlivenessStats(rig_obj) for key in (MODEL_KEY, "gt")}
     for name in tqdm(clips, desc=f"eval {split}", unit="clip", disable=not progress):
         clip = load_clip(root, split, name)
         if clip.rig != rig_obj.name:
@@ -149,7 +163,7 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
             log.warning("clip %r: %d frames, fewer than SID needs; skipped", name, clip.frames)
             skipped.append(name)
             continue
-        for target, key, row in _score_clip(clip, methods, rig_obj, clusters):
+        for target, key, row in _score_clip(clip, methods, rig_obj, clusters, alive):
             rows[key].append(row)
             if key != "gt":
                 per_clip.append({"clip": name, "target": target, "method": key,
@@ -163,5 +177,6 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
         "sid_k": metrics.SID_K, "table_scale": metrics.TABLE_SCALE,
         "methods": {k: {"label": LABELS.get(k, k), **_mean_rows(rows[k])} for k in methods},
         "gt": {"label": "GT", **_mean_rows(rows["gt"])},
+        "aliveness": _aliveness(alive),
         "per_clip": per_clip,
     }

@@ -103,3 +103,29 @@ def format_fd_split(results: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     return ("FD = offset (squared distance of the means) + spread (covariance term), mean over "
             "directions:\n\n" + "\n".join(lines) + "\n")
+
+
+def format_aliveness(results: dict[str, Any]) -> str:
+    """Blinks per minute and head-angle std per axis, per role: model | GT | ratio (in range?)."""
+    alive = results.get("aliveness")
+    if not alive:
+        return ""
+    low, high = alive["ratio_range"]
+    lines = [f"Alive at rest: model | ground truth | ratio ({low:g}x-{high:g}x marked ok)", "",
+             "| role | minutes (GT) | blinks / min | head std yaw (deg) | pitch | roll |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for role, gt in alive["gt"].items():
+        model, cmp = alive["model"][role], alive["compare"][role]
+        cells = [_alive_cell(model["blinks_per_min"], gt["blinks_per_min"],
+                             cmp["blinks_per_min"])]
+        cells += [_alive_cell(model["head_std_deg"][axis], gt["head_std_deg"][axis],
+                              cmp[f"head_std_{axis}"]) for axis in ("yaw", "pitch", "roll")]
+        lines.append(f"| {role} | {gt['minutes']:.1f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _alive_cell(model: float | None, gt: float | None, cmp: dict[str, Any]) -> str:
+    if model is None or gt is None:
+        return "n/a"
+    ratio = "n/a" if cmp["ratio"] is None else f"{cmp['ratio']:.2f}x"
+    return f"{model:.2f} / {gt:.2f} ({ratio}{' ok' if cmp['within'] else ''})"

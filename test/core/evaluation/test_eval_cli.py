@@ -31,6 +31,11 @@ def test_cli_end_to_end_with_the_lite_model(corpus: Path, tmp_path: Path) -> Non
     assert "Ahead of every baseline on FD and MSE: **" in (out / "table.md").read_text()
     assert "| FD EXP offset x1 | FD EXP spread x1 |" in (out / "table.md").read_text()
     assert 0.0 <= exp["FD-offset"] <= exp["FD"]
+    alive = summary["aliveness"]
+    assert set(alive["model"]) == set(alive["gt"]) == {"speaking", "listening", "silence"}
+    assert sum(role["minutes"] for role in alive["gt"].values()) > 0
+    assert all(alive["model"][r]["minutes"] == alive["gt"][r]["minutes"] for r in alive["gt"])
+    assert "Alive at rest: model | ground truth |" in (out / "table.md").read_text()
     assert len(summary["verdict"]["cells"]) == 4 * 2 * 3  # 4 baselines, FD/MSE, 3 groups
     assert (out / "plots" / "clip00_speaker1.png").stat().st_size > 1000
     assert len((out / "per_clip.jsonl").read_text().splitlines()) == 2 * 5
