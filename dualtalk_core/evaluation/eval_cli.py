@@ -22,7 +22,8 @@ from dualtalk_core.dataset.clips import list_clips
 from dualtalk_core.evaluation.plots import plot_clips
 from dualtalk_core.evaluation.scoring import evaluate_model
 from dualtalk_core.evaluation.tables import (format_aliveness, format_fd_split,
-                                             format_table, format_verdict)
+                                             format_table, format_verdict,
+                                             format_voice_alone)
 from dualtalk_core.evaluation.verdict import verdict
 
 log = logging.getLogger(__name__)
@@ -31,12 +32,12 @@ log = logging.getLogger(__name__)
 def write_outputs(results: dict[str, Any], out_dir: str | Path) -> None:
     """metrics.json (without per-clip rows; with the verdict when there are baselines),
     per_clip.jsonl and table.md (the Table 2 layout, the FD split, blinks and head motion per
-    role, then the verdict)."""
+    role, the voice-alone effect, then the verdict)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {k: v for k, v in results.items() if k != "per_clip"}
     table = format_table(results) + "\n" + format_fd_split(results)
-    table += "\n" + format_aliveness(results)
+    table += "\n" + format_aliveness(results) + "\n" + format_voice_alone(results)
     if len(results["methods"]) > 1:
         summary["verdict"] = verdict(results)
         table += "\n" + format_verdict(summary["verdict"])

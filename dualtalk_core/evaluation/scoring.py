@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from tqdm import tqdm
 
-from dualtalk_core.evaluation import aliveness, metrics
+from dualtalk_core.evaluation import aliveness, listening, metrics
 from dualtalk_core.evaluation import baselines as base
 from dualtalk_core.dataset.clips import list_clips, load_clip, load_motion
 from dualtalk_core.rigs import GROUPS, Rig, get_rig
@@ -107,15 +107,20 @@ def _finite_or_none(row: dict[str, dict[str, float]]) -> dict[str, dict[str, flo
 
 
 def _score_clip(clip: Any, methods: dict[str, base.Predictor], rig: Rig,
-                clusters: dict[str, KMeans], alive: dict[str, aliveness.AlivenessStats]
-                ) -> Iterator[tuple[int, str, dict[str, Any]]]:
+                clusters: dict[str, KMeans], alive: dict[str, aliveness.AlivenessStats],
+                voice_effects: list[float]) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """(target, method key or "gt", metrics) for both directions of one clip; the methods in
-    `alive` (and "gt") also add their frames to its blink and head-motion figures."""
+    `alive` (and "gt") also add their frames to its blink and head-motion figures, and the
+    model its effect of the partner's voice with a neutral partner face to `voice_effects`."""
     for target, own_audio, other_audio, other_motion, gt in clip_directions(clip):
         frame_roles = aliveness.roles(own_audio, other_audio, len(gt))
         alive["gt"].add(gt, frame_roles)
         me = target - 1
         stats = (clip.waveform_stats[me], clip.waveform_stats[1 - me])  # whole files'
+        effect = listening.voice_effect(methods[MODEL_KEY], own_audio, other_audio,
+                                        len(other_motion), rig, frame_roles, stats)
+        if effect is not None:
+            voice_effects.append(effect)
         for key, method in methods.items():
             # (T', C); metrics truncate to the shortest, as the release's (wav2vec2: T' = T + 1
             # for some lengths, the release's frame count)
@@ -140,7 +145,8 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
 
     Returns a JSON-ready dict: `methods[key]` = {label, n, groups: {EXP|JAW|POSE: {metric: mean}},
     undefined (counts of NaN values left out of a mean)}, a `gt` row, `aliveness` (blinks and
-    head motion per role, the model's against the ground truth's), `per_clip` rows and the
+    head motion per role, the model's against the ground truth's), `voice_alone` (how much the
+    partner's voice changes the listening face with no partner face), `per_clip` rows and the
     clip counts. `rig` defaults to `model.config.rig`.
     """
     if max_clips is not None and max_clips < 1:
@@ -155,6 +161,7 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
     rows: dict[str, list[dict[str, dict[str, float]]]] = {key: [] for key in [*methods, "gt"]}
     per_clip, skipped = [], []
     alive = {key: aliveness.AlivenessStats(rig_obj) for key in (MODEL_KEY, "gt")}
+    voice_effects: list[float] = []
     for name in tqdm(clips, desc=f"eval {split}", unit="clip", disable=not progress):
         clip = load_clip(root, split, name)
         if clip.rig != rig_obj.name:
@@ -163,7 +170,8 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
             log.warning("clip %r: %d frames, fewer than SID needs; skipped", name, clip.frames)
             skipped.append(name)
             continue
-        for target, key, row in _score_clip(clip, methods, rig_obj, clusters, alive):
+        for target, key, row in _score_clip(clip, methods, rig_obj, clusters, alive,
+                                            voice_effects):
             rows[key].append(row)
             if key != "gt":
                 per_clip.append({"clip": name, "target": target, "method": key,
@@ -178,5 +186,6 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
         "methods": {k: {"label": LABELS.get(k, k), **_mean_rows(rows[k])} for k in methods},
         "gt": {"label": "GT", **_mean_rows(rows["gt"])},
         "aliveness": _aliveness(alive),
+        "voice_alone": listening.summarize(voice_effects),
         "per_clip": per_clip,
     }

@@ -129,3 +129,15 @@ def _alive_cell(model: float | None, gt: float | None, cmp: dict[str, Any]) -> s
         return "n/a"
     ratio = "n/a" if cmp["ratio"] is None else f"{cmp['ratio']:.2f}x"
     return f"{model:.2f} / {gt:.2f} ({ratio}{' ok' if cmp['within'] else ''})"
+
+
+def format_voice_alone(results: dict[str, Any]) -> str:
+    """One line: how much the partner's voice alone changes the listening face."""
+    v = results.get("voice_alone")
+    if not v or not v["n"]:
+        return ""
+    ci = "n/a" if v["ci"] is None else f"[{v['ci'][0]:.2e}, {v['ci'][1]:.2e}]"
+    verdict = "**yes**" if v["clear"] else "**no**"
+    return (f"Listens to the voice alone (partner face neutral; mean |change| of EXP+JAW while "
+            f"listening, voice vs silence, {v['n']} directions): {v['mean']:.2e}, "
+            f"{CI_LEVEL:.0%} interval {ci}; clearly above {v['min_effect']:g}: {verdict}\n")

@@ -64,3 +64,38 @@ def test_summary_and_compare_per_role():
     assert cmp["head_std_yaw"]["ratio"] == pytest.approx(0.1, rel=0.02)
     assert not cmp["head_std_yaw"]["within"]
     assert cmp["head_std_pitch"]["ratio"] is None  # 0 / 0: undefined, not in range
+
+
+class _Echo:
+    """A stand-in predictor whose face is the partner's loudness (a listener that hears), or
+    nothing at all (a deaf one): the voice effect must tell them apart."""
+
+    def __init__(self, hears: bool) -> None:
+        self.hears = hears
+
+    def predict(self, own, other, motion, waveform_stats=None):
+        n = len(motion)
+        loud = np.sqrt(np.mean(other[: n * SAMPLES_PER_FRAME].reshape(n, -1) ** 2, axis=1))
+        out = np.zeros((n, RIG.dim), np.float32)
+        if self.hears:
+            out[:, RIG.names.index("mouthSmileLeft")] = loud * 5
+        return out
+
+
+def test_the_voice_effect_tells_a_listener_from_a_deaf_model():
+    from dualtalk_core.evaluation import listening
+
+    k = np.arange(T)
+    own_active, other_active = k < 600, k >= 700
+    own, other = _speech(own_active), _speech(other_active)
+    roles = aliveness.roles(own, other, T)
+    heard = [listening.voice_effect(_Echo(True), own, other * s, T, RIG, roles)
+             for s in (0.5, 1.0, 1.5)]
+    deaf = [listening.voice_effect(_Echo(False), own, other * s, T, RIG, roles)
+            for s in (0.5, 1.0, 1.5)]
+    assert listening.summarize(heard)["clear"] and min(heard) > 1e-3
+    assert not listening.summarize(deaf)["clear"] and max(deaf) == 0.0
+    no_listening = aliveness.roles(own, np.zeros_like(other), T)
+    assert listening.voice_effect(_Echo(True), own, other, T, RIG, no_listening) is None
+    assert listening.summarize([]) == {"n": 0, "mean": None, "ci": None, "clear": False,
+                                       "min_effect": listening.MIN_EFFECT}

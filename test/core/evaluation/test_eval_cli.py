@@ -36,6 +36,8 @@ def test_cli_end_to_end_with_the_lite_model(corpus: Path, tmp_path: Path) -> Non
     assert sum(role["minutes"] for role in alive["gt"].values()) > 0
     assert all(alive["model"][r]["minutes"] == alive["gt"][r]["minutes"] for r in alive["gt"])
     assert "Alive at rest: model | ground truth |" in (out / "table.md").read_text()
+    voice = summary["voice_alone"]
+    assert voice["n"] == 0 or (voice["mean"] >= 0 and isinstance(voice["clear"], bool))
     assert len(summary["verdict"]["cells"]) == 4 * 2 * 3  # 4 baselines, FD/MSE, 3 groups
     assert (out / "plots" / "clip00_speaker1.png").stat().st_size > 1000
     assert len((out / "per_clip.jsonl").read_text().splitlines()) == 2 * 5
