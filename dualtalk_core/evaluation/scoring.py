@@ -144,11 +144,9 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
     """Score `model` (and the baselines) on every clip of `split` in both directions.
 
     Returns a JSON-ready dict: `methods[key]` = {label, n, groups: {EXP|JAW|POSE: {metric: mean}},
-    undefined (counts of NaN values left out of a mean)}, a `gt` row, `aliveness` (blinks and
-    head motion per role, the model's against the ground truth's), `voice_alone` (how much the
-    partner's voice changes the listening face with no partner face), `per_clip` rows and the
-    clip counts. `rig` defaults to `model.config.rig`.
-    """
+    undefined (NaN values left out)}, a `gt` row, `aliveness` (blinks, head motion per role),
+    `voice_alone` (the partner's voice's effect with no partner face), `per_clip` rows and the
+    clip counts. `rig` defaults to `model.config.rig`."""
     if max_clips is not None and max_clips < 1:
         raise ValueError(f"max_clips must be >= 1 or None, got {max_clips}")
     rig_obj = get_rig(rig or model.config.rig)  # type: ignore[attr-defined]
