@@ -58,7 +58,10 @@ class AudioTimeline:
         # statistics a wav2vec2 model normalises this voice with (`model.waveform_norm`).
         self.heard = RunningWaveformStats()
         self.last_fill: tuple[int, int] | None = None  # the latest silence written (grid)
-        self._buf = np.zeros(self.capacity, dtype=np.float32)
+        # Written now, not as the stream first reaches each page (np.zeros maps pages lazily):
+        # the memory is resident from the start instead of growing over the first ~40 s, and
+        # no page fault lands on a streaming step.
+        self._buf = np.full(self.capacity, 0.0, dtype=np.float32)
         self.reset()
 
     def reset(self, start: int = 0) -> None:
