@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from dualtalk_core.evaluation.aliveness import ROLES
 from dualtalk_core.rigs import Rig
 
 MIN_EFFECT = 1e-3
-LISTENING = 1  # aliveness.ROLES index
+LISTENING = ROLES.index("listening")
 
 
 def voice_effect(method: Any, own_audio: np.ndarray, other_audio: np.ndarray,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from dualtalk_core.model import PRESETS
 from dualtalk_core.retargeting import Retargeter, load_joint_map
 from dualtalk_core.rigs import Rig
 from dualtalk_core.streaming import StreamingEngine
@@ -21,7 +22,8 @@ from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings, RobotOutputS
 from dualtalk_ros.bridge.output_pacing import OutputPacer
 from dualtalk_ros.bridge.share_files import share_path
 
-BUILTIN_MODELS = ("", "lite", "official")  # names StreamingEngine.load takes without a file
+# names StreamingEngine.load takes without a file: the shipped model and the presets
+BUILTIN_MODELS = ("",) + tuple(PRESETS)
 
 
 @dataclass

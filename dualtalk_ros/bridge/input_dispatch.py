@@ -28,9 +28,9 @@ class InputDispatcher:
         """`max_clock_skew_s` is read at every message: a node may change it while running."""
         self.engine = engine
         self.max_clock_skew_s = max_clock_skew_s
-        self.audio_common = audio_common or AudioCommonSettings()
         # per voice: the format its AudioInfo announced, else the parameters' (audio_common)
-        self.formats = {kind: self.audio_common for kind in RAW_KINDS}
+        default = audio_common or AudioCommonSettings()
+        self.formats = {kind: default for kind in RAW_KINDS}
 
     def push(self, kind: str, msg: Any, now_s: float, arrival_s: float) -> tuple[str, float]:
         """Push one message received at `arrival_s`, `now_s` being the processing time.

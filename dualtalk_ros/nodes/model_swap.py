@@ -15,13 +15,10 @@ from rclpy.parameter import Parameter
 
 from dualtalk_ros.bridge.face_pipeline import FacePipeline, build_pipeline
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
+from dualtalk_ros.nodes import node_main
 
 if TYPE_CHECKING:
     from dualtalk_ros.nodes.dualtalk_node import DualTalkNode
-
-# What loading may raise for a bad model: the node's start-up errors, plus a torch or
-# safetensors failure surfacing as one of these.
-LOAD_ERRORS = (ValueError, TypeError, KeyError, OSError, RuntimeError)
 
 
 class ModelSwap:
@@ -55,7 +52,7 @@ class ModelSwap:
         node = self.node
         try:
             pipe = build_pipeline(settings, lambda: node.settings.inputs.max_clock_skew_s)
-        except LOAD_ERRORS as exc:
+        except node_main.START_ERRORS as exc:  # what a bad model raises at start too
             with self._lock:
                 if generation == self._generation:
                     self._failed = (settings.model, str(exc))

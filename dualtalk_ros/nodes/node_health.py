@@ -100,13 +100,7 @@ class NodeHealth:
             self.started_s = None  # input ages count from activation
             values = {k: str(v) for k, v in sorted(self.counts.items())}
         values["lifecycle_state"] = state
-        status = DiagnosticStatus(level=DiagnosticStatus.OK,
-                                  name=f"{self.node.get_name()}: dualtalk",
-                                  message=f"{state}: {message}",
-                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = now.to_msg()
-        return array
+        return self._array(now, DiagnosticStatus.OK, f"{state}: {message}", values, "")
 
     def report(self, now: Time, engine: Any, pacing: PacingReport,
                extra: dict[str, Any] | None = None) -> DiagnosticArray:
@@ -130,8 +124,12 @@ class NodeHealth:
         values.update({k: str(v) for k, v in (extra or {}).items()})
         if (extra or {}).get("outputs") == "muted" and level == DiagnosticStatus.OK:
             message = "muted (enable service): no output"
+        return self._array(now, level, message, values, str(engine.model.device))
+
+    def _array(self, now: Time, level: bytes, message: str, values: dict[str, str],
+               hardware_id: str) -> DiagnosticArray:
         status = DiagnosticStatus(level=level, name=f"{self.node.get_name()}: dualtalk",
-                                  hardware_id=str(engine.model.device), message=message,
+                                  hardware_id=hardware_id, message=message,
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = now.to_msg()
@@ -144,8 +142,9 @@ class NodeHealth:
         if window:
             out["inference_ms_mean"] = f"{1e3 * sum(window) / len(window):.1f}"
             out["inference_ms_max"] = f"{1e3 * max(window):.1f}"
-        out.update(device=str(engine.model.device), model=self.settings().model or "default",
-                   rig=engine.rig.name, lookahead_ms=f"{engine.lookahead_ms:.0f}")
+        # `model` comes with the node's extra values: the running one, even during a swap
+        out.update(device=str(engine.model.device), rig=engine.rig.name,
+                   lookahead_ms=f"{engine.lookahead_ms:.0f}")
         out.update({k: str(v) for k, v in sorted(self.counts.items())})
         for key, value in engine_stats.items():
             out[key if "." in key else f"engine.{key}"] = str(value)

@@ -68,19 +68,26 @@ def test_audio_info_sets_the_format_of_its_voice(audio_common_env, ros_domain):
     assert len(faces) >= 40
 
 
-INFO_PUBLISHER = r"""
+# The start of every voices publisher: rclpy up, and `wait_for(*publishers)` until the node
+# subscribes to each (then half a second more, for its matches to settle).
+PUBLISHER_START = r"""
 import time, numpy as np, rclpy
 from rclpy.qos import qos_profile_sensor_data as q
-from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 rclpy.init(); n = rclpy.create_node('voices')
+def wait_for(*publishers):
+    deadline = time.monotonic() + 30
+    while any(p.get_subscription_count() == 0 for p in publishers):
+        if time.monotonic() > deadline:
+            raise SystemExit('the node never subscribed')
+        time.sleep(0.05)
+    time.sleep(0.5)
+"""
+
+INFO_PUBLISHER = PUBLISHER_START + r"""
 partner = n.create_publisher(AudioDataStamped, 'partner_voice_stamped', q)
 info = n.create_publisher(AudioInfo, 'partner_voice_info', q)
-deadline = time.monotonic() + 30
-while partner.get_subscription_count() == 0 or info.get_subscription_count() == 0:
-    if time.monotonic() > deadline:
-        raise SystemExit('the node never subscribed')
-    time.sleep(0.05)
-time.sleep(0.5)
+wait_for(partner, info)
 info.publish(AudioInfo(channels=1, sample_rate=16000, sample_format='S16LE',
                        coding_format='mp3'))
 info.publish(AudioInfo(channels=2, sample_rate=48000, sample_format='F32LE',
@@ -99,19 +106,10 @@ rclpy.shutdown()
 """
 
 
-PUBLISHER = r"""
-import time, numpy as np, rclpy
-from rclpy.qos import qos_profile_sensor_data as q
-from audio_common_msgs.msg import AudioData, AudioDataStamped
-rclpy.init(); n = rclpy.create_node('voices')
+PUBLISHER = PUBLISHER_START + r"""
 own = n.create_publisher(AudioData, 'self_voice', q)
 partner = n.create_publisher(AudioDataStamped, 'partner_voice_stamped', q)
-deadline = time.monotonic() + 30
-while own.get_subscription_count() == 0 or partner.get_subscription_count() == 0:
-    if time.monotonic() > deadline:
-        raise SystemExit('the node never subscribed')
-    time.sleep(0.05)
-time.sleep(0.5)
+wait_for(own, partner)
 start = time.time()
 for i in range(100):  # 3.2 s of 512-sample S16LE chunks
     time.sleep(max(0.0, start + (i + 1) * 0.032 - time.time()))
