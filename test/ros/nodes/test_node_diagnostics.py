@@ -178,7 +178,12 @@ def test_levels_follow_the_last_period_and_counters_account_for_every_message(
             "chunks", "duplicate_chunks", "out_of_order_chunks", "late_chunks",
             "overflow_chunks", "outlier_chunks", "held_chunks"))
         assert outcomes == int(last[f"accepted.{stream}"]), (stream, last)
-    assert last["partner_audio.outlier_chunks"] == "1"
+    # The glitch chunk is disowned, unless best-effort delivery lost it on the way (the sensor
+    # QoS may drop a message from a burst on a busy machine; the counters above say how many).
+    lost = talker.sent["partner_audio"] - int(last["received.partner_audio"]) + int(
+        last.get("inbox_overflow.partner_audio", 0))
+    allowed = {"1"} if lost == 0 else {"0", "1"}
+    assert last["partner_audio.outlier_chunks"] in allowed, (lost, last)
     assert last["partner_audio.out_of_order_chunks"] == "0"
     assert last["engine.nan_guarded"] == "0"
     assert "stale input" in reports[-1][1].message  # nothing arrives any more
