@@ -63,6 +63,7 @@ setup(
             "dualtalk-train = dualtalk_core.training.trainer:main",
             "dualtalk-eval = dualtalk_core.evaluation.eval_cli:main",
             "dualtalk-sweep = dualtalk_core.training.sweep:main",
+            "dualtalk-fit-idle = dualtalk_core.training.idle_fit:main",
             "dualtalk-fuzz = dualtalk_ros.fuzzing.fuzz_cli:main",
         ],
     },

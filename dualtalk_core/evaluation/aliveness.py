@@ -12,8 +12,7 @@ the partner's is) and `silence` (neither):
 
 `compare` gives each figure's ratio model / ground truth and whether it lies within
 RATIO_RANGE (0.5x to 2x: what the listening-model issue asks of a face that is alive).
-Voice activity is frame RMS above VOICE_DBFS, held HANGOVER_FRAMES past each active frame so
-the gaps between words stay inside a turn.
+Roles come from `dualtalk_core.audio.voice_activity`, the rule the idle-motion model runs on.
 """
 from __future__ import annotations
 
@@ -22,36 +21,16 @@ from typing import Any
 
 import numpy as np
 
+from dualtalk_core.audio.voice_activity import ROLES
+from dualtalk_core.model.idle_motion import BLINK_CHANNELS, BLINK_CLOSED
 from dualtalk_core.retargeting.head_angles import yaw_pitch_roll
 from dualtalk_core.rigs import Rig
-from dualtalk_core.units import FRAME_RATE_HZ, SAMPLES_PER_FRAME
+from dualtalk_core.units import FRAME_RATE_HZ
 
-ROLES: tuple[str, ...] = ("speaking", "listening", "silence")
 AXES: tuple[str, ...] = ("yaw", "pitch", "roll")
-BLINK_CHANNELS = ("eyeBlinkLeft", "eyeBlinkRight")
-BLINK_ON, BLINK_OFF = 0.5, 0.25  # hysteresis: one closure is one blink however it wavers
-VOICE_DBFS = -45.0
-HANGOVER_FRAMES = 8  # 320 ms: pauses between words and phrases belong to the turn
+# hysteresis: one closure is one blink however it wavers (the idle motion's own threshold)
+BLINK_ON, BLINK_OFF = BLINK_CLOSED, BLINK_CLOSED / 2
 RATIO_RANGE = (0.5, 2.0)
-
-
-def voice_active(audio: np.ndarray, n_frames: int) -> np.ndarray:
-    """(N,) 16 kHz audio -> (n_frames,) bool: the voice is active in (or just before) frame k."""
-    x = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float64)
-    m = min(len(audio), len(x))
-    x[:m] = audio[:m]
-    rms = np.sqrt(np.mean(x.reshape(n_frames, SAMPLES_PER_FRAME) ** 2, axis=1))
-    loud = 20.0 * np.log10(np.maximum(rms, 1e-10)) > VOICE_DBFS
-    held = loud.copy()
-    for lag in range(1, HANGOVER_FRAMES + 1):
-        held[lag:] |= loud[:-lag]
-    return held
-
-
-def roles(own_audio: np.ndarray, other_audio: np.ndarray, n_frames: int) -> np.ndarray:
-    """(n_frames,) role index into ROLES for each frame of the target whose voice is `own`."""
-    own, other = voice_active(own_audio, n_frames), voice_active(other_audio, n_frames)
-    return np.where(own, 0, np.where(other, 1, 2))
 
 
 def blink_onsets(values: np.ndarray, rig: Rig) -> np.ndarray | None:

@@ -48,11 +48,17 @@ def write_outputs(results: dict[str, Any], out_dir: str | Path) -> None:
     (out_dir / "table.md").write_text(table)
 
 
-def _load_model(path: str, device: str) -> Any:
+def _load_model(path: str, device: str, idle: bool, seed: int) -> Any:
+    """The network, with its idle motion where the checkpoint has one and `idle` asks: the face
+    a stream publishes (its blinks and sway count in the tables like the rest of the face)."""
     # Imported here, not at the top: `--help` and argument errors answer without torch.
     from dualtalk_core.model import DualTalkModel
+    from dualtalk_core.model.idle_motion import IdlePredictor
 
-    return DualTalkModel.load(path, device=device)
+    network = DualTalkModel.load(path, device=device)
+    if idle and network.idle_motion is not None:
+        return IdlePredictor(network, network.idle_motion, seed)
+    return network
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -71,6 +77,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="seeded subset of train clips for the baselines (default: 500)")
     p.add_argument("--plots", type=int, default=3, help="clips to plot (default: 3)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-idle-motion", dest="idle_motion", action="store_false",
+                   help="score the network alone, without the checkpoint's idle motion")
     args = p.parse_args(argv)
     if args.max_clips is not None and args.max_clips < 1:
         p.error("--max-clips must be >= 1")
@@ -81,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        model = _load_model(args.model, args.device)
+        model = _load_model(args.model, args.device, args.idle_motion, args.seed)
         results = evaluate_model(model, args.data, args.split, args.baselines, args.max_clips,
                                  args.train_split, args.max_train_clips, args.seed)
         write_outputs(results, args.out)

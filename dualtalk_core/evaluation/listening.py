@@ -4,7 +4,7 @@ Most robots hear their partner and have no face tracker: the node then holds a n
 face. For each clip direction, the model runs twice with that neutral face, once with the
 partner's real voice and once with silence in its place; the voice effect is the mean |change|
 of the expression and jaw channels over the frames where the target listens (only the partner
-speaks; `aliveness.roles`). Over a split: the mean, its bootstrap interval over directions
+speaks; `voice_activity.roles`). Over a split: the mean, its bootstrap interval over directions
 (`verdict.mean_difference_ci`), and `clear`: the interval's low end above MIN_EFFECT, a change
 of a thousandth of the channels' range, far above float rounding (a model deaf to the voice
 scores ~1e-11) and below what a viewer notices (a nod or smile moves channels by ~0.05).
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from dualtalk_core.evaluation.aliveness import ROLES
+from dualtalk_core.audio.voice_activity import ROLES
 from dualtalk_core.rigs import Rig
 
 MIN_EFFECT = 1e-3

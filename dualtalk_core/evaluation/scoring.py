@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from tqdm import tqdm
 
+from dualtalk_core.audio import voice_activity
 from dualtalk_core.evaluation import aliveness, listening, metrics
 from dualtalk_core.evaluation import baselines as base
 from dualtalk_core.dataset.clips import list_clips, load_clip, load_motion
@@ -113,11 +114,13 @@ def _score_clip(clip: Any, methods: dict[str, base.Predictor], rig: Rig,
     `alive` (and "gt") also add their frames to its blink and head-motion figures, and the
     model its effect of the partner's voice with a neutral partner face to `voice_effects`."""
     for target, own_audio, other_audio, other_motion, gt in clip_directions(clip):
-        frame_roles = aliveness.roles(own_audio, other_audio, len(gt))
+        frame_roles = voice_activity.roles(own_audio, other_audio, len(gt))
         alive["gt"].add(gt, frame_roles)
         me = target - 1
         stats = (clip.waveform_stats[me], clip.waveform_stats[1 - me])  # whole files'
-        effect = listening.voice_effect(methods[MODEL_KEY], own_audio, other_audio,
+        # the network's own listening: the idle motion's per-role sampling is not listening
+        network = getattr(methods[MODEL_KEY], "network", methods[MODEL_KEY])
+        effect = listening.voice_effect(network, own_audio, other_audio,
                                         len(other_motion), rig, frame_roles, stats)
         if effect is not None:
             voice_effects.append(effect)

@@ -22,6 +22,7 @@ import torch
 from dualtalk_core.config_files import from_dict
 from dualtalk_core.model import checkpoint
 from dualtalk_core.model.devices import resolve_device
+from dualtalk_core.model.idle_motion import load_idle_motion
 from dualtalk_core.model.model_config import (ARCH_FIELDS, LATER_FIELDS, PRESETS, RUNTIME_FIELDS,
                                               ModelConfig, replace_fields)
 
@@ -44,7 +45,10 @@ def load_model(cls: type[DualTalkModel], path: str | Path,
     with torch.device("meta") if on_meta else contextlib.nullcontext():
         model = cls(config, load_pretrained=False)
     load_weights(model, state, path, assign=on_meta)
-    log.info("loaded %s (%s front end, rig %s)", path, config.front_end, config.rig)
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    model.idle_motion = load_idle_motion(folder) if config_dict is not None else None
+    log.info("loaded %s (%s front end, rig %s%s)", path, config.front_end, config.rig,
+             ", idle motion" if model.idle_motion is not None else "")
     return model.to(resolve_device(config.device))
 
 

@@ -26,6 +26,7 @@ from torch import nn
 from dualtalk_core.model import model_weights, network_inputs
 from dualtalk_core.model.audio_encoders import LogMel, build_wav2vec2, wav2vec2_frames
 from dualtalk_core.model.devices import resolve_device
+from dualtalk_core.model.idle_motion import IdleMotionParams
 # ARCH_FIELDS, LATER_FIELDS and RUNTIME_FIELDS are only re-exported: other packages import them
 # from here until they switch to `from dualtalk_core.model import ...`.
 from dualtalk_core.model.model_config import (ARCH_FIELDS, LATER_FIELDS, PRESETS,  # noqa: F401
@@ -211,6 +212,10 @@ class DualTalkModel(nn.Module):
         self.temporal_enhancer = TemporalEnhancer(config)
         self.interaction_module = InteractionModule(config)
         self.synthesis_module = SynthesisModule(config, self.n_channels)
+        # Sampled blinks and head sway for streams (`idle_motion`); `load` reads them from the
+        # checkpoint folder, `dualtalk-fit-idle` writes them there. `save` does not: they are
+        # fitted to one network's output, and a retrained network needs its own.
+        self.idle_motion: IdleMotionParams | None = None
 
     # ---------------------------------------------------------------- construction and files
     @classmethod

@@ -12,7 +12,8 @@ each, in order.
 The engine is a thread-safe facade over parts with one job each: `InputTracks` (the inputs on
 one grid), `EchoStage` (the own voice out of the partner's, optional), `FrameScheduler` (which
 frames the next run emits), `WindowedStepper` (the model over a window, seams cross-faded),
-`OutputStage` (One-Euro smoothing, head pose, `Frame`s).
+`IdleStage` (sampled blinks and head sway), `OutputStage` (One-Euro smoothing, head pose,
+`Frame`s).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from dualtalk_core.audio import pcm
 from dualtalk_core.model import DEFAULT_MODEL_DIR
 from dualtalk_core.streaming.echo_stage import EchoStage
 from dualtalk_core.streaming.frame_scheduler import FrameScheduler
+from dualtalk_core.streaming.idle_stage import IdleStage
 from dualtalk_core.streaming.input_tracks import InputTracks
 from dualtalk_core.streaming.incremental_stepper import IncrementalStepper, supports_incremental
 from dualtalk_core.streaming.model_stepper import WindowedStepper
@@ -61,6 +63,7 @@ class StreamStats:
     model_runs: int = 0
     nan_guarded: int = 0  # frames whose model output was not finite (held frame instead)
     clipped_values: int = 0  # output values brought back into the rig's range
+    idle_blinks: int = 0  # blinks the idle motion started
     compute_s: float = 0.0  # wall time spent in the model
 
     def as_dict(self) -> dict[str, Any]:
@@ -102,6 +105,7 @@ class StreamingEngine:
         if isinstance(self._stepper, IncrementalStepper):  # frames go out one by one
             self._schedule.min_batch_frames = 1
         self._output = OutputStage(self.rig, config.smoothing)
+        self._idle = IdleStage(model, config)
         self._echo = EchoStage(config.echo_cancellation)  # own voice out of the partner's
         self._lock = threading.Lock()
         self.reset()
@@ -185,7 +189,7 @@ class StreamingEngine:
                 partner_face=face, frames_emitted=output.frames_emitted,
                 frames_skipped=self._schedule.frames_skipped, model_runs=self._model_runs,
                 nan_guarded=self._nan_guarded, clipped_values=output.clipped_values,
-                compute_s=self._compute_s)
+                idle_blinks=self._idle.blinks, compute_s=self._compute_s)
 
     def reset(self) -> None:
         """Forget the stream (inputs, outputs, filter state and stats); the next chunk anchors."""
@@ -195,6 +199,7 @@ class StreamingEngine:
             self._schedule.reset()
             self._stepper.reset()
             self._output.reset()
+            self._idle.reset()
             self._model_runs = 0
             self._nan_guarded = 0  # frames whose model output was not finite
             self._compute_s = 0.0  # wall time in the stepper
@@ -369,6 +374,7 @@ class StreamingEngine:
             self._nan_guarded += int(bad.sum())
             log.warning("model output not finite for %d frame(s): held the last good frame "
                         "and restarted the model's state", int(bad.sum()))
+        values = self._idle.apply(k, values, self._tracks)
         return self._output.frames(k, values, t0, self._tracks.has_face,
                                    lambda j: self._tracks.waited(self._schedule.need(j)))
 

@@ -4,7 +4,7 @@ Each field's default, description, bounds and liveness are declared once with `s
 node's `stream.*` parameters, their descriptions and the generated parameters file read them
 from here. Only `smoothing.*`, `input_timeout_ms` and `absent_after_ms` can change on a running
 engine (`StreamingEngine.reconfigure`): the others size buffers, fix the frame schedule or (echo
-cancellation) the canceller's state.
+cancellation, idle motion) a stream's state.
 """
 from __future__ import annotations
 
@@ -78,6 +78,17 @@ class StreamConfig:
         "Remove the robot's own voice from the partner audio (WebRTC AEC3, the self audio as "
         "reference) for a microphone that hears the loudspeaker. Costs 10 ms of latency and "
         "damps the partner ~11 dB while both speak; see docs/echo_cancellation.md.")
+    idle_motion: bool = setting(
+        True,
+        "Blinks and head sway sampled on top of the network's output from the model's "
+        "idle_motion.json (fitted to the corpus: the motion the voices do not determine, so "
+        "the face stays alive in silence). Off: the network's output alone; a model without "
+        "the file has none.")
+    idle_seed: int = setting(
+        0,
+        "Seed of the idle motion's random sequence, which starts again with each stream: the "
+        "same input gives the same face. Robots side by side want different seeds.",
+        min_value=0, max_value=999999)
     max_buffer_s: float = setting(
         30.0,
         "Input held per stream past what the next window needs. After a longer stall the "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dualtalk_core.audio import voice_activity
 from dualtalk_core.evaluation import aliveness
 from dualtalk_core.rigs import get_rig
 from dualtalk_core.units import SAMPLES_PER_FRAME
@@ -23,7 +24,7 @@ def test_roles_follow_the_voices_and_bridge_short_pauses():
     k = np.arange(T)
     own = (k < 500) & (k % 50 != 0)  # speaks for 20 s with 40 ms gaps between words
     other = (k >= 750) & (k < 1250)
-    r = aliveness.roles(_speech(own), _speech(other), T)
+    r = voice_activity.roles(_speech(own), _speech(other), T)
     assert (r[1:500] == 0).all()  # the gaps are bridged
     assert (r[520:740] == 2).all()  # nobody, once the hangover has passed
     assert (r[760:1250] == 1).all()
@@ -88,14 +89,14 @@ def test_the_voice_effect_tells_a_listener_from_a_deaf_model():
     k = np.arange(T)
     own_active, other_active = k < 600, k >= 700
     own, other = _speech(own_active), _speech(other_active)
-    roles = aliveness.roles(own, other, T)
+    roles = voice_activity.roles(own, other, T)
     heard = [listening.voice_effect(_Echo(True), own, other * s, T, RIG, roles)
              for s in (0.5, 1.0, 1.5)]
     deaf = [listening.voice_effect(_Echo(False), own, other * s, T, RIG, roles)
             for s in (0.5, 1.0, 1.5)]
     assert listening.summarize(heard)["clear"] and min(heard) > 1e-3
     assert not listening.summarize(deaf)["clear"] and max(deaf) == 0.0
-    no_listening = aliveness.roles(own, np.zeros_like(other), T)
+    no_listening = voice_activity.roles(own, np.zeros_like(other), T)
     assert listening.voice_effect(_Echo(True), own, other, T, RIG, no_listening) is None
     assert listening.summarize([]) == {"n": 0, "mean": None, "ci": None, "clear": False,
                                        "min_effect": listening.MIN_EFFECT}
