@@ -19,6 +19,9 @@ accident made the partner-less head level the better one (pitch level error 0.00
 that input makes "no partner" a case the network has learned: its best guess from the target's
 own voice.
 
+A robot often hears its partner without seeing them (`hide_partner_face`): the voice stays,
+the face becomes still and neutral, so listening must be learned from the voice.
+
 Randomness comes from the generator the caller passes, so a seeded trainer stays reproducible.
 """
 from __future__ import annotations
@@ -103,6 +106,23 @@ def drop_partner(partner_audio: torch.Tensor, partner_motion: torch.Tensor, prob
             audio[i] = 0.0
             motion[i] = still
     return audio, motion
+
+
+def hide_partner_face(partner_motion: torch.Tensor, prob: float, rng: np.random.Generator,
+                      neutral: np.ndarray) -> torch.Tensor:
+    """With probability `prob` per window, replace the partner's face by a still neutral one
+    while their voice stays (what a robot with a microphone and no face tracker feeds); returns
+    a new tensor. Listening reactions in the corpus follow the partner's speech, which both their
+    voice and their moving jaw reveal; a network that always sees the jaw has no reason to learn
+    them from the voice. partner_motion (B, T, C), neutral (C,)."""
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"hide_partner_face: prob must be in [0, 1], got {prob}")
+    motion = partner_motion.clone()
+    still = torch.as_tensor(neutral, dtype=motion.dtype)
+    for i in range(len(motion)):
+        if rng.random() < prob:
+            motion[i] = still
+    return motion
 
 
 def augment_batch(batch: dict[str, Any], rng: np.random.Generator) -> None:

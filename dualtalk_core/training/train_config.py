@@ -72,6 +72,9 @@ class TrainConfig:
     # Probability that a training window's partner becomes silence and a still neutral face (not
     # in the published recipe; 0 = off): a robot without its partner is a learned case.
     partner_dropout: float = 0.0
+    # Probability that a training window's partner face becomes still and neutral while their
+    # voice stays (not in the published recipe; 0 = off): listening from the voice alone.
+    partner_face_dropout: float = 0.0
     grad_clip_norm: float = 0.0  # 0 = off, as published
     eval_every_epochs: int = 1  # validate and write OUT/last (and OUT/best) this often
     log_every_steps: int = 10  # TensorBoard's per-step training loss, this often
@@ -101,9 +104,10 @@ class TrainConfig:
         if self.weight_head_level < 0 or self.weight_head_motion < 0:
             raise ValueError(f"TrainConfig: weight_head_level and weight_head_motion must be "
                              f">= 0, got {self.weight_head_level}, {self.weight_head_motion}")
-        if not 0.0 <= self.partner_dropout <= 1.0:
-            raise ValueError("TrainConfig: partner_dropout is a probability in [0, 1], got "
-                             f"{self.partner_dropout}")
+        for name in ("partner_dropout", "partner_face_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"TrainConfig: {name} is a probability in [0, 1], got "
+                                 f"{getattr(self, name)}")
         if not 0.0 < self.weight_window_mean <= 1.0:
             raise ValueError("TrainConfig: weight_window_mean must be in (0, 1] (0 would leave "
                              f"the level unanchored), got {self.weight_window_mean}")

@@ -41,7 +41,7 @@ from dualtalk_core import config_files as config_io
 from dualtalk_core.dataset.windows import ConversationDataset, collate_windows
 from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import GROUPS, Rig, get_rig
-from dualtalk_core.training.augment import augment_batch, drop_partner
+from dualtalk_core.training.augment import augment_batch, drop_partner, hide_partner_face
 from dualtalk_core.training.distributed import (Placement, all_reduce_sum, barrier,
                                                 close_distributed, current_rank,
                                                 init_distributed, wrap_model)
@@ -178,6 +178,10 @@ def train_epoch(setup: EpochSetup, epoch: int, step: int) -> tuple[dict[str, flo
             batch["partner_audio"], batch["partner_motion"] = drop_partner(
                 batch["partner_audio"], batch["partner_motion"], cfg.partner_dropout,
                 np.random.default_rng([cfg.seed, epoch, step, rank, 2]), neutral)
+        if cfg.partner_face_dropout > 0.0:
+            batch["partner_motion"] = hide_partner_face(
+                batch["partner_motion"], cfg.partner_face_dropout,
+                np.random.default_rng([cfg.seed, epoch, step, rank, 3]), neutral)
         loss, parts, mask = _step_loss(net, batch, setup.rig, cfg, setup.device, neutral)
         setup.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -7,7 +7,8 @@ import pytest
 import torch
 from scipy.signal import welch
 
-from dualtalk_core.training.augment import AudioAugmentConfig, augment_track, drop_partner
+from dualtalk_core.training.augment import (AudioAugmentConfig, augment_track, drop_partner,
+                                            hide_partner_face)
 
 OFF = dict(tilt_prob=0.0, reverb_prob=0.0, noise_prob=0.0, gain_db=(0.0, 0.0))
 
@@ -114,3 +115,21 @@ def test_drop_partner_feeds_exactly_what_the_speaker_only_ablation_feeds() -> No
     assert torch.count_nonzero(every[0]) == 0 and torch.count_nonzero(every[1]) == 0
     with pytest.raises(ValueError, match="prob"):
         drop_partner(audio, motion, -0.1, np.random.default_rng(0), neutral)
+
+
+def test_hide_partner_face_keeps_the_voice_and_feeds_what_a_node_without_a_tracker_feeds():
+    from dualtalk_core.rigs import get_rig
+
+    rng = np.random.default_rng(1)
+    motion = torch.from_numpy(rng.random((8, 20, 55)).astype(np.float32))
+    neutral = get_rig("arkit52").neutral_array()
+    out = hide_partner_face(motion, 0.5, np.random.default_rng(2), neutral)
+    np.testing.assert_array_equal(out, hide_partner_face(motion, 0.5, np.random.default_rng(2),
+                                                         neutral))
+    hidden = [i for i in range(8) if not torch.equal(out[i], motion[i])]
+    assert 0 < len(hidden) < 8
+    for i in hidden:  # the still neutral face the node holds when no face arrives
+        np.testing.assert_array_equal(out[i].numpy(), np.tile(neutral, (20, 1)))
+    assert torch.equal(hide_partner_face(motion, 0.0, np.random.default_rng(2), neutral), motion)
+    with pytest.raises(ValueError, match="prob"):
+        hide_partner_face(motion, 1.5, np.random.default_rng(0), neutral)
