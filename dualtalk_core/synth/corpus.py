@@ -10,6 +10,12 @@ libespeak-ng carries state from one synthesis to the next (waveform phase, some 
 the same text can come out a few samples longer after another voice spoke). So each clip is built
 in a fresh process forked from a clean fork server that never synthesised anything: a clip's
 audio then depends only on its own sequence of calls, never on the clips before it.
+
+`--piper-share` lets the neural Piper voice speak for one person in that share of clips
+(voices.py: joe in train/test/val, a pitch- and formant-shifted joe held out for ood). Piper's
+noise is seeded per utterance (piper_voice.py), so those clips are as reproducible; each clip
+process loads the model once (about 1.2 s). A share of 0, the default, writes the same bytes as
+before the option existed.
 """
 from __future__ import annotations
 
@@ -31,9 +37,9 @@ from tqdm import tqdm
 from dualtalk_core.rigs import get_rig
 from dualtalk_core.synth import behaviour, persona, prosody
 from dualtalk_core.synth.dialogue import DialogueConfig, Utterance, plan_dialogue
-from dualtalk_core.synth.espeak import PAUSE, Voice
+from dualtalk_core.synth.espeak import PAUSE
 from dualtalk_core.synth.visemes import VisemeConfig, viseme_curves
-from dualtalk_core.synth.voices import SPLITS, draw_voices
+from dualtalk_core.synth.voices import SPLITS, Speaker, VoiceConfig, draw_voices
 from dualtalk_core.audio.wav_files import write_wav
 from dualtalk_core.units import FRAME_RATE_HZ, SAMPLES_PER_FRAME, SAMPLE_RATE_HZ
 
@@ -63,6 +69,8 @@ def _mix(utts: list[Utterance], duration_s: float, gains: tuple[float, float],
     n22 = int(np.ceil(duration_s * _ESPEAK_RATE))
     tracks = np.zeros((2, n22), np.float64)
     for u in utts:
+        if u.speech.sample_rate != _ESPEAK_RATE:
+            raise ValueError(f"expected speech at {_ESPEAK_RATE} Hz, got {u.speech.sample_rate}")
         i = int(round(u.start_s * _ESPEAK_RATE))
         seg = u.speech.audio[: max(0, n22 - i)]
         tracks[u.person, i:i + len(seg)] += gains[u.person] * seg
@@ -115,11 +123,12 @@ def _utterance_meta(u: Utterance) -> dict:
 
 
 def build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig = DialogueConfig(),
-               bcfg: behaviour.BehaviourConfig = behaviour.BehaviourConfig()) -> Clip:
+               bcfg: behaviour.BehaviourConfig = behaviour.BehaviourConfig(),
+               vcfg: VoiceConfig = VoiceConfig()) -> Clip:
     """Make one conversation; a pure function of (split, index, seed, configs), because it is
     built in a fresh process (see the module docstring)."""
     with _isolated_pool(1) as pool:
-        return pool.apply(_build_clip, (split, index, seed, dcfg, bcfg))
+        return pool.apply(_build_clip, (split, index, seed, dcfg, bcfg, vcfg))
 
 
 def _isolated_pool(workers: int) -> multiprocessing.pool.Pool:
@@ -130,12 +139,12 @@ def _isolated_pool(workers: int) -> multiprocessing.pool.Pool:
 
 
 def _build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig,
-                bcfg: behaviour.BehaviourConfig) -> Clip:
+                bcfg: behaviour.BehaviourConfig, vcfg: VoiceConfig = VoiceConfig()) -> Clip:
     """`build_clip` in this process: deterministic only if espeak has not spoken here yet."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     rng = np.random.default_rng([seed, SPLITS.index(split), index])
-    voices = draw_voices(rng, split)
+    voices = draw_voices(rng, split, vcfg)
     utts, duration = plan_dialogue(rng, voices, dcfg)
     behaviour.plan_smiles(rng, utts, bcfg)
     gains = (float(rng.uniform(0.6, 1.0)), float(rng.uniform(0.6, 1.0)))
@@ -162,10 +171,12 @@ def _build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig,
                               for r in rests],
             "utterances": [_utterance_meta(u) for u in utts],
             "events": {"speaker1": events[0], "speaker2": events[1]}}
+    if vcfg.piper_share:  # only then: espeak-only clips keep their bytes
+        meta["piper_share"] = vcfg.piper_share
     return Clip(name, audio, np.stack(faces), meta)
 
 
-def _voice_meta(v: Voice) -> dict:
+def _voice_meta(v: Speaker) -> dict:
     return {"name": v.name, **asdict(v)}
 
 
@@ -192,17 +203,18 @@ def write_clip(clip: Clip, folder: Path) -> None:
     (folder / f"{clip.name}.json").write_text(text + "\n", encoding="utf-8")
 
 
-def _job(task: tuple[str, int, int, Path, DialogueConfig]) -> float:
-    split, index, seed, out, dcfg = task
-    clip = _build_clip(split, index, seed, dcfg, behaviour.BehaviourConfig())
+def _job(task: tuple[str, int, int, Path, DialogueConfig, VoiceConfig]) -> float:
+    split, index, seed, out, dcfg, vcfg = task
+    clip = _build_clip(split, index, seed, dcfg, behaviour.BehaviourConfig(), vcfg)
     write_clip(clip, out / split)
     return clip.audio.shape[1] / SAMPLE_RATE_HZ
 
 
 def write_corpus(out: Path, counts: dict[str, int], seed: int,
-                 dcfg: DialogueConfig = DialogueConfig(), workers: int = 1) -> float:
+                 dcfg: DialogueConfig = DialogueConfig(), workers: int = 1,
+                 vcfg: VoiceConfig = VoiceConfig()) -> float:
     """Write every split; returns the total audio duration in seconds (per speaker)."""
-    tasks = [(s, i, seed, out, dcfg) for s in SPLITS for i in range(counts.get(s, 0))]
+    tasks = [(s, i, seed, out, dcfg, vcfg) for s in SPLITS for i in range(counts.get(s, 0))]
     total = 0.0
     with _isolated_pool(max(1, workers)) as pool:
         for dur in tqdm(pool.imap_unordered(_job, tasks), total=len(tasks), desc="clips",
@@ -223,6 +235,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--min-rounds", type=int, default=1)
     ap.add_argument("--max-rounds", type=int, default=6)
     ap.add_argument("--workers", type=int, default=1, help="processes (output is identical)")
+    ap.add_argument("--piper-share", type=float, default=0.0,
+                    help="share of clips (0-1) in which one of the two people speaks with the "
+                         "neural Piper voice (ood: its held-out pitch-shifted variant); 0 keeps "
+                         "the espeak-ng-only corpus")
     return ap
 
 
@@ -240,11 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     if min(counts.values()) < 0:
         raise SystemExit(f"clip counts must be >= 0, got {counts}")
     dcfg = DialogueConfig(min_rounds=args.min_rounds, max_rounds=args.max_rounds)
+    try:
+        vcfg = VoiceConfig(piper_share=args.piper_share)
+    except ValueError as exc:
+        raise SystemExit(f"--piper-share: {exc}") from exc
     if any((args.out / s).is_dir() and any((args.out / s).iterdir()) for s in SPLITS):
         LOG.warning("%s already holds clips: same-named files are overwritten, others stay "
                     "(remove the folder for a clean corpus)", args.out)
     t0 = time.perf_counter()
-    total = write_corpus(args.out, counts, args.seed, dcfg, args.workers)
+    total = write_corpus(args.out, counts, args.seed, dcfg, args.workers, vcfg)
     LOG.info("wrote %s clips (%.1f min of conversation) to %s in %.1f s", counts, total / 60,
              args.out, time.perf_counter() - t0)
     return 0

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dualtalk_core.synth.espeak import PAUSE, Speech, Voice, synthesize
+from dualtalk_core.synth import piper_voice
+from dualtalk_core.synth.espeak import PAUSE, Speech, synthesize
 from dualtalk_core.synth.sentences import (BACKCHANNELS, is_question, make_sentence,
                                            spoken_form)
+from dualtalk_core.synth.voices import Speaker
 
 _MIN_PHRASE_PAUSE_S = 0.08  # a shorter pause inside a sentence is not a phrase boundary
 
@@ -77,18 +79,26 @@ class Utterance:
         return inner + [voiced_end]
 
 
+def speak(rng: np.random.Generator, text: str, voice: Speaker) -> Speech:
+    """`text` (written form) in `voice`'s engine. A Piper voice takes a seed from `rng` for its
+    noise; an espeak-ng voice draws nothing, so espeak-only clips are what they always were."""
+    if isinstance(voice, piper_voice.PiperSpeaker):
+        return piper_voice.synthesize(text, voice, int(rng.integers(2 ** 32)))
+    return synthesize(spoken_form(text), voice)
+
+
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(rng.uniform(bounds[0], bounds[1]))
 
 
-def _plan_turn(rng: np.random.Generator, person: int, voice: Voice, turn: int, t: float,
+def _plan_turn(rng: np.random.Generator, person: int, voice: Speaker, turn: int, t: float,
                budget_s: float, limit_s: float, cfg: DialogueConfig) -> list[Utterance]:
     """Sentences of one turn from time `t` until the turn lasts `budget_s` (at least one)."""
     out: list[Utterance] = []
     start = t
     while not out or t - start < budget_s:
         text = make_sentence(rng)
-        utt = Utterance(person, "sentence", text, t, synthesize(text, voice), turn)
+        utt = Utterance(person, "sentence", text, t, speak(rng, text, voice), turn)
         if utt.voiced_end_s > limit_s:
             break
         out.append(utt)
@@ -96,7 +106,7 @@ def _plan_turn(rng: np.random.Generator, person: int, voice: Voice, turn: int, t
     return out
 
 
-def plan_turns(rng: np.random.Generator, voices: tuple[Voice, Voice],
+def plan_turns(rng: np.random.Generator, voices: tuple[Speaker, Speaker],
                cfg: DialogueConfig) -> list[Utterance]:
     """Alternating turns: `rounds` exchanges (more if the clip is still shorter than the
     minimum), each turn a share of a random target duration, never past the maximum."""
@@ -125,7 +135,7 @@ def _busy(utts: list[Utterance], person: int, t0: float, t1: float, margin: floa
 
 
 def add_backchannels(rng: np.random.Generator, utts: list[Utterance],
-                     voices: tuple[Voice, Voice], cfg: DialogueConfig) -> list[Utterance]:
+                     voices: tuple[Speaker, Speaker], cfg: DialogueConfig) -> list[Utterance]:
     """The listener says mm-hm/yeah/... shortly after some of the speaker's phrase ends."""
     added: list[Utterance] = []
     last_turn_end = {u.turn: u.voiced_end_s for u in utts}
@@ -137,13 +147,13 @@ def add_backchannels(rng: np.random.Generator, utts: list[Utterance],
             text = BACKCHANNELS[rng.integers(len(BACKCHANNELS))]
             start = end + _uniform(rng, cfg.backchannel_delay_s)
             bc = Utterance(listener, "backchannel", text, start,
-                           synthesize(spoken_form(text), voices[listener]), -1)
+                           speak(rng, text, voices[listener]), -1)
             if not _busy(utts + added, listener, bc.start_s, bc.end_s, 0.2):
                 added.append(bc)
     return sorted(utts + added, key=lambda u: (u.start_s, u.person))
 
 
-def plan_dialogue(rng: np.random.Generator, voices: tuple[Voice, Voice],
+def plan_dialogue(rng: np.random.Generator, voices: tuple[Speaker, Speaker],
                   cfg: DialogueConfig = DialogueConfig()) -> tuple[list[Utterance], float]:
     """Utterances of both people (sorted by start) and the clip duration in seconds."""
     utts = add_backchannels(rng, plan_turns(rng, voices, cfg), voices, cfg)

@@ -1,4 +1,5 @@
-"""dualtalk-synth: layout of DESIGN.md, shapes, ranges, determinism, OOD voices, causality."""
+"""dualtalk-synth: layout of DESIGN.md, shapes, ranges, determinism, OOD voices, causality,
+the Piper option."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,10 @@ from scipy.io import wavfile
 from dualtalk_core.dataset.clips import list_clips, load_clip, load_motion
 from dualtalk_core.rigs import get_rig
 from dualtalk_core.synth.corpus import CORPUS_VERSION, build_clip, main
-from dualtalk_core.synth.voices import SPLITS, val_only_pool, voice_pool
+from dualtalk_core.synth.dialogue import DialogueConfig
+from dualtalk_core.synth.piper_voice import OOD_SHIFT, PiperSpeaker
+from dualtalk_core.synth.voices import (PIPER_IN, PIPER_OOD, SPLITS, VoiceConfig, draw_voices,
+                                        val_only_pool, voice_pool)
 
 ARGS = ["--clips", "1", "--test-clips", "1", "--ood-clips", "1", "--max-rounds", "2"]
 
@@ -104,3 +108,35 @@ def test_listener_reactions_follow_their_causes_in_a_clip():
                 assert -0.1 <= ev["t"] - ev["cause_t"] <= 0.7
     kinds = {u["kind"] for u in clip.meta["utterances"]}
     assert kinds == {"sentence", "backchannel"}
+
+
+def test_piper_share_zero_draws_what_it_always_did_and_one_gives_one_piper_person():
+    for split in SPLITS:
+        for index in range(20):
+            a, b = np.random.default_rng([4, index]), np.random.default_rng([4, index])
+            assert draw_voices(a, split) == draw_voices(b, split, VoiceConfig(piper_share=0.0))
+            assert a.random() == b.random()                      # no extra draw either
+            pair = draw_voices(a, split, VoiceConfig(piper_share=1.0))
+            piper = [v for v in pair if isinstance(v, PiperSpeaker)]
+            assert len(piper) == 1
+            assert piper[0].shift == (float(OOD_SHIFT) if split == "ood" else 1.0)
+            if split == "val":  # the Piper person stands in for the known one
+                other = [v for v in pair if not isinstance(v, PiperSpeaker)][0]
+                assert (other.language, other.variant) in set(val_only_pool())
+    with pytest.raises(ValueError, match="piper_share"):
+        VoiceConfig(piper_share=1.5)
+    with pytest.raises(SystemExit, match="piper-share"):
+        main(["--out", "/nonexistent", "--piper-share", "-0.1"])
+
+
+def test_a_piper_clip_in_ood_uses_the_held_out_voice_and_moves_its_jaw():
+    clip = build_clip("ood", 0, 5, DialogueConfig(max_rounds=1, max_duration_s=12.0),
+                      vcfg=VoiceConfig(piper_share=1.0))
+    names = [v["name"] for v in clip.meta["voices"]]
+    assert PIPER_OOD.name in names and PIPER_IN.name not in names
+    assert clip.meta["piper_share"] == 1.0
+    p = names.index(PIPER_OOD.name)
+    assert clip.audio.shape[0] == 2 and np.all(np.isfinite(clip.audio))
+    assert any(u["person"] == p + 1 for u in clip.meta["utterances"])
+    assert np.abs(clip.audio[p]).max() > 0.3
+    assert clip.coeffs[p, :, get_rig("arkit52").names.index("jawOpen")].max() > 0.2
