@@ -22,8 +22,8 @@ from dualtalk_core.dataset.clips import list_clips
 from dualtalk_core.evaluation.plots import plot_clips
 from dualtalk_core.evaluation.scoring import evaluate_model
 from dualtalk_core.evaluation.tables import (format_aliveness, format_fd_split,
-                                             format_table, format_verdict,
-                                             format_voice_alone)
+                                             format_listener_events, format_table,
+                                             format_verdict, format_voice_alone)
 from dualtalk_core.evaluation.verdict import verdict
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ def write_outputs(results: dict[str, Any], out_dir: str | Path) -> None:
     summary = {k: v for k, v in results.items() if k != "per_clip"}
     table = format_table(results) + "\n" + format_fd_split(results)
     table += "\n" + format_aliveness(results) + "\n" + format_voice_alone(results)
+    table += "\n" + format_listener_events(results)
     if len(results["methods"]) > 1:
         summary["verdict"] = verdict(results)
         table += "\n" + format_verdict(summary["verdict"])

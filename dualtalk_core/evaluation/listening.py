@@ -27,10 +27,25 @@ def voice_effect(method: Any, own_audio: np.ndarray, other_audio: np.ndarray,
                  waveform_stats: Any = None) -> float | None:
     """Mean |face(voice) - face(silence)| over EXP+JAW channels and listening frames, with a
     neutral partner face; None when the target never listens in this direction."""
+    runs = neutral_face_runs(method, own_audio, other_audio, n_motion_frames, rig,
+                             waveform_stats)
+    return effect_of(*runs, frame_roles, rig)
+
+
+def neutral_face_runs(method: Any, own_audio: np.ndarray, other_audio: np.ndarray,
+                      n_motion_frames: int, rig: Rig, waveform_stats: Any = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The method's face with a neutral partner face: with the partner's voice, and silent."""
     neutral = np.tile(rig.neutral_array(), (n_motion_frames, 1))
     with_voice = method.predict(own_audio, other_audio, neutral, waveform_stats=waveform_stats)
     silent = method.predict(own_audio, np.zeros_like(other_audio), neutral,
                             waveform_stats=waveform_stats)
+    return with_voice, silent
+
+
+def effect_of(with_voice: np.ndarray, silent: np.ndarray, frame_roles: np.ndarray,
+              rig: Rig) -> float | None:
+    """`voice_effect` from the two runs of `neutral_face_runs`."""
     n = min(len(with_voice), len(silent), len(frame_roles))
     listening = frame_roles[:n] == LISTENING
     if not listening.any():

@@ -18,7 +18,7 @@ from sklearn.cluster import KMeans
 from tqdm import tqdm
 
 from dualtalk_core.audio import voice_activity
-from dualtalk_core.evaluation import aliveness, listening, metrics
+from dualtalk_core.evaluation import aliveness, listener_events, listening, metrics
 from dualtalk_core.evaluation import baselines as base
 from dualtalk_core.dataset.clips import list_clips, load_clip, load_motion
 from dualtalk_core.rigs import GROUPS, Rig, get_rig
@@ -109,21 +109,17 @@ def _finite_or_none(row: dict[str, dict[str, float]]) -> dict[str, dict[str, flo
 
 def _score_clip(clip: Any, methods: dict[str, base.Predictor], rig: Rig,
                 clusters: dict[str, KMeans], alive: dict[str, aliveness.AlivenessStats],
-                voice_effects: list[float]) -> Iterator[tuple[int, str, dict[str, Any]]]:
+                heard: Heard) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """(target, method key or "gt", metrics) for both directions of one clip; the methods in
     `alive` (and "gt") also add their frames to its blink and head-motion figures, and the
-    model its effect of the partner's voice with a neutral partner face to `voice_effects`."""
+    network what it does with the partner's voice to `heard`."""
     for target, own_audio, other_audio, other_motion, gt in clip_directions(clip):
         frame_roles = voice_activity.roles(own_audio, other_audio, len(gt))
         alive["gt"].add(gt, frame_roles)
         me = target - 1
         stats = (clip.waveform_stats[me], clip.waveform_stats[1 - me])  # whole files'
-        # the network's own listening: the idle motion's per-role sampling is not listening
-        network = getattr(methods[MODEL_KEY], "network", methods[MODEL_KEY])
-        effect = listening.voice_effect(network, own_audio, other_audio,
-                                        len(other_motion), rig, frame_roles, stats)
-        if effect is not None:
-            voice_effects.append(effect)
+        heard.add(methods[MODEL_KEY], target, own_audio, other_audio, other_motion, gt,
+                  frame_roles, stats)
         for key, method in methods.items():
             # (T', C); metrics truncate to the shortest, as the release's (wav2vec2: T' = T + 1
             # for some lengths, the release's frame count)
@@ -132,6 +128,33 @@ def _score_clip(clip: Any, methods: dict[str, base.Predictor], rig: Rig,
                 alive[key].add(pred, frame_roles)
             yield target, key, metrics.evaluate_clip(pred, gt, other_motion, rig, clusters)
         yield target, "gt", _gt_row(gt, rig, clusters)
+
+
+class Heard:
+    """What the network does with the partner: the voice-alone effect per direction and, where
+    the corpus logs its listener events, the face's reactions to them."""
+
+    def __init__(self, rig: Rig) -> None:
+        self.rig = rig
+        self.effects: list[float] = []
+        self.responses = listener_events.EventResponses(rig)
+        self.events: dict[int, list[dict]] | None = None  # the current clip's
+
+    def add(self, model: base.Predictor, target: int, own_audio: np.ndarray,
+            other_audio: np.ndarray, other_motion: np.ndarray, gt: np.ndarray,
+            frame_roles: np.ndarray, stats: Any) -> None:
+        # the network's own listening: the idle motion's per-role sampling is not listening
+        network = getattr(model, "network", model)
+        with_voice, silent = listening.neutral_face_runs(
+            network, own_audio, other_audio, len(other_motion), self.rig, stats)
+        effect = listening.effect_of(with_voice, silent, frame_roles, self.rig)
+        if effect is not None:
+            self.effects.append(effect)
+        if self.events is not None:
+            with_face = network.predict(own_audio, other_audio, other_motion,
+                                        waveform_stats=stats)
+            self.responses.add(self.events[target], frame_roles, gt,
+                               {"with_face": with_face, "voice_alone": with_voice})
 
 
 def _aliveness(alive: dict[str, aliveness.AlivenessStats]) -> dict[str, Any]:
@@ -162,7 +185,7 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
     rows: dict[str, list[dict[str, dict[str, float]]]] = {key: [] for key in [*methods, "gt"]}
     per_clip, skipped = [], []
     alive = {key: aliveness.AlivenessStats(rig_obj) for key in (MODEL_KEY, "gt")}
-    voice_effects: list[float] = []
+    heard = Heard(rig_obj)
     for name in tqdm(clips, desc=f"eval {split}", unit="clip", disable=not progress):
         clip = load_clip(root, split, name)
         if clip.rig != rig_obj.name:
@@ -171,8 +194,8 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
             log.warning("clip %r: %d frames, fewer than SID needs; skipped", name, clip.frames)
             skipped.append(name)
             continue
-        for target, key, row in _score_clip(clip, methods, rig_obj, clusters, alive,
-                                            voice_effects):
+        heard.events = listener_events.read_events(root, split, name)
+        for target, key, row in _score_clip(clip, methods, rig_obj, clusters, alive, heard):
             rows[key].append(row)
             if key != "gt":
                 per_clip.append({"clip": name, "target": target, "method": key,
@@ -187,6 +210,7 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
         "methods": {k: {"label": LABELS.get(k, k), **_mean_rows(rows[k])} for k in methods},
         "gt": {"label": "GT", **_mean_rows(rows["gt"])},
         "aliveness": _aliveness(alive),
-        "voice_alone": listening.summarize(voice_effects),
+        "voice_alone": listening.summarize(heard.effects),
+        "listener_events": heard.responses.summary(seed),
         "per_clip": per_clip,
     }

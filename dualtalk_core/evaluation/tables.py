@@ -141,3 +141,26 @@ def format_voice_alone(results: dict[str, Any]) -> str:
     return (f"Listens to the voice alone (partner face neutral; mean |change| of EXP+JAW while "
             f"listening, voice vs silence, {v['n']} directions): {v['mean']:.2e}, "
             f"{CI_LEVEL:.0%} interval {ci}; clearly above {v['min_effect']:g}: {verdict}\n")
+
+
+def format_listener_events(results: dict[str, Any]) -> str:
+    """Per logged listener event type: the face's event-locked response, with and without the
+    partner's face (`listener_events`)."""
+    events = results.get("listener_events")
+    if not events or not any(row.get("n") for row in events.values()):
+        return ""
+    lines = ["Reactions to the corpus' listener events (event-locked response, 1 = the corpus' "
+             f"own reaction, 0 = none; {CI_LEVEL:.0%} interval):", "",
+             "| event | n | corpus peak | with partner face | voice alone (face neutral) |",
+             "| --- | --- | --- | --- | --- |"]
+    for kind, row in events.items():
+        if not row.get("n"):
+            continue
+        cells = []
+        for condition in ("with_face", "voice_alone"):
+            c = row[condition]
+            cells.append(f"{c['response']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}]"
+                         + (" clear" if c["clear"] else ""))
+        lines.append(f"| {kind} | {row['n']} | {row['gt_peak']:.3f} | " + " | ".join(cells)
+                     + " |")
+    return "\n".join(lines) + "\n"
