@@ -2,8 +2,8 @@
 
 `python -m bench.core --out core.json`. First the headline, `designs` (bench/designs.py), each
 in its own fresh process (`--design NAME`: its own peak RSS), 1 torch thread and the node's
-heap setting: `windowed` (the shipped model as the node runs it, the node's StreamConfig) and
-`incremental` (lite + attention span, the node's StreamConfig at hop 40 ms). Each streams
+heap setting: `incremental` (the shipped model at the node's StreamConfig, its default) and
+`windowed` (the same model, stepper windowed at hop 80 ms). Each streams
 a steady conversation (both voices and the partner's faces pushed every hop, window full from
 the start) and times every hop's push + step: engine RTF = process CPU time per hop / hop;
 step time distribution (wall ms p50/p90/p99/max); peak RSS of the process (getrusage).

@@ -2,8 +2,8 @@
 
 `python -m bench.node_latency --out node.json [--seconds 30] [--designs windowed incremental]`.
 The node runs with its defaults (`DualTalkNodeSettings`, no parameter given) for each design
-(bench/designs.py): `windowed` = the shipped model; `incremental` = the defaults plus
-`model:=<folder>` of a saved lite model with an attention span. Per design, three processes
+(bench/designs.py): `incremental` = the defaults; `windowed` = the defaults plus
+`stream.stepper:=windowed stream.hop_ms:=80.0`. Per design, three processes
 on one fresh ROS domain (DDS on localhost): the DualTalk node
 (its own process, under a unique namespace so no other run's topics mix in), the publisher
 `bench.conversation_pub` replaying a real-time conversation, and this process recording the
@@ -38,9 +38,9 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from bench.common import (DEFAULT_MODEL_DIR, load_avg, model_source, percentiles, python_env,
+from bench.common import (load_avg, percentiles, python_env,
                           write_json)
-from bench.designs import DESIGNS, LABELS, model_name, save_incremental_model
+from bench.designs import DESIGNS, LABELS, design_stream, model_name, node_params
 from diagnostic_msgs.msg import DiagnosticArray
 from dualtalk_msgs.msg import FaceCoefficients
 from dualtalk_core.child_processes import stop_all
@@ -55,14 +55,6 @@ END_S = 0.5
 HIST_BIN_MS = 5.0  # latency histogram bins (the node's pacing timer period)
 NODE = DualTalkNodeSettings()  # what every run uses: no parameter is given but the model
 log = logging.getLogger("bench.node_latency")
-
-
-def node_params(design: str, model_dir: Path | None) -> list[str]:
-    """The node's `-p` arguments: none at the defaults; a model folder for `incremental`."""
-    if design == "incremental":
-        return ["-p", f"model:={model_dir}"]
-    source = model_source()
-    return [] if Path(source) == DEFAULT_MODEL_DIR else ["-p", f"model:={source}"]
 
 
 def node_command(ns: str, params: list[str]) -> list[str]:
@@ -213,13 +205,13 @@ def diagnostics(reports: list[tuple[float, dict[str, str]]], end: float) -> dict
             + int(diag.get("partner_audio.gaps_filled", "0"))}
 
 
-def run_design(design: str, seconds: float, domain: int, model_dir: Path) -> dict[str, Any]:
-    """One design's run at the node's defaults (see `node_params`), analysed."""
-    params = node_params(design, model_dir)
+def run_design(design: str, seconds: float, domain: int) -> dict[str, Any]:
+    """One design's run at the node's defaults (see `designs.node_params`), analysed."""
+    params = node_params(design)
     before = load_avg()
     raw = run_once(params, seconds, domain)
     run = {"design": design, "label": LABELS[design], "params": params,
-           "hop_ms": NODE.stream.hop_ms, "threads": NODE.torch_threads, "domain": domain,
+           "hop_ms": design_stream(design).hop_ms, "threads": NODE.torch_threads, "domain": domain,
            "seconds": seconds, "warmup_s": WARMUP_S, "end_s": END_S,
            "model": model_name(design),
            "load_avg_before": before, "load_avg_after": load_avg(), **analyse(raw, seconds)}
@@ -237,13 +229,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[bench.node] %(message)s")
     runs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        model_dir = Path(tmp) / "lite_span"
-        if "incremental" in args.designs:
-            save_incremental_model(model_dir)
-        for design in args.designs:
-            with claim_domain() as claim:  # no test run or shell on this machine shares it
-                runs.append(run_design(design, args.seconds, claim.domain, model_dir))
+    for design in args.designs:
+        with claim_domain() as claim:  # no test run or shell on this machine shares it
+            runs.append(run_design(design, args.seconds, claim.domain))
     write_json(args.out, {"runs": runs})
 
 

@@ -288,8 +288,9 @@ def _designs_note(results: dict[str, Any]) -> str:
     rows = results.get("core", {}).get("designs", {})
     parts = [f"{d} = {rows[d]['label']}, engine hop {rows[d]['hop_ms']:g} ms" for d in DESIGNS
              if "label" in rows.get(d, {})]
-    return (" Designs: " + "; ".join(parts) + "; node rows: the node's defaults (incremental: "
-            "+ `model`). GPU rows: the official network, windowed only." if parts else "")
+    return (" Designs: " + "; ".join(parts) + "; node rows: the node's defaults (windowed: + "
+            "`stream.stepper:=windowed stream.hop_ms:=80.0`). GPU rows: the official network, "
+            "windowed only." if parts else "")
 
 
 def readme_section(results: dict[str, Any], name: str) -> str:

@@ -28,7 +28,7 @@ from bench.targets import targets
 SECTIONS: dict[str, tuple[str, list[str], list[str], float]] = {
     "core": ("bench.core", [], ["--hops", "12", "--threads", "1", "--windows-s", "2", "8",
                                 "--official-reps", "1", "--design-seconds", "8"], 480),
-    # The node at its defaults, once per design (windowed: shipped model; incremental).
+    # The node at its defaults, once per design (windowed: + stepper windowed, hop 80 ms).
     "node": ("bench.node_latency", [], ["--seconds", "10"], 300),
     "offline": ("bench.offline", [], ["--lengths-s", "1", "15", "--batches", "1", "4"], 420),
     # Microphone stamps and the node's frame count, measured rather than asserted in tests.

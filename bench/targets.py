@@ -57,7 +57,7 @@ def engine_targets(core: dict[str, Any]) -> list[dict[str, Any]]:
             out += [_target("engine RTF (CPU time / hop)", rtf_goal, None, None, why, design),
                     _target("one step p99 (ms)", step_goal, None, None, why, design)]
             continue
-        default = " (the node's default design)" if design == "windowed" else ""
+        default = " (the node's default design)" if design == "incremental" else ""
         step = d["step_ms"]
         out += [_target("engine RTF (CPU time / hop)", rtf_goal, d["rtf_cpu"],
                         d["rtf_cpu"] <= RTF_TARGET,

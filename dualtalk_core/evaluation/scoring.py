@@ -208,9 +208,13 @@ def evaluate_model(model: base.Predictor, root: str | Path, split: str = "test",
         "skipped": skipped, "dim_sid_cluster_frames": n_cluster_frames,
         "sid_k": metrics.SID_K, "table_scale": metrics.TABLE_SCALE,
         "methods": {k: {"label": LABELS.get(k, k), **_mean_rows(rows[k])} for k in methods},
-        "gt": {"label": "GT", **_mean_rows(rows["gt"])},
-        "aliveness": _aliveness(alive),
-        "voice_alone": listening.summarize(heard.effects),
-        "listener_events": heard.responses.summary(seed),
+        "gt": {"label": "GT", **_mean_rows(rows["gt"])}, **_behaviour(alive, heard, seed),
         "per_clip": per_clip,
     }
+
+
+def _behaviour(alive: dict[str, aliveness.AlivenessStats], heard: Heard, seed: int
+               ) -> dict[str, Any]:
+    """The figures beyond the paper's table: aliveness and listening."""
+    return {"aliveness": _aliveness(alive), "voice_alone": listening.summarize(heard.effects),
+            "listener_events": heard.responses.summary(seed)}

@@ -48,5 +48,7 @@ class IdleStage:
         if self._motion is None:
             return values
         start, end = k * SAMPLES_PER_FRAME, (k + len(values)) * SAMPLES_PER_FRAME
-        own, other = tracks.read_audio(start, end)
+        # a stream's last frame may be partial (flush): the rest of it is silence
+        heard = tracks.read_audio(start, max(start, min(end, tracks.available())))
+        own, other = (np.pad(x, (0, end - start - len(x))) for x in heard)
         return self._motion.apply(values, self._voices.roles(own, other))

@@ -26,16 +26,18 @@ class StreamConfig:
         "frames of a training window did.",
         min_value=40.0, max_value=60000.0)
     hop_ms: float = setting(
-        80.0,
-        "Time between model runs, a multiple of the 40 ms frame. A frame waits up to hop_ms - "
-        "40 ms for its run on top of the lookahead: 80 keeps lookahead, chunk, hop and "
-        "inference inside the node's output delay, at 1.5x the runs of a 120 ms hop.",
+        40.0,
+        "Time between windowed model runs, a multiple of the 40 ms frame: a frame waits up to "
+        "hop_ms - 40 ms for its run on top of the lookahead, and a longer hop shares a run's "
+        "cost among more frames (80-120 for the official network on a CPU). The incremental "
+        "stepper (the default model) runs each frame as soon as its audio is in, whatever "
+        "the hop.",
         min_value=40.0, max_value=2000.0)
     lookahead_ms: float = setting(
         -1.0,
         "How far past a frame's start its output may depend on audio; < 0 = the model's own "
-        "bound (lite: 200 ms). A bound below the model's is enforced by the engine, and the "
-        "non-causal official model needs one (e.g. 400).",
+        "bound (the default model: 120 ms). A bound below the model's is enforced by the "
+        "engine, and the non-causal official model needs one (e.g. 400).",
         min_value=-1.0, max_value=2000.0)
     crossfade_ms: float = setting(
         80.0,

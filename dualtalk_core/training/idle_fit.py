@@ -7,9 +7,10 @@ first and each figure is the corpus' minus the network's:
   before it), cut where it has reopened;
 - blink hazards per role: the per-frame probability that, after the refractory time (the
   corpus' 10th-percentile gap between blinks), tops the network's own blinks up to the
-  corpus' rate in that role. Sampling is not linear in the hazard (the refractory time, the
-  network's blinks reset the clock), so the hazards are found by simulating the process on the
-  network's outputs and correcting them a few rounds;
+  corpus' rate in that role, and never less than what alone gives 0.3x that rate (a network
+  blinks at turn ends and stops in a long silence; people do not). Sampling is not linear in
+  the hazard (the refractory time, the network's blinks reset the clock), so the hazards are
+  found by simulating the process on the network's outputs and correcting them a few rounds;
 - head sway: per head channel an AR(2) fit (least squares) to the corpus' head motion minus
   the network's, and per role an innovation scale that adds the variance the network lacks
   (corpus' within-role variance minus the network's), again set by simulation.
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_FRAMES = 12  # 480 ms from 2 frames before the onset: a blink has reopened by then
 ROUNDS = 6  # simulation rounds that correct the hazards and innovation scales
+FLOOR_SHARE = 0.3  # the least blink hazard: alone, 0.3x the corpus rate in that role
 
 
 class Directions:
@@ -154,8 +156,12 @@ def calibrate(d: Directions, seed: int = 0) -> tuple[idle.IdleMotionParams, dict
     net_head = [p[:, head_idx] for p in d.pred]
     target_var = np.maximum(within_role_var([g[:, head_idx] for g in d.gt], d.roles)
                             - within_role_var(net_head, d.roles), 0.0)
-    wanted = target_rate > net_rate
-    hazard = np.where(wanted, _initial_hazard(target_rate - net_rate, refractory), 0.0)
+    # Spontaneous blinks never stop: where the network already blinks as often as the corpus
+    # (in the corpus' short silences, at turn ends), its closures reset the clock and keep these
+    # back; in a long silence the network stops and this floor of half the corpus' rate blinks.
+    floor = _initial_hazard(FLOOR_SHARE * target_rate, refractory)
+    hazard = np.maximum(_initial_hazard(np.maximum(target_rate - net_rate, 0.0), refractory),
+                        floor)
     innovation = np.sqrt(target_var) * 0.1
     ar = fit_ar2([g[:, head_idx] - p[:, head_idx] for g, p in zip(d.gt, d.pred)])
     template = fit_template(d.gt, rig)
@@ -166,8 +172,8 @@ def calibrate(d: Directions, seed: int = 0) -> tuple[idle.IdleMotionParams, dict
         sims = [idle.IdleMotion(params, seed + i).apply(p, r)
                 for i, (p, r) in enumerate(zip(d.pred, d.roles))]
         rate = blink_rates(sims, d.roles, rig, minutes)
-        hazard = np.where(wanted, np.clip(hazard * np.clip(target_rate / np.maximum(rate, 1e-3),
-                                                           0.25, 4.0), 0.0, 1.0), 0.0)
+        hazard = np.clip(hazard * np.clip(target_rate / np.maximum(rate, 1e-3), 0.25, 4.0),
+                         floor, 1.0)
         added = within_role_var([s[:, head_idx] - p[:, head_idx] for s, p in zip(sims, d.pred)],
                                 d.roles)
         innovation *= np.sqrt(np.clip(target_var / np.maximum(added, 1e-12), 0.05, 20.0))

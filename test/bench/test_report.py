@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from bench import report
-from bench.designs import DESIGNS, design_stream
+from bench.designs import DESIGNS, WINDOWED, design_stream, node_params
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,16 +24,16 @@ def test_the_newest_results_were_measured_at_the_node_defaults():
     node_stream = dataclasses.asdict(report.NODE.stream)
     engine = results["core"]["designs"]
     assert set(engine) == set(DESIGNS)
-    # windowed: the node's StreamConfig itself; incremental: the same at hop 40 ms
-    assert engine["windowed"]["stream"] == node_stream
-    assert engine["windowed"]["stepper"] == "WindowedStepper"
-    assert engine["incremental"]["stream"] == dataclasses.asdict(design_stream("incremental"))
+    # incremental: the node's StreamConfig itself; windowed: the same, stepper windowed at 80 ms
+    assert engine["incremental"]["stream"] == node_stream
     assert engine["incremental"]["stepper"] == "IncrementalStepper"
-    assert {k: v for k, v in engine["incremental"]["stream"].items() if k != "hop_ms"} == {
-        k: v for k, v in node_stream.items() if k != "hop_ms"}
+    assert engine["windowed"]["stream"] == dataclasses.asdict(design_stream("windowed"))
+    assert engine["windowed"]["stepper"] == "WindowedStepper"
+    assert {k: v for k, v in engine["windowed"]["stream"].items()
+            if k not in WINDOWED} == {k: v for k, v in node_stream.items() if k not in WINDOWED}
     assert all(d["torch_threads"] == report.NODE.torch_threads for d in engine.values())
-    # the node ran with no parameter but the incremental design's model folder
+    # the node ran with no parameter but the windowed design's two
     runs = {r["design"]: r for r in results["node"]["runs"]}
     assert set(runs) == set(DESIGNS)
-    assert runs["windowed"]["params"] == []
-    assert [p.split(":=")[0] for p in runs["incremental"]["params"][1::2]] == ["model"]
+    assert runs["incremental"]["params"] == []
+    assert runs["windowed"]["params"] == node_params("windowed")

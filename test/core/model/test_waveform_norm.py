@@ -109,7 +109,8 @@ def test_the_lite_model_takes_raw_audio_and_its_outputs_did_not_change():
         raw = lite(torch.from_numpy(own)[None], torch.from_numpy(other)[None],
                    torch.from_numpy(motion)[None])[0].numpy()
     np.testing.assert_array_equal(out, raw)
-    # Recorded before the published-weights work (one thread); other CPUs round differently.
+    # Recorded with the shipped model (one thread; re-recorded when a new model ships); other
+    # CPUs round differently.
     np.testing.assert_allclose(out, np.load(DATA / "lite_reference_output.npy"), atol=1e-5)
 
 

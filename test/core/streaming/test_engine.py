@@ -60,8 +60,8 @@ def _clip(seconds: float, rate: int = 16000, seed: int = 0, channels: int = 55):
 
 
 def _config(**kw) -> StreamConfig:
-    """Raw model output: no smoothing, no cross-fade (unless asked)."""
-    return StreamConfig(**{"smoothing": RAW, "crossfade_ms": 0.0, **kw})
+    """Raw network output: no smoothing, no cross-fade, no idle motion (unless asked)."""
+    return StreamConfig(**{"smoothing": RAW, "crossfade_ms": 0.0, "idle_motion": False, **kw})
 
 
 # ----------------------------------------------------------------- streaming == offline

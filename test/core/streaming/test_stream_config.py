@@ -73,4 +73,4 @@ def test_the_node_runs_the_dataclass_defaults():
     """One source of defaults: the node's parameters file repeats StreamConfig's exactly."""
     node = yaml.safe_load(NODE_PARAMETERS.read_text())["/**/dualtalk_node"]["ros__parameters"]
     assert node["stream"] == to_dict(StreamConfig())
-    assert StreamConfig().hop_ms == 80.0
+    assert StreamConfig().hop_ms == 40.0

@@ -41,7 +41,7 @@ def test_every_parameter_is_described_and_bounded(node):
 
 def test_the_node_runs_the_streaming_defaults_of_the_core():
     node = DualTalkNodeSettings()
-    assert node.stream.hop_ms == 80.0 and node.stream.window_ms == 8000.0
+    assert node.stream.hop_ms == 40.0 and node.stream.window_ms == 8000.0
     assert params_of(node)["stream.smoothing.min_cutoff_hz"] == 1.5
 
 

@@ -23,7 +23,7 @@ from ros_harness import Spinner, ros_node
 pytestmark = pytest.mark.ros
 SETTINGS = DualTalkNodeSettings()  # the node's defaults: it is started with no parameter
 DEFAULT_MODEL = Path(__file__).parents[3] / "dualtalk_core" / "models" / "default"
-LOOKAHEAD_MS = DualTalkModel.load(DEFAULT_MODEL).lookahead_ms  # the shipped model's: 200 ms
+LOOKAHEAD_MS = DualTalkModel.load(DEFAULT_MODEL).lookahead_ms  # the shipped model's: 120 ms
 
 
 def _call(ros: Spinner, future: Any) -> Any:
@@ -84,7 +84,7 @@ def test_a_parameter_change_is_applied_or_refused_with_a_reason(ros_domain, ros_
 
         names = ["stream.hop_ms", "stream.smoothing.beta", "output.delay_ms"]
         values = _call(ros, client.get_parameters(names)).values
-        assert [v.double_value for v in values[:2]] == [80.0, 0.2]
+        assert [v.double_value for v in values[:2]] == [40.0, 0.2]
         assert values[2].integer_value == 300  # an int is taken for a float setting
 
         described = _call(ros, client.describe_parameters(
