@@ -97,14 +97,10 @@ def drop_partner(partner_audio: torch.Tensor, partner_motion: torch.Tensor, prob
     tensors. partner_audio (B, N), partner_motion (B, T, C), neutral (C,) the rig's neutral face.
     Padding frames of a dropped window become neutral too; the loss masks them either way.
     """
-    if not 0.0 <= prob <= 1.0:
-        raise ValueError(f"drop_partner: prob must be in [0, 1], got {prob}")
+    chosen = _chosen_windows(len(partner_audio), prob, rng, "drop_partner")
     audio, motion = partner_audio.clone(), partner_motion.clone()
-    still = torch.as_tensor(neutral, dtype=motion.dtype)
-    for i in range(len(audio)):
-        if rng.random() < prob:
-            audio[i] = 0.0
-            motion[i] = still
+    audio[chosen] = 0.0
+    motion[chosen] = torch.as_tensor(neutral, dtype=motion.dtype)
     return audio, motion
 
 
@@ -115,14 +111,18 @@ def hide_partner_face(partner_motion: torch.Tensor, prob: float, rng: np.random.
     a new tensor. Listening reactions in the corpus follow the partner's speech, which both their
     voice and their moving jaw reveal; a network that always sees the jaw has no reason to learn
     them from the voice. partner_motion (B, T, C), neutral (C,)."""
-    if not 0.0 <= prob <= 1.0:
-        raise ValueError(f"hide_partner_face: prob must be in [0, 1], got {prob}")
     motion = partner_motion.clone()
-    still = torch.as_tensor(neutral, dtype=motion.dtype)
-    for i in range(len(motion)):
-        if rng.random() < prob:
-            motion[i] = still
+    motion[_chosen_windows(len(motion), prob, rng, "hide_partner_face")] = torch.as_tensor(
+        neutral, dtype=motion.dtype)
     return motion
+
+
+def _chosen_windows(n: int, prob: float, rng: np.random.Generator, name: str) -> torch.Tensor:
+    """(n,) bool: which windows of a batch a per-window coin of probability `prob` picks (one
+    draw per window, in order, so a seeded trainer repeats)."""
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"{name}: prob must be in [0, 1], got {prob}")
+    return torch.from_numpy(rng.random(n) < prob)
 
 
 def augment_batch(batch: dict[str, Any], rng: np.random.Generator) -> None:

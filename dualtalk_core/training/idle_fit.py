@@ -153,12 +153,13 @@ def calibrate(d: Directions, seed: int = 0) -> tuple[idle.IdleMotionParams, dict
     net_rate = blink_rates(d.pred, d.roles, rig, minutes)
     gaps = np.concatenate([np.diff(_onsets(g, rig)) for g in d.gt])
     refractory = int(np.percentile(gaps, 10)) if len(gaps) else 25
-    net_head = [p[:, head_idx] for p in d.pred]
-    target_var = np.maximum(within_role_var([g[:, head_idx] for g in d.gt], d.roles)
-                            - within_role_var(net_head, d.roles), 0.0)
+    corpus_var = within_role_var([g[:, head_idx] for g in d.gt], d.roles)
+    net_var = within_role_var([p[:, head_idx] for p in d.pred], d.roles)
+    target_var = np.maximum(corpus_var - net_var, 0.0)
     # Spontaneous blinks never stop: where the network already blinks as often as the corpus
     # (in the corpus' short silences, at turn ends), its closures reset the clock and keep these
-    # back; in a long silence the network stops and this floor of half the corpus' rate blinks.
+    # back; in a long silence the network stops and this floor (FLOOR_SHARE of the corpus'
+    # rate) blinks.
     floor = _initial_hazard(FLOOR_SHARE * target_rate, refractory)
     hazard = np.maximum(_initial_hazard(np.maximum(target_rate - net_rate, 0.0), refractory),
                         floor)
@@ -181,9 +182,7 @@ def calibrate(d: Directions, seed: int = 0) -> tuple[idle.IdleMotionParams, dict
               "blinks_per_min": {"corpus": target_rate.tolist(), "network": net_rate.tolist(),
                                  "with_idle": rate.tolist()},
               "head_std_rad": {
-                  "corpus": np.sqrt(within_role_var([g[:, head_idx] for g in d.gt],
-                                                    d.roles)).tolist(),
-                  "network": np.sqrt(within_role_var(net_head, d.roles)).tolist(),
+                  "corpus": np.sqrt(corpus_var).tolist(), "network": np.sqrt(net_var).tolist(),
                   "with_idle": np.sqrt(within_role_var([s[:, head_idx] for s in sims],
                                                        d.roles)).tolist()}}
     return params, report
