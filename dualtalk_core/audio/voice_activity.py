@@ -19,14 +19,19 @@ VOICE_DBFS = -45.0
 HANGOVER_FRAMES = 8  # 320 ms: pauses between words and phrases belong to the turn
 
 
+# RMS above VOICE_DBFS, as the frame's summed power: one comparison, no log per frame
+_LOUD_POWER_SUM = SAMPLES_PER_FRAME * 10.0 ** (VOICE_DBFS / 10.0)
+
+
 def frame_loud(audio: np.ndarray, n_frames: int) -> np.ndarray:
     """(N,) 16 kHz audio -> (n_frames,) bool: frame k's own RMS is above VOICE_DBFS (audio
     short of n_frames frames counts as silence)."""
-    x = np.zeros(n_frames * SAMPLES_PER_FRAME, np.float64)
-    m = min(len(audio), len(x))
-    x[:m] = audio[:m]
-    rms = np.sqrt(np.mean(x.reshape(n_frames, SAMPLES_PER_FRAME) ** 2, axis=1))
-    return 20.0 * np.log10(np.maximum(rms, 1e-10)) > VOICE_DBFS
+    want = n_frames * SAMPLES_PER_FRAME
+    x = np.asarray(audio[:want], np.float64)
+    if len(x) < want:
+        x = np.concatenate([x, np.zeros(want - len(x))])
+    x = x.reshape(n_frames, SAMPLES_PER_FRAME)
+    return (x * x).sum(axis=1) > _LOUD_POWER_SUM
 
 
 def voice_active(audio: np.ndarray, n_frames: int) -> np.ndarray:
@@ -53,15 +58,18 @@ class VoiceActivity:
     def reset(self) -> None:
         self._since = [HANGOVER_FRAMES + 1, HANGOVER_FRAMES + 1]  # own, other
 
-    def roles(self, own_audio: np.ndarray, other_audio: np.ndarray) -> np.ndarray:
-        """The next m frames' audio, (m * 640,) each -> (m,) role indices."""
-        m = len(own_audio) // SAMPLES_PER_FRAME
-        loud = (frame_loud(own_audio, m), frame_loud(other_audio, m))
+    def roles(self, own_audio: np.ndarray, other_audio: np.ndarray,
+              n_frames: int | None = None) -> np.ndarray:
+        """The next m frames' audio, (m * 640,) each (shorter: silence at the end; m from
+        `n_frames` or the own audio's length) -> (m,) role indices."""
+        m = len(own_audio) // SAMPLES_PER_FRAME if n_frames is None else n_frames
+        own_loud, other_loud = frame_loud(own_audio, m), frame_loud(other_audio, m)
         out = np.empty(m, np.int64)
+        own, other = self._since
         for k in range(m):
-            active = []
-            for v in range(2):
-                self._since[v] = 0 if loud[v][k] else self._since[v] + 1
-                active.append(self._since[v] <= HANGOVER_FRAMES)
-            out[k] = SPEAKING if active[0] else LISTENING if active[1] else SILENCE
+            own = 0 if own_loud[k] else own + 1
+            other = 0 if other_loud[k] else other + 1
+            out[k] = SPEAKING if own <= HANGOVER_FRAMES else \
+                LISTENING if other <= HANGOVER_FRAMES else SILENCE
+        self._since = [own, other]
         return out

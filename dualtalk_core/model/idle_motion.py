@@ -9,7 +9,11 @@ with a known rate and spectrum, so this module samples one on top of the network
 - blinks: after a refractory time since the last closure (the network's own or ours), a blink
   starts each frame with a per-role probability (`ROLES`: speaking, listening, silence) and
   adds the corpus' mean blink shape to the eyelids (screen blend, 1 - (1 - a)(1 - b): never
-  past a closed eye);
+  past a closed eye). Where the network already blinks as often as the corpus that probability
+  is ~0, so a second, floor probability keeps a face alive once the eyes have stayed open for
+  longer than nearly every gap between the corpus' blinks (`floor_after_frames`): it fires in a
+  long silence, where the network stops blinking, and seldom in the short gaps between turns,
+  where the network's own blinks keep resetting the clock;
 - head: per axis an AR(2) process whose coefficients are fitted to the corpus head motion the
   network leaves unexplained, driven by Gaussian innovations with a per-role scale.
 
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,10 @@ class IdleMotionParams:
     head_channels: tuple[str, ...]
     head_ar: np.ndarray  # (H, 2) x_t = a1 x_{t-1} + a2 x_{t-2} + e_t
     head_innovation: np.ndarray  # (3, H) standard deviation of e_t per role
+    # (3,) per-frame blink probability once the eyes have been open `floor_after_frames`; files
+    # written before these two fields have their floor inside `blink_hazard` (zeros here)
+    floor_hazard: np.ndarray = field(default_factory=lambda: np.zeros(len(ROLES)))
+    floor_after_frames: int = 0
 
     def __post_init__(self) -> None:
         problem = _problem(self)
@@ -67,7 +75,9 @@ class IdleMotionParams:
                 "blink_hazard": self.blink_hazard.tolist(),
                 "refractory_frames": self.refractory_frames,
                 "head_channels": list(self.head_channels), "head_ar": self.head_ar.tolist(),
-                "head_innovation": self.head_innovation.tolist()}
+                "head_innovation": self.head_innovation.tolist(),
+                "floor_hazard": self.floor_hazard.tolist(),
+                "floor_after_frames": self.floor_after_frames}
 
     @classmethod
     def from_json(cls, data: Any) -> IdleMotionParams:
@@ -78,10 +88,13 @@ class IdleMotionParams:
                 rig=str(data["rig"]), blink_channels=tuple(map(str, data["blink_channels"])),
                 blink_template=_array(data["blink_template"], 2),
                 blink_hazard=_array(data["blink_hazard"], 1),
-                refractory_frames=_int(data["refractory_frames"]),
+                refractory_frames=_int(data["refractory_frames"], "refractory_frames"),
                 head_channels=tuple(map(str, data["head_channels"])),
                 head_ar=_array(data["head_ar"], 2),
-                head_innovation=_array(data["head_innovation"], 2))
+                head_innovation=_array(data["head_innovation"], 2),
+                floor_hazard=_array(data.get("floor_hazard", [0.0] * len(ROLES)), 1),
+                floor_after_frames=_int(data.get("floor_after_frames", 0),
+                                        "floor_after_frames"))
         except KeyError as err:
             raise ValueError(f"missing field {err}") from None
 
@@ -96,9 +109,9 @@ def _array(value: Any, ndim: int) -> np.ndarray:
     return out
 
 
-def _int(value: Any) -> int:
+def _int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"refractory_frames must be an integer, got {value!r}")
+        raise ValueError(f"{name} must be an integer, got {str(value)[:40]!r}")
     return value
 
 
@@ -109,7 +122,7 @@ def _problem(p: IdleMotionParams) -> str | None:
     except (KeyError, ValueError):
         return f"unknown rig {p.rig[:40]!r}"
     unknown = [n for n in p.blink_channels + p.head_channels if n not in rig.names]
-    arrays = (p.blink_template, p.blink_hazard, p.head_ar, p.head_innovation)
+    arrays = (p.blink_template, p.blink_hazard, p.head_ar, p.head_innovation, p.floor_hazard)
     if unknown:
         return f"channels {unknown[:5]} are not in rig {p.rig}"
     if not all(np.isfinite(a).all() for a in arrays):
@@ -120,11 +133,12 @@ def _problem(p: IdleMotionParams) -> str | None:
                 f"got {p.blink_template.shape}")
     if p.blink_template.min(initial=0) < 0 or p.blink_template.max(initial=0) > 1:
         return "blink_template values lie in [0, 1]"
-    hazard = p.blink_hazard
-    if hazard.shape != (len(ROLES),) or not ((0 <= hazard) & (hazard <= 1)).all():
-        return f"blink_hazard must be {len(ROLES)} probabilities"
-    if not 0 <= p.refractory_frames <= MAX_REFRACTORY_FRAMES:
-        return f"refractory_frames must be in [0, {MAX_REFRACTORY_FRAMES}]"
+    for name, hazard in (("blink_hazard", p.blink_hazard), ("floor_hazard", p.floor_hazard)):
+        if hazard.shape != (len(ROLES),) or not ((0 <= hazard) & (hazard <= 1)).all():
+            return f"{name} must be {len(ROLES)} probabilities"
+    for name in ("refractory_frames", "floor_after_frames"):
+        if not 0 <= getattr(p, name) <= MAX_REFRACTORY_FRAMES:
+            return f"{name} must be in [0, {MAX_REFRACTORY_FRAMES}]"
     if p.head_ar.shape != (H, 2) or p.head_innovation.shape != (len(ROLES), H):
         return f"head_ar must be ({H}, 2) and head_innovation ({len(ROLES)}, {H})"
     if not ((0 <= p.head_innovation) & (p.head_innovation <= MAX_INNOVATION)).all():
@@ -170,7 +184,10 @@ class IdleMotion:
         """A new stream: the same random sequence again (or that of `seed`)."""
         if seed is not None:
             self.seed = int(seed)
-        self._rng = np.random.default_rng(self.seed)
+        # One generator per draw kind: each yields the same numbers in one call of m as in m
+        # calls of one, so the frames do not depend on how a stream is cut into steps.
+        blink, head = np.random.SeedSequence(self.seed).spawn(2)
+        self._rng_blink, self._rng_head = np.random.default_rng(blink), np.random.default_rng(head)
         self._since = self.params.refractory_frames  # frames since the eyes last closed
         self._blink_at: int | None = None  # frame of the template playing, None: none
         self._x = np.zeros((2, len(self._head)))  # head AR state: x_{t-1}, x_{t-2}
@@ -179,12 +196,17 @@ class IdleMotion:
     def apply(self, values: np.ndarray, frame_roles: np.ndarray) -> np.ndarray:
         """(m, C) network frames and their (m,) role indices -> (m, C) frames with idle motion."""
         p, out = self.params, np.array(values, dtype=np.float32, copy=True)
-        for j, role in enumerate(np.asarray(frame_roles, np.int64)):
-            u, z = self._rng.random(), self._rng.standard_normal(len(self._head))  # always both
-            closed = out[j, self._blink].mean() >= BLINK_CLOSED if len(self._blink) else False
-            self._since = 0 if closed else self._since + 1
-            if self._blink_at is None and self._since >= p.refractory_frames \
-                    and u < p.blink_hazard[role]:
+        roles = np.asarray(frame_roles, np.int64)
+        u = self._rng_blink.random(len(roles))
+        shocks = self._rng_head.standard_normal((len(roles), len(self._head))) \
+            * p.head_innovation[roles]  # (m, H)
+        closed = out[:, self._blink].mean(axis=1) >= BLINK_CLOSED if len(self._blink) \
+            else np.zeros(len(roles), bool)
+        hazard, floor = p.blink_hazard[roles], p.floor_hazard[roles]
+        for j in range(len(roles)):
+            self._since = 0 if closed[j] else self._since + 1
+            h = max(hazard[j], floor[j]) if self._since >= p.floor_after_frames else hazard[j]
+            if self._blink_at is None and self._since >= p.refractory_frames and u[j] < h:
                 self._blink_at, self.blinks = 0, self.blinks + 1
             if self._blink_at is not None:
                 lids = out[j, self._blink]
@@ -192,11 +214,19 @@ class IdleMotion:
                 self._since = 0
                 self._blink_at = self._blink_at + 1 if self._blink_at + 1 < len(
                     p.blink_template) else None
-            x = p.head_ar[:, 0] * self._x[0] + p.head_ar[:, 1] * self._x[1] \
-                + p.head_innovation[role] * z
-            self._x = np.stack([x, self._x[0]])
-            out[j, self._head] += x.astype(np.float32)
+        out[:, self._head] += self._sway(shocks).astype(np.float32)
         return out
+
+    def _sway(self, shocks: np.ndarray) -> np.ndarray:
+        """(m, H) innovations -> (m, H) head offsets, the AR(2) state carried on."""
+        a1, a2 = self.params.head_ar[:, 0], self.params.head_ar[:, 1]
+        x1, x2 = self._x
+        sway = np.empty_like(shocks)
+        for j, e in enumerate(shocks):
+            x1, x2 = a1 * x1 + a2 * x2 + e, x1
+            sway[j] = x1
+        self._x = np.stack([x1, x2])
+        return sway
 
 
 def apply_to_clip(params: IdleMotionParams, values: np.ndarray, own_audio: np.ndarray,

@@ -49,6 +49,5 @@ class IdleStage:
             return values
         start, end = k * SAMPLES_PER_FRAME, (k + len(values)) * SAMPLES_PER_FRAME
         # a stream's last frame may be partial (flush): the rest of it is silence
-        heard = tracks.read_audio(start, max(start, min(end, tracks.available())))
-        own, other = (np.pad(x, (0, end - start - len(x))) for x in heard)
-        return self._motion.apply(values, self._voices.roles(own, other))
+        own, other = tracks.read_audio(start, max(start, min(end, tracks.available())))
+        return self._motion.apply(values, self._voices.roles(own, other, len(values)))

@@ -82,6 +82,23 @@ def test_the_network_closing_its_eyes_resets_the_refractory_clock():
     assert motion.blinks == 0
 
 
+def test_the_floor_blinks_only_after_a_long_open_gap():
+    frames = 600
+    p = _params(blink_hazard=np.zeros(3), refractory_frames=10, floor_hazard=np.ones(3),
+                floor_after_frames=60)
+    still = idle.IdleMotion(p, 0)
+    lids = still.apply(_still(frames), np.full(frames, SILENCE))[:, BLINK].mean(axis=1)
+    onsets = np.flatnonzero((lids[1:] >= 0.5) & (lids[:-1] < 0.5))
+    # certain once open 60 frames, counted from the last closed frame (the template's last):
+    # a blink every 60 + 5 - 1 frames
+    assert still.blinks == len(onsets) == 9 and set(np.diff(onsets)) == {64}
+    values = _still(frames)
+    values[::50, BLINK] = 1.0  # the network blinks every 2 s: the gap never reaches 60
+    busy = idle.IdleMotion(p, 0)
+    busy.apply(values, np.full(frames, SILENCE))
+    assert busy.blinks == 0
+
+
 def test_files_round_trip_and_are_loaded_with_the_model(tmp_path):
     torch.manual_seed(0)
     DualTalkModel.from_preset("lite", device="cpu").save(tmp_path)
@@ -89,6 +106,17 @@ def test_files_round_trip_and_are_loaded_with_the_model(tmp_path):
     idle.save_idle_motion(_params(), tmp_path)
     loaded = DualTalkModel.load(tmp_path).idle_motion
     assert loaded is not None and loaded.to_json() == _params().to_json()
+    gated = _params(floor_hazard=np.array([0.1, 0.2, 0.3]), floor_after_frames=90)
+    idle.save_idle_motion(gated, tmp_path)
+    assert idle.load_idle_motion(tmp_path).to_json() == gated.to_json()
+
+
+def test_files_from_before_the_floor_gate_load_without_a_floor(tmp_path):
+    data = _params().to_json()
+    del data["floor_hazard"], data["floor_after_frames"]
+    (tmp_path / idle.IDLE_MOTION_FILE).write_text(json.dumps(data))
+    loaded = idle.load_idle_motion(tmp_path)
+    assert (loaded.floor_hazard == 0).all() and loaded.floor_after_frames == 0
 
 
 @pytest.mark.parametrize("edit, words", [
@@ -99,6 +127,10 @@ def test_files_round_trip_and_are_loaded_with_the_model(tmp_path):
     (lambda d: d.update(head_channels=["headYaw", "noSuchChannel", "headRoll"]), "not in rig"),
     (lambda d: d.update(rig="x" * 200000), "unknown rig"),
     (lambda d: d.update(refractory_frames=1.5), "integer"),
+    (lambda d: d.update(floor_hazard=[0.1, 0.1, -0.5]), "floor_hazard"),
+    (lambda d: d.update(floor_hazard=[0.1, 0.1]), "floor_hazard"),
+    (lambda d: d.update(floor_after_frames=10 ** 12), "floor_after_frames"),
+    (lambda d: d.update(floor_after_frames="90"), "integer"),
     (lambda d: d.update(blink_template=[[0.5] * 2] * 5000), "blink_template"),
     (lambda d: d.pop("head_ar"), "missing field"),
     (lambda d: d.update(format="something/2"), "not an idle-motion file"),
