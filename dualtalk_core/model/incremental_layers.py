@@ -220,16 +220,27 @@ class LogMel:
         self.mel_basis = _array(log_mel.mel_basis).astype(np.float64)  # (n_freq, n_mels)
         self.hops = log_mel.hops_per_frame
 
-    def __call__(self, audio: np.ndarray, n_frames: int) -> np.ndarray:
-        """(B, N) audio -> (B, n_frames, hops * n_mels) float32, as LogMel.forward."""
+    @property
+    def context_samples(self) -> int:
+        """Samples before a frame's start that its first STFT window reads."""
+        return self.window_len - self.hop_len
+
+    def __call__(self, audio: np.ndarray, n_frames: int, context: int = 0) -> np.ndarray:
+        """(B, N) audio -> (B, n_frames, hops * n_mels) float32, as LogMel.forward.
+
+        `audio` starts `context` samples before frame 0 (a stream's step passes the samples
+        its first window reads, so no earlier frame is computed and thrown away); context
+        it lacks, as at a clip's start, is zeros.
+        """
         from dualtalk_core.units import SAMPLES_PER_FRAME
 
-        want = n_frames * SAMPLES_PER_FRAME
-        audio = np.asarray(audio, np.float64)[:, :want]
-        pad = self.window_len - self.hop_len
-        audio = np.pad(audio, ((0, 0), (pad, want - audio.shape[1])))
-        windows = np.lib.stride_tricks.sliding_window_view(audio, self.window_len, axis=1)
+        want, pad = n_frames * SAMPLES_PER_FRAME, self.context_samples
+        have = min(context, pad)
+        audio = np.asarray(audio)[:, context - have:context + want]
+        buf = np.zeros((len(audio), pad + want), np.float64)
+        buf[:, pad - have:pad - have + audio.shape[1]] = audio
+        windows = np.lib.stride_tricks.sliding_window_view(buf, self.window_len, axis=1)
         spec = np.fft.rfft(windows[:, ::self.hop_len] * self.window, axis=-1)
         mel = (spec.real ** 2 + spec.imag ** 2) @ self.mel_basis  # (B, T * hops, n_mels)
         logmel = (np.log10(np.maximum(mel, 1e-8)) + 4.0) / 4.0
-        return logmel.reshape(len(audio), n_frames, -1).astype(np.float32)
+        return logmel.reshape(len(buf), n_frames, -1).astype(np.float32)

@@ -39,9 +39,6 @@ class IncrementalStepper:
         self.model = model
         self.net = IncrementalDualTalk(model)
         self._features = LogMel(model.joint_encoder.log_mel)  # numpy: no torch call a step
-        lead = model.log_mel_context_frames
-        assert lead is not None
-        self._lead = lead  # frames of samples before a frame that its log-mel reads
         self.reset()
 
     def reset(self) -> None:
@@ -71,8 +68,9 @@ class IncrementalStepper:
 
     def _log_mel(self, first: int, last: int, end: int, tracks: InputTracks) -> np.ndarray:
         """(2, last - first, dim) features of input frames [first, last) from the samples up to
-        `end`; each reads `lead` frames before it (zeros before the stream's start)."""
-        start = max(first - self._lead, self._base)
-        audio = np.stack(tracks.read_audio(start * SAMPLES_PER_FRAME, end))  # (2, N)
-        mel = self._features(audio, last - start)  # (2, n, dim)
-        return mel[:, first - start:]
+        `end`; the first reads the STFT's context before it (zeros before the stream's start)."""
+        assert self._base is not None
+        begin = first * SAMPLES_PER_FRAME
+        start = max(begin - self._features.context_samples, self._base * SAMPLES_PER_FRAME)
+        audio = np.stack(tracks.read_audio(start, end))  # (2, N)
+        return self._features(audio, last - first, begin - start)  # (2, n, dim)
