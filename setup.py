@@ -27,6 +27,7 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/config/retarget", glob("config/retarget/*.yaml")),
         (f"share/{PACKAGE}/config/rviz", glob("config/rviz/*.rviz")),
+        (f"share/{PACKAGE}/config/dds", glob("config/dds/*.xml")),
     ],
     python_requires=">=3.10",
     install_requires=[

@@ -220,6 +220,8 @@ def design_row(design: str, seconds: float) -> dict[str, Any]:
     peak_before, _ = rss_mb()
     model = design_model(design)
     engine = StreamingEngine(model, design_stream(design))
+    if not engine.incremental:  # as the node's pipeline does: the figures are the node's
+        keep_freed_memory()
     hop_ms = engine.config.hop_ms
     raw = stream_hops(engine, round(seconds * 1000 / hop_ms))
     peak, now = rss_mb()
@@ -292,10 +294,10 @@ def window_rows(args: argparse.Namespace, source: str) -> list[dict[str, Any]]:
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="[bench.core] %(message)s")
-    keep_freed_memory()  # as the node's main() does: the engine figures are the node's
     if args.design:
         write_json(args.out, design_row(args.design, args.design_seconds))
         return
+    keep_freed_memory()  # every row below runs windows, as the node's windowed stepper does
     source, started = model_source(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result: dict[str, Any] = {"designs": designs(args.design_seconds, Path(tmp))}

@@ -38,12 +38,13 @@ def speech_like(seconds: float, rate: int, talking: np.ndarray, seed: int) -> np
 
 
 def run(args: argparse.Namespace) -> dict[str, float]:
-    keep_freed_memory()  # as the node's main() does
     torch.set_num_threads(args.threads)
     overrides = {k: v for k, v in (("hop_ms", args.hop_ms), ("window_ms", args.window_ms))
                  if v is not None}
     config = dataclasses.replace(DualTalkNodeSettings().stream, **overrides)  # node defaults
     engine = StreamingEngine.load(args.model or "lite", config, device="cpu")
+    if not engine.incremental:  # as the node's pipeline does
+        keep_freed_memory()
     frames = int(args.seconds * FRAME_RATE_HZ) + 1
     turns = (np.arange(frames) // 100) % 2 == 0  # 4 s turns
     own = speech_like(args.seconds, args.rate, turns, 0)

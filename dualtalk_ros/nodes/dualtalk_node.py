@@ -39,7 +39,6 @@ from rclpy.qos_overriding_options import QoSOverridingOptions  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
 
 from dualtalk_core.audio import resampling  # noqa: E402
-from dualtalk_core.heap_tuning import keep_freed_memory  # noqa: E402
 from dualtalk_core.streaming import Frame  # noqa: E402
 from dualtalk_core.units import FRAME_S  # noqa: E402
 from dualtalk_ros.bridge import messages  # noqa: E402
@@ -358,7 +357,6 @@ class DualTalkNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> None:
-    keep_freed_memory()  # this process runs the model every hop: keep its heap (heap_tuning)
     node_main.run(DualTalkNode, args)
 
 

@@ -24,6 +24,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 
 from dualtalk_core.child_processes import dump_stacks_on_sigusr1
+from dualtalk_ros.nodes.dds_profile import apply_dds_profile
 
 START_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, OSError, RuntimeError)
 # After a stop signal a node exits within this, even when a thread is stuck in C code
@@ -65,12 +66,14 @@ class _StopSignals:
 def run(make_node: Callable[[], Node], args: list[str] | None = None,
         threads: int = 1) -> None:
     dump_stacks_on_sigusr1()
+    dds_note = apply_dds_profile()  # before rclpy makes the participant
     stop = _StopSignals()
     try:
         _init(args)
         node = _build(make_node, stop)
     except Stopped:
         _exit_now(0)
+    node.get_logger().info(dds_note)
     executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else None
     try:
         rclpy.spin(node, executor=executor)
