@@ -19,6 +19,7 @@ z up): `headPitch` rotates about y (+ = chin down), `headYaw` about z (+ = turn 
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -99,11 +100,21 @@ class Rig:
             return quat.reshape(*pose.shape[:-1], 4)
         # Intrinsic Z (yaw), Y (pitch), X (roll): scipy's from_euler("ZYX") written out,
         # because scipy's per-call cost (~80 us) was a tenth of a streaming step.
+        if pose.ndim == 1:  # one frame, as the engine asks: scalars cost 2 us, arrays 14
+            return _zyx_quaternion(*(0.5 * float(a) for a in pose))
         half = pose * 0.5
         cp, cy, cr = np.cos(half[..., 0]), np.cos(half[..., 1]), np.cos(half[..., 2])
         sp, sy, sr = np.sin(half[..., 0]), np.sin(half[..., 1]), np.sin(half[..., 2])
         return np.stack([sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy,
                          cr * cp * sy - sr * sp * cy, cr * cp * cy + sr * sp * sy], axis=-1)
+
+
+def _zyx_quaternion(half_pitch: float, half_yaw: float, half_roll: float) -> np.ndarray:
+    """(4,) x, y, z, w of one head pose from its half angles (`Rig.head_quaternion`)."""
+    cp, cy, cr = math.cos(half_pitch), math.cos(half_yaw), math.cos(half_roll)
+    sp, sy, sr = math.sin(half_pitch), math.sin(half_yaw), math.sin(half_roll)
+    return np.array([sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy,
+                     cr * cp * sy - sr * sp * cy, cr * cp * cy + sr * sp * sy])
 
 
 def _arkit() -> Rig:

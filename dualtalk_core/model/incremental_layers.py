@@ -106,6 +106,8 @@ class CachedAttention:
         self.out = Linear(mha.out_proj.weight, mha.out_proj.bias)
         self.span, self.scale = span, np.float32(1.0 / math.sqrt(self.head_dim))
         self._heads = np.arange(self.heads)
+        # the query spread block-diagonally over (H, H, D); only the diagonal is ever written
+        self._blocks = np.zeros((self.heads, self.heads, self.head_dim), np.float32)
         keep = None if span is None else span + lookahead + 1
         self.queries, self.keys, self.values = (RowCache(e, keep) for _ in range(3))
         self.e = e
@@ -127,7 +129,7 @@ class CachedAttention:
         first = 0 if self.span is None else i - self.span
         h, d = self.heads, self.head_dim
         # Every head in one BLAS product: the query spread block-diagonally over (H, E).
-        blocks = np.zeros((h, h, d), np.float32)
+        blocks = self._blocks
         blocks[self._heads, self._heads] = q.reshape(h, d) * self.scale
         scores = self.keys.rows(first, last_key + 1) @ blocks.reshape(h, -1).T  # (n, H)
         weights = np.exp(scores - scores.max(axis=0))
