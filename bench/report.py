@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.designs import DESIGNS
 from bench.targets import NO_GPU, NODE, shown, targets
+from dualtalk_core.evaluation.lookahead_curve import table
 
 __all__ = ["latest_results", "markdown", "measured_config", "readme_section", "targets"]
 
@@ -180,6 +181,12 @@ def markdown(results: dict[str, Any]) -> str:
         if key in results and "error" not in results[key]:
             lines += [*section(results[key]), ""]
     lines += reliability_section(results)
+    curve = results.get("lookahead_curve", {})
+    if "curve" in curve:
+        lines += ["## Quality against lookahead (the shipped recipe, stage 1)", "",
+                  f"Measured once, not by this run: `{curve['source']}` (see the model card). "
+                  "FD and MSE per group on each split, 95 % bootstrap intervals.", "",
+                  table(curve["curve"]), ""]
     if "rooms" in results.get("echo", {}):
         lines += [*echo_section(results["echo"]), ""]
     for key in ("core", "node", "offline", "ros", "fuzz", "soak", "shutdown", "echo"):

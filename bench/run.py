@@ -24,6 +24,7 @@ from bench.latency_plot import png_path, plot_latency
 from bench.report import markdown, measured_config
 from bench.targets import targets
 
+CURVE_DIR = ROOT / "bench" / "results" / "lookahead-curve"
 # (module, full arguments, --quick arguments, timeout s)
 SECTIONS: dict[str, tuple[str, list[str], list[str], float]] = {
     "core": ("bench.core", [], ["--hops", "12", "--threads", "1", "--windows-s", "2", "8",
@@ -65,6 +66,7 @@ def run(sections: list[str], quick: bool, out_dir: Path) -> Path:
             print(f"[bench] {name} ...", flush=True)
             results[name] = run_section(module, short if quick else full,
                                         Path(tmp) / f"{name}.json", timeout)
+    results["lookahead_curve"] = lookahead_curve()
     results["load_avg_end"] = load_avg()
     results["seconds"] = time.perf_counter() - started
     results["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
@@ -78,6 +80,16 @@ def run(sections: list[str], quick: bool, out_dir: Path) -> Path:
     write_json(f"{stem}.json", results)
     Path(f"{stem}.md").write_text(markdown(results) + "\n")
     return stem
+
+
+def lookahead_curve() -> dict[str, Any]:
+    """The quality-against-lookahead curve of the shipped recipe: training a model per point
+    takes ~30 CPU minutes each, so `make bench` reports the latest measured curve (written by
+    `python -m dualtalk_core.evaluation.lookahead_curve`, see the model card) with its source."""
+    path = CURVE_DIR / "curve.json"
+    if not path.is_file():
+        return {"error": f"{path.relative_to(ROOT)}: no measured curve"}
+    return {"source": str(path.relative_to(ROOT)), "curve": json.loads(path.read_text())}
 
 
 def results_stem(out_dir: Path, name: str) -> Path:
