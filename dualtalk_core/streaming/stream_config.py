@@ -36,7 +36,7 @@ class StreamConfig:
     lookahead_ms: float = setting(
         -1.0,
         "How far past a frame's start its output may depend on audio; < 0 = the model's own "
-        "bound (the default model: 120 ms). A bound below the model's is enforced by the "
+        "bound (the default model: 40 ms). A bound below the model's is enforced by the "
         "engine, and the non-causal official model needs one (e.g. 400).",
         min_value=-1.0, max_value=2000.0)
     crossfade_ms: float = setting(

@@ -23,7 +23,7 @@ from ros_harness import Spinner, ros_node
 pytestmark = pytest.mark.ros
 SETTINGS = DualTalkNodeSettings()  # the node's defaults: it is started with no parameter
 DEFAULT_MODEL = Path(__file__).parents[3] / "dualtalk_core" / "models" / "default"
-LOOKAHEAD_MS = DualTalkModel.load(DEFAULT_MODEL).lookahead_ms  # the shipped model's: 120 ms
+LOOKAHEAD_MS = DualTalkModel.load(DEFAULT_MODEL).lookahead_ms  # the shipped model's: 40 ms
 
 
 def _call(ros: Spinner, future: Any) -> Any:
