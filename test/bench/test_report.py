@@ -37,3 +37,15 @@ def test_the_newest_results_were_measured_at_the_node_defaults():
     assert set(runs) == set(DESIGNS)
     assert runs["incremental"]["params"] == []
     assert runs["windowed"]["params"] == node_params("windowed")
+
+
+def test_the_lookahead_curve_has_the_shipped_models_point_on_test_and_ood():
+    results = json.loads(report.latest_results().read_text())
+    curve = results["lookahead_curve"]["curve"]
+    shipped = results["core"]["designs"]["incremental"]["lookahead_ms"]
+    assert f"{shipped:g}" in curve["points"] and len(curve["points"]) >= 4
+    for point in curve["points"].values():
+        for split in ("test", "ood"):
+            cell = point["cells"][f"{split}/JAW/FD"]
+            assert cell["directions"] >= 100 and cell["ci"][0] <= cell["mean"] <= cell["ci"][1]
+    assert "## Quality against lookahead" in report.markdown(results)
