@@ -86,9 +86,9 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None,
         node = _build(make_node, stop)
     except Stopped:
         _exit_now(0)
-    node.get_logger().info(dds_note)
     executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else None
     try:
+        node.get_logger().info(dds_note)  # inside: a stop may land while it logs
         rclpy.spin(node, executor=executor)
     except (Stopped, KeyboardInterrupt, ExternalShutdownException):
         pass
