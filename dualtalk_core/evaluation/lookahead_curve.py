@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from dualtalk_core.evaluation.model_compare import read_rows
+from dualtalk_core.evaluation.model_compare import read_rows, reading
 from dualtalk_core.evaluation.verdict import mean_difference_ci
 from dualtalk_core.rigs import GROUPS
 
@@ -47,8 +47,7 @@ def point(runs: dict[str, dict], reference: dict[str, dict] | None) -> dict[str,
                         np.array([rows[d][group][metric] for d in both], np.float64),
                         np.array([ref[d][group][metric] for d in both], np.float64))
                     cell["vs_reference_ci"] = _listed(ci)
-                    cell["vs_reference"] = ("n/a" if ci is None else "better" if ci[1] < 0
-                                            else "worse" if ci[0] > 0 else "within noise")
+                    cell["vs_reference"] = reading(ci)
                 out[f"{split}/{group}/{metric}"] = cell
     return out
 

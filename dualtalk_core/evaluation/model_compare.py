@@ -43,6 +43,12 @@ def read_rows(folder: str | Path) -> dict[tuple[str, int], dict[str, Any]]:
     return rows
 
 
+def reading(ci: tuple[float, float] | None) -> str:
+    """What the interval of mean(new - old) tells, every metric here being lower-is-better."""
+    return ("n/a" if ci is None else "better" if ci[1] < 0
+            else "worse" if ci[0] > 0 else "within noise")
+
+
 def compare(new: dict[tuple[str, int], dict[str, Any]],
             old: dict[tuple[str, int], dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per group and metric: means, interval of the difference, the reading."""
@@ -56,12 +62,10 @@ def compare(new: dict[tuple[str, int], dict[str, Any]],
                      if new[d][group][metric] is not None and old[d][group][metric] is not None]
             a, b = (np.array(x, dtype=np.float64) for x in zip(*pairs)) if pairs else ([], [])
             ci = mean_difference_ci(np.asarray(a), np.asarray(b))
-            reading = ("n/a" if ci is None else "better" if ci[1] < 0
-                       else "worse" if ci[0] > 0 else "within noise")
             out.append({"group": group, "metric": metric, "directions": len(pairs),
                         "new": float(np.mean(a)) if len(pairs) else None,
                         "old": float(np.mean(b)) if len(pairs) else None,
-                        "ci": None if ci is None else list(ci), "reading": reading})
+                        "ci": None if ci is None else list(ci), "reading": reading(ci)})
     return out
 
 
