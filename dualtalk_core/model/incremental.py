@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from dualtalk_core.model.incremental_layers import (LSTM, CachedAttention, DecoderLayer,
-                                                    EncoderLayer, Linear, _array, _gelu)
+                                                    EncoderLayer, Linear, PairLinear, _array,
+                                                    _gelu, folded_head)
 from dualtalk_core.model.network import DualTalkModel
 
 
@@ -34,12 +35,12 @@ class IncrementalDualTalk:
         self.conv_right = model.plan["audio_conv"]
         self.span = cfg.attention_span_frames
         enc = model.joint_encoder
-        self._inputs = [Linear(e.input.weight, e.input.bias)
-                        for e in (enc.audio_encoder1, enc.audio_encoder2)]
+        speakers = (enc.audio_encoder1, enc.audio_encoder2)
+        self._inputs = PairLinear(*(Linear(e.input.weight, e.input.bias) for e in speakers))
         self.kernel = enc.audio_encoder1.conv.kernel_size[0]
         # Each conv as one matmul over its (in, kernel) window, flattened: weight (out, in * k).
-        self._convs = [Linear(e.conv.weight.reshape(e.conv.weight.shape[0], -1), e.conv.bias)
-                       for e in (enc.audio_encoder1, enc.audio_encoder2)]
+        self._convs = PairLinear(*(Linear(e.conv.weight.reshape(e.conv.weight.shape[0], -1),
+                                          e.conv.bias) for e in speakers))
         self._projection = Linear(enc.audio_projection.weight, enc.audio_projection.bias)
         mlp = enc.blendshape_encoder
         self._motion = (Linear(mlp[0].weight, mlp[0].bias), Linear(mlp[2].weight, mlp[2].bias))
@@ -54,9 +55,10 @@ class IncrementalDualTalk:
         self._self_attn_module = model.interaction_module.self_attention
         self._decoder_modules = list(model.synthesis_module.synthesis_decoder.layers)
         synth = model.synthesis_module
-        self._modulation = Linear(synth.modulation_layer.weight, synth.modulation_layer.bias)
-        self._scale = np.float32(synth.modulation_scale)
-        self._head = Linear(synth.blendshape_predictor.weight, synth.blendshape_predictor.bias)
+        self._head = folded_head(
+            Linear(synth.modulation_layer.weight, synth.modulation_layer.bias),
+            float(synth.modulation_scale),
+            Linear(synth.blendshape_predictor.weight, synth.blendshape_predictor.bias))
         self._hidden = _array(enc.audio_encoder1.input.bias).shape[0]
         self.reset()
 
@@ -72,22 +74,21 @@ class IncrementalDualTalk:
         self._faces: list[np.ndarray] = []  # faces waiting for their audio frame
         self.frames_in = 0
         self._conv_next = 0  # next frame the convolution outputs
-        self._enhancer = CachedAttention(self._cross, span, 0)
+        self._enhancer = CachedAttention(self._cross, span, 0, self_attention=False)
         self._lstm.reset()
         self._layers = [EncoderLayer(layer, span, r, self._width)
                         for layer, r in self._encoder_layers]
-        self._self_attn = CachedAttention(self._self_attn_module, span, 0)
+        self._self_attn = CachedAttention(self._self_attn_module, span, 0, self_attention=True)
         self._decoders = [DecoderLayer(d, span) for d in self._decoder_modules]
 
     def push(self, mel: np.ndarray, faces: np.ndarray) -> np.ndarray:
         """(2, n, dim) log-mel of [self, partner] and (n, C) partner faces of the next n input
         frames -> (m, C) output frames that became computable (m may be 0)."""
         out: list[np.ndarray] = []
-        mel = np.asarray(mel, np.float32)
-        for j in range(mel.shape[1]):
+        hidden = _gelu(self._inputs(np.asarray(mel, np.float32)))  # (2, n, hidden)
+        for j in range(hidden.shape[1]):
             self._windows[:, :, :-1] = self._windows[:, :, 1:]
-            for s in (0, 1):
-                self._windows[s, :, -1] = _gelu(self._inputs[s](mel[s, j]))
+            self._windows[:, :, -1] = hidden[:, j]
             self._faces.append(np.asarray(faces[j], np.float32))
             self.frames_in += 1
             if self._conv_next <= self.frames_in - 1 - self.conv_right:
@@ -112,7 +113,7 @@ class IncrementalDualTalk:
     def _frame(self, i: int, shift: int) -> list[np.ndarray]:
         """Frame i's audio features (its conv window complete; `shift` future frames missing
         at the end of input), the enhancer and LSTM, then every layer as far as it can go."""
-        own, other = (self._audio_feature(s, shift) for s in (0, 1))
+        own, other = self._audio_features(shift)
         first, second = self._motion
         motion = np.maximum(second(np.maximum(first(self._faces.pop(0)), 0)), 0)
         self._enhancer.add_keys(motion)
@@ -122,14 +123,15 @@ class IncrementalDualTalk:
         self._layers[0].add(np.concatenate([own, self._lstm(x)]))  # (2d,)
         return self._drain(0, final=False)
 
-    def _audio_feature(self, s: int, shift: int) -> np.ndarray:
-        """(d,) speaker s's projected conv output, its window moved back by `shift` frames with
-        zeros past the input's end (the conv's zero padding)."""
-        window = self._windows[s]
+    def _audio_features(self, shift: int) -> np.ndarray:
+        """(2, d) both speakers' projected conv outputs, the windows moved back by `shift`
+        frames with zeros past the input's end (the conv's zero padding)."""
+        windows = self._windows
         if shift:
-            window = np.concatenate([window[:, shift:],
-                                     np.zeros((window.shape[0], shift), np.float32)], axis=1)
-        return self._projection(_gelu(self._convs[s](window.reshape(-1))))
+            windows = np.concatenate([windows[:, :, shift:],
+                                      np.zeros((2, windows.shape[1], shift), np.float32)], axis=2)
+        conv = self._convs(windows.reshape(2, 1, -1))  # (2, 1, out)
+        return self._projection(_gelu(conv[:, 0]))
 
     def _drain(self, level: int, final: bool) -> list[np.ndarray]:
         """Outputs of interaction layer `level` whose keys have all arrived, passed on down the
@@ -152,8 +154,8 @@ class IncrementalDualTalk:
     def _synthesis(self, x: np.ndarray, i: int) -> np.ndarray:
         """Self-attention, decoder, modulation and head for frame i (all causal)."""
         self._self_attn.add_frame(x)
-        x = self._self_attn.attend(self._self_attn.queries.row(i), i, i)  # dropout: identity
+        x = self._self_attn.attend(self._self_attn.query(i), i, i)  # dropout: identity
         memory = x
         for decoder in self._decoders:
             x = decoder(x, memory, i)
-        return self._head(x + self._scale * self._modulation(x))
+        return self._head(x)  # the modulation folded in: head(x + scale * modulation(x))
