@@ -261,7 +261,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", required=True)
     parser.add_argument("--design", choices=DESIGNS, help="only this design's row (used by "
                         "the run itself, one fresh process per design)")
-    parser.add_argument("--design-seconds", type=float, default=30.0,
+    parser.add_argument("--design-seconds", type=float, default=60.0,
                         help="steady stream timed per design")
     parser.add_argument("--windows-s", type=float, nargs="+", default=[2.0, 4.0, 8.0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],

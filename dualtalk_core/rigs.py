@@ -180,6 +180,13 @@ class ChannelMap:
     duplicates: tuple[str, ...]
     ignored: tuple[str, ...] = ()  # known non-channels such as MediaPipe `_neutral`
 
+    @functools.cached_property
+    def fed(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rig channels, source columns) of the channels the names feed: a stream maps every
+        message through one cached map, so the split is made once."""
+        have = np.flatnonzero(self.source >= 0)
+        return have, self.source[have]
+
 
 @functools.lru_cache(maxsize=64)
 def map_names(rig_name: str, names: tuple[str, ...]) -> ChannelMap:
@@ -219,8 +226,15 @@ def to_rig_order(
             f"{len(names)} names, got {values.shape}"
         )
     cmap = map_names(rig_name, tuple(names))
-    rig = get_rig(rig_name)
-    out = np.broadcast_to(rig.neutral_array(), values.shape[:-1] + (rig.dim,)).copy()
-    have = cmap.source >= 0
-    out[..., have] = values[..., cmap.source[have]]
+    neutral = _neutral_row(rig_name)
+    out = neutral.copy() if values.ndim == 1 else np.tile(neutral, (len(values), 1))
+    channels, columns = cmap.fed
+    out[..., channels] = values[..., columns]
     return out, cmap
+
+
+@functools.lru_cache(maxsize=None)
+def _neutral_row(rig_name: str) -> np.ndarray:
+    row = get_rig(rig_name).neutral_array()
+    row.flags.writeable = False  # shared by every call
+    return row

@@ -50,10 +50,16 @@ def to_mono_float32(samples: np.ndarray) -> np.ndarray:
 
     int16 is scaled by 1/32768; floats are taken as already at full scale +-1.
     """
+    return checked_mono(samples)[0]
+
+
+def checked_mono(samples: np.ndarray) -> tuple[np.ndarray, float]:
+    """`to_mono_float32` and the chunk's peak |sample|, which its checks compute anyway (the
+    engine counts hot chunks by it: one pass over the samples instead of two)."""
     samples = np.asarray(samples)
     if samples.dtype == np.int16:
         samples = s16_to_float(samples)
-    elif not np.issubdtype(samples.dtype, np.floating):
+    elif samples.dtype.kind != "f":
         raise TypeError(f"expected int16 or floating-point samples, got dtype {samples.dtype}")
     if samples.ndim not in (1, 2) or (samples.ndim == 2 and samples.shape[1] < 1):
         raise ValueError(f"expected samples of shape (N,) or (N, channels), got {samples.shape}")
@@ -61,14 +67,14 @@ def to_mono_float32(samples: np.ndarray) -> np.ndarray:
         raise ValueError("empty audio: expected at least one sample")
     mono = samples.mean(axis=1) if samples.ndim == 2 else samples
     mono = np.ascontiguousarray(mono, dtype=np.float32)
-    if not np.isfinite(mono).all():
+    peak = float(np.abs(mono).max())  # NaN or inf if any sample is
+    if not math.isfinite(peak):
         bad = int(np.count_nonzero(~np.isfinite(mono)))
         raise ValueError(f"audio has {bad} NaN/inf sample(s); the source is broken upstream")
-    peak = float(np.abs(mono).max())
     if peak > MAX_FLOAT_PEAK:
         raise ValueError(f"audio peak {peak:.3g} is not full-scale +-1 audio (limit "
                          f"{MAX_FLOAT_PEAK}); mislabelled or corrupted samples")
-    return mono
+    return mono, peak
 
 
 def check_rate(sample_rate: float) -> int:

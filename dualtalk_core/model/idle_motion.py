@@ -190,7 +190,8 @@ class IdleMotion:
         self._rng_blink, self._rng_head = np.random.default_rng(blink), np.random.default_rng(head)
         self._since = self.params.refractory_frames  # frames since the eyes last closed
         self._blink_at: int | None = None  # frame of the template playing, None: none
-        self._x = np.zeros((2, len(self._head)))  # head AR state: x_{t-1}, x_{t-2}
+        zeros = np.zeros(len(self._head))
+        self._x = (zeros, zeros)  # head AR state: x_{t-1}, x_{t-2}
         self.blinks = 0  # blinks started by this process
 
     def apply(self, values: np.ndarray, frame_roles: np.ndarray) -> np.ndarray:
@@ -200,9 +201,11 @@ class IdleMotion:
         u = self._rng_blink.random(len(roles))
         shocks = self._rng_head.standard_normal((len(roles), len(self._head))) \
             * p.head_innovation[roles]  # (m, H)
-        closed = out[:, self._blink].mean(axis=1) >= BLINK_CLOSED if len(self._blink) \
-            else np.zeros(len(roles), bool)
-        hazard, floor = p.blink_hazard[roles], p.floor_hazard[roles]
+        closed = (out[:, self._blink].mean(axis=1) >= BLINK_CLOSED).tolist() \
+            if len(self._blink) else [False] * len(roles)
+        # Python scalars: a stream steps one frame at a time, where numpy scalars cost more
+        u, hazard, floor = u.tolist(), p.blink_hazard[roles].tolist(), \
+            p.floor_hazard[roles].tolist()
         for j in range(len(roles)):
             self._since = 0 if closed[j] else self._since + 1
             h = max(hazard[j], floor[j]) if self._since >= p.floor_after_frames else hazard[j]
@@ -225,7 +228,7 @@ class IdleMotion:
         for j, e in enumerate(shocks):
             x1, x2 = a1 * x1 + a2 * x2 + e, x1
             sway[j] = x1
-        self._x = np.stack([x1, x2])
+        self._x = (x1, x2)
         return sway
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import logging
 import math
 import threading
@@ -282,13 +283,12 @@ class StreamingEngine:
 
     def _push_audio(self, which: int, samples: np.ndarray, sample_rate: float,
                     t_first_sample: float, received_s: float | None) -> None:
-        mono = pcm.to_mono_float32(samples)  # (N,), finite, |x| <= MAX_FLOAT_PEAK
+        mono, peak = pcm.checked_mono(samples)  # (N,), finite, |x| <= MAX_FLOAT_PEAK
         rate = pcm.check_rate(sample_rate)
         t = _check_time(t_first_sample, "t_first_sample")
         if received_s is not None:
             received_s = _check_time(received_s, "received_s")
-        hot = bool(np.abs(mono).max() > 1.0)
-        if hot:  # a hot float signal: the model never saw beyond full scale
+        if hot := peak > 1.0:  # a hot float signal: the model never saw beyond full scale
             mono = np.clip(mono, -1.0, 1.0)
         with self._lock:
             self._tracks.audio[which].stats.clipped_chunks += int(hot)
@@ -297,7 +297,7 @@ class StreamingEngine:
     def push_partner_face(self, values: np.ndarray, names: Sequence[str], t: float) -> None:
         """One partner face: (len(names),) values named `names` (any supported spelling)."""
         t = _check_time(t, "t")
-        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        if isinstance(names, str) or not all(map(isinstance, names, itertools.repeat(str))):
             raise TypeError("names must be a sequence of channel-name strings")
         if len(names) > rigs.MAX_CHANNELS:
             raise ValueError(f"a face of {len(names)} channels; at most {rigs.MAX_CHANNELS}")

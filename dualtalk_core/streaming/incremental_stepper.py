@@ -45,7 +45,7 @@ class IncrementalStepper:
         """A new stream, or a restart after a stall: the next run starts the network afresh."""
         self.net.reset()
         self._base: int | None = None  # stream frame of the network's input frame 0
-        self._pending: list[np.ndarray] = []  # outputs computed, not yet asked for
+        self._pending = np.zeros((0, self.net.n_channels), np.float32)  # computed, not asked for
 
     def run(self, k: int, m: int, end: int, tracks: InputTracks) -> np.ndarray:
         """(m, C) frames k..k+m-1, pushing every input frame complete by grid sample `end`;
@@ -56,15 +56,17 @@ class IncrementalStepper:
         complete = end // SAMPLES_PER_FRAME  # input frames with all their samples
         final = k + m > complete - self.net.delay_frames
         last = -(-end // SAMPLES_PER_FRAME) if final else complete
+        rows = [self._pending] if len(self._pending) else []
         if last > next_in:
             mel = self._log_mel(next_in, last, end, tracks)  # (2, n, dim)
             faces = tracks.read_faces(next_in, last - next_in)  # (n, C)
-            self._pending += list(self.net.push(mel, faces))
+            rows.append(self.net.push(mel, faces))
         if final:
-            self._pending += list(self.net.flush())
-        out, self._pending = self._pending[:m], self._pending[m:]
+            rows.append(self.net.flush())
+        ready = rows[0] if len(rows) == 1 else np.concatenate(rows)  # one run: no copy
+        out, self._pending = ready[:m], ready[m:]
         assert len(out) == m, (k, m, end, len(out))
-        return np.stack(out)
+        return out
 
     def _log_mel(self, first: int, last: int, end: int, tracks: InputTracks) -> np.ndarray:
         """(2, last - first, dim) features of input frames [first, last) from the samples up to

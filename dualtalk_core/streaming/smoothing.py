@@ -41,9 +41,11 @@ class OneEuroConfig:
 
 
 def _alpha(cutoff_hz: np.ndarray | float, dt_s: float) -> np.ndarray | float:
-    """Smoothing factor of a first-order low-pass at `cutoff_hz` sampled every `dt_s`."""
-    tau_s = 1.0 / (2.0 * math.pi * cutoff_hz)
-    return 1.0 / (1.0 + tau_s / dt_s)
+    """Smoothing factor of a first-order low-pass at `cutoff_hz` sampled every `dt_s`:
+    1 / (1 + tau / dt) with tau = 1 / (2 pi f), as r / (1 + r) with r = 2 pi f dt (three array
+    operations a frame instead of five)."""
+    r = (2.0 * math.pi * dt_s) * cutoff_hz
+    return r / (1.0 + r)
 
 
 class OneEuroFilter:

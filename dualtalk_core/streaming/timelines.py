@@ -258,6 +258,8 @@ class FaceTimeline:
         if start + n - self.base > self.capacity:
             self._compact()  # no face arrived to make room (a stream without a face tracker)
         assert start >= self.base and start + n - self.base <= self.capacity
+        if n == 1 and self._have[start - self.base]:  # a stream's step: one frame, its face
+            return self._values[start - self.base:start - self.base + 1].copy()
         rows = np.arange(start - self.base, start - self.base + n)
         prior = np.flatnonzero(self._have[:rows[0]])
         first = self._values[prior[-1]] if len(prior) else self._before
