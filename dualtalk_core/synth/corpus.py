@@ -151,7 +151,7 @@ def _build_clip(split: str, index: int, seed: int, dcfg: DialogueConfig,
     audio = _mix(utts, duration, gains, rng)
     n_frames = int(np.ceil(audio.shape[1] / SAMPLES_PER_FRAME))
     styles = [behaviour.draw_style(rng, bcfg) for _ in range(2)]
-    rests = [persona.session_face(v.name, seed, rng) for v in voices]
+    rests = [persona.session_face(v.identity, seed, rng) for v in voices]
     prosodies = [(prosody.pitch_z(prosody.pitch_hz(audio[p], n_frames)),
                   prosody.energy_db(audio[p], n_frames)) for p in range(2)]
     faces, events = [], []

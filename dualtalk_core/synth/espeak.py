@@ -71,6 +71,11 @@ class Voice:
         """The voice+variant key (`en-gb+f3`) that defines speaker identity across splits."""
         return f"{self.language}+{self.variant}"
 
+    @property
+    def identity(self) -> str:
+        """The person (resting face) speaking: an espeak-ng voice is its own person."""
+        return self.name
+
 
 @dataclass(frozen=True)
 class Speech:

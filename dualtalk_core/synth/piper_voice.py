@@ -70,11 +70,21 @@ class PiperSpeaker:
     noise_scale: float = 0.667  # the voice config's values
     noise_w: float = 0.8
     engine: str = "piper"
+    # Whose face speaks with this voice: the espeak-ng person it replaced in the clip. One voice
+    # over many faces, as one TTS voice serves many robots; tied to one face, the voice would
+    # give away that face's resting values (a model trained so learns them, and carries them
+    # to every joe-like voice).
+    person: str = ""
 
     @property
     def name(self) -> str:
-        """Speaker identity across splits: the model, plus the shift when there is one."""
+        """The voice across splits: the model, plus the shift when there is one."""
         return f"piper:{self.model}" + ("" if self.shift == 1.0 else f"@x{self.shift:g}")
+
+    @property
+    def identity(self) -> str:
+        """The person (resting face) speaking: `person`, else the voice itself."""
+        return self.person or self.name
 
 
 class _SeededSession:

@@ -12,7 +12,9 @@ questions the held-out splits ask (a known person, a new voice) without sharing 
 The neural Piper voice (`piper_voice.py`) joins when `VoiceConfig.piper_share` > 0: that share
 of clips has one person (never both: one model is one person) speak with it, drawn after the
 espeak pair, so a share of 0 draws exactly what it always did. Train, test and val hear joe as
-trained (in val it replaces the known person); `ood` hears only the held-out shifted joe.
+trained (in val it replaces the known person); `ood` hears only the held-out shifted joe. The
+replaced person keeps their face (`PiperSpeaker.person`): the voice is spread over the split's
+people instead of being one more person of its own.
 """
 from __future__ import annotations
 
@@ -89,7 +91,8 @@ def draw_voices(rng: np.random.Generator, split: str,
     else:
         slot = int(rng.integers(2))
     base = PIPER_OOD if split == "ood" else PIPER_IN
-    piper = replace(base, length_scale=float(rng.uniform(*cfg.piper_length_scale)))
+    piper = replace(base, length_scale=float(rng.uniform(*cfg.piper_length_scale)),
+                    person=pair[slot].name)  # the replaced person keeps their face
     return (piper, pair[1]) if slot == 0 else (pair[0], piper)
 
 

@@ -11,6 +11,7 @@ from scipy.io import wavfile
 
 from dualtalk_core.dataset.clips import list_clips, load_clip, load_motion
 from dualtalk_core.rigs import get_rig
+from dualtalk_core.synth import persona
 from dualtalk_core.synth.corpus import CORPUS_VERSION, build_clip, main
 from dualtalk_core.synth.dialogue import DialogueConfig
 from dualtalk_core.synth.piper_voice import OOD_SHIFT, PiperSpeaker
@@ -120,6 +121,9 @@ def test_piper_share_zero_draws_what_it_always_did_and_one_gives_one_piper_perso
             piper = [v for v in pair if isinstance(v, PiperSpeaker)]
             assert len(piper) == 1
             assert piper[0].shift == (float(OOD_SHIFT) if split == "ood" else 1.0)
+            # the voice speaks for the person it replaced (b is where a was: the same pair)
+            replaced = draw_voices(b, split)[pair.index(piper[0])]
+            assert piper[0].identity == replaced.name != piper[0].name
             if split == "val":  # the Piper person stands in for the known one
                 other = [v for v in pair if not isinstance(v, PiperSpeaker)][0]
                 assert (other.language, other.variant) in set(val_only_pool())
@@ -140,3 +144,11 @@ def test_a_piper_clip_in_ood_uses_the_held_out_voice_and_moves_its_jaw():
     assert any(u["person"] == p + 1 for u in clip.meta["utterances"])
     assert np.abs(clip.audio[p]).max() > 0.3
     assert clip.coeffs[p, :, get_rig("arkit52").names.index("jawOpen")].max() > 0.2
+    # its resting face is the replaced espeak person's, not one face of the voice's own
+    person = clip.meta["voices"][p]["person"]
+    assert person in {f"{lang}+{var}" for lang, var in voice_pool("ood")}
+    names = get_rig("arkit52").names
+    got = np.array([clip.meta["resting_faces"][p].get(n, 0.0) for n in names])
+    to_person = np.abs(got - persona.resting_face(person, 5)).sum()
+    to_voice = np.abs(got - persona.resting_face(PIPER_OOD.name, 5)).sum()
+    assert to_person < to_voice / 3
