@@ -35,7 +35,7 @@ from bench.common import (conversation, load_avg, model_source, percentiles, run
                           timed, write_json)
 from bench.designs import DESIGNS, LABELS, design_model, design_stream, model_name
 from dualtalk_core.model import PRESETS, DualTalkModel
-from dualtalk_core.heap_tuning import keep_freed_memory
+from dualtalk_core.heap_tuning import keep_freed_memory, tune_heap_for
 from dualtalk_core.streaming import StreamConfig, StreamingEngine
 from dualtalk_core.units import FRAME_RATE_HZ, SAMPLE_RATE_HZ, num_frames
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
@@ -220,8 +220,7 @@ def design_row(design: str, seconds: float) -> dict[str, Any]:
     peak_before, _ = rss_mb()
     model = design_model(design)
     engine = StreamingEngine(model, design_stream(design))
-    if not engine.incremental:  # as the node's pipeline does: the figures are the node's
-        keep_freed_memory()
+    tune_heap_for(engine)  # as the node's pipeline does: the figures are the node's
     hop_ms = engine.config.hop_ms
     raw = stream_hops(engine, round(seconds * 1000 / hop_ms))
     peak, now = rss_mb()

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from dualtalk_core.heap_tuning import keep_freed_memory
+from dualtalk_core.heap_tuning import tune_heap_for
 from dualtalk_core.streaming import StreamingEngine
 from dualtalk_core.units import FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from dualtalk_ros.bridge.node_settings import DualTalkNodeSettings
@@ -43,8 +43,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                  if v is not None}
     config = dataclasses.replace(DualTalkNodeSettings().stream, **overrides)  # node defaults
     engine = StreamingEngine.load(args.model or "lite", config, device="cpu")
-    if not engine.incremental:  # as the node's pipeline does
-        keep_freed_memory()
+    tune_heap_for(engine)  # as the node's pipeline does
     frames = int(args.seconds * FRAME_RATE_HZ) + 1
     turns = (np.arange(frames) // 100) % 2 == 0  # 4 s turns
     own = speech_like(args.seconds, args.rate, turns, 0)

@@ -9,6 +9,7 @@ RSS growth).
 from __future__ import annotations
 
 import ctypes
+from typing import Any
 
 # glibc mallopt parameters (malloc.h) and the values set by keep_freed_memory.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -32,3 +33,13 @@ def keep_freed_memory() -> None:
         return
     mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
     mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+
+
+def tune_heap_for(engine: Any) -> bool:
+    """`keep_freed_memory` where a streaming engine runs windows, not frame by frame: the one
+    rule the node's pipeline and the benchmarks share, so their figures are the node's. True
+    if set."""
+    if engine.incremental:
+        return False
+    keep_freed_memory()
+    return True

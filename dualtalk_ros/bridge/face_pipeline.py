@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from dualtalk_core.heap_tuning import keep_freed_memory
+from dualtalk_core.heap_tuning import tune_heap_for
 from dualtalk_core.model import PRESETS
 from dualtalk_core.retargeting import Retargeter, load_joint_map
 from dualtalk_core.rigs import Rig
@@ -60,8 +60,7 @@ def build_pipeline(s: DualTalkNodeSettings,
                          f"set rig:='' or load a {s.rig} model")
     retarget = make_retargeter(s.robot, engine.rig.names)
     engine.warm_up()  # before the first report: a cold model would skip hops
-    if not engine.incremental:  # a windowed run reuses ~10 MB of tensors a hop (heap_tuning)
-        keep_freed_memory()
+    tune_heap_for(engine)  # a windowed run reuses ~10 MB of tensors a hop (heap_tuning)
     # Steps run when audio arrives, so a frame waits only for its batch of frames.
     # A frame needs audio up to its lookahead, and echo cancellation's frame on top.
     pacer = OutputPacer(s.output, engine.lookahead_ms + engine.input_wait_ms,
