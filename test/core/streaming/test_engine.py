@@ -1,4 +1,5 @@
-"""Streaming engine: equals offline, causal, exact frame grid, robust input, bounded memory.
+"""Streaming engine: equals offline, causal, smoothing and cross-fade, the shipped model (live
+input, gaps and memory: test_engine_live.py).
 
 Tolerance: streaming frames equal `model.predict` on the whole clip to 1e-5 absolute (measured
 about 1e-6: the same causal network evaluated on windows of other lengths, float32 rounding).
@@ -14,13 +15,11 @@ import torch
 
 from dualtalk_core.audio.resampling import resample_to_16k
 from dualtalk_core.model import DualTalkModel
-from dualtalk_core.rigs import ARKIT_BLENDSHAPES, get_rig
+from dualtalk_core.rigs import get_rig
 from dualtalk_core.streaming import DEFAULT_MODEL_DIR, StreamConfig, StreamingEngine, process_clip
-from dualtalk_core.streaming.smoothing import OneEuroConfig
+from engine_models import RAW, SMALL, raw_config, tiny_model  # test/core helper
 
 TOL = 1e-5
-SMALL = dict(feature_dim=16, audio_hidden_dim=32, ff_dim=32, n_mels=16, device="cpu")
-RAW = OneEuroConfig(enabled=False)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,8 +39,7 @@ def lite() -> DualTalkModel:
 
 @pytest.fixture(scope="module")
 def tiny() -> DualTalkModel:
-    torch.manual_seed(1)
-    return DualTalkModel.from_preset("lite", **SMALL).eval()
+    return tiny_model()
 
 
 @pytest.fixture(scope="module")
@@ -59,16 +57,11 @@ def _clip(seconds: float, rate: int = 16000, seed: int = 0, channels: int = 55):
     return own, other, (0.1 * rng.standard_normal((frames, channels))).astype(np.float32)
 
 
-def _config(**kw) -> StreamConfig:
-    """Raw network output: no smoothing, no cross-fade, no idle motion (unless asked)."""
-    return StreamConfig(**{"smoothing": RAW, "crossfade_ms": 0.0, "idle_motion": False, **kw})
-
-
 # ----------------------------------------------------------------- streaming == offline
 def test_lite_streaming_equals_offline(lite):
     own, other, motion = _clip(6.1)
     offline = lite.predict(own, other, motion)
-    engine = StreamingEngine(lite, _config(window_ms=8000))
+    engine = StreamingEngine(lite, raw_config(window_ms=8000))
     out = process_clip(engine, own, other, motion, chunk_ms=37)  # odd 592-sample chunks
     assert out.shape == offline.shape == (153, 55)
     np.testing.assert_allclose(out, offline, atol=TOL, rtol=0)
@@ -80,7 +73,7 @@ def test_lite_streaming_equals_offline(lite):
 def test_any_rate_and_chunking_equals_offline(tiny, rate):
     own, other, motion = _clip(2.03, rate, seed=rate)
     offline = tiny.predict(resample_to_16k(own, rate), resample_to_16k(other, rate), motion)
-    engine = StreamingEngine(tiny, _config(window_ms=4000))
+    engine = StreamingEngine(tiny, raw_config(window_ms=4000))
     out = process_clip(engine, own, other, motion, sample_rate=rate, chunk_ms=23.3)
     np.testing.assert_allclose(out, offline, atol=TOL, rtol=0)
     stats = engine.stats.self_audio
@@ -89,7 +82,7 @@ def test_any_rate_and_chunking_equals_offline(tiny, rate):
 
 def test_noncausal_window_covering_clip_equals_offline(noncausal):
     own, other, motion = _clip(1.6)
-    cfg = _config(window_ms=6000, lookahead_ms=2000, hop_ms=40)  # every frame sees it all
+    cfg = raw_config(window_ms=6000, lookahead_ms=2000, hop_ms=40)  # every frame sees it all
     out = process_clip(noncausal, own, other, motion, config=cfg)
     np.testing.assert_allclose(out, noncausal.predict(own, other, motion), atol=TOL, rtol=0)
 
@@ -109,7 +102,7 @@ def _perturb_after(clip, t_s: float):
 def test_changing_input_after_t_plus_lookahead_keeps_frame_t(mode, tiny, noncausal):
     model = noncausal if mode == "enforced-noncausal" else tiny
     lookahead = {"exact": None, "enforced-lite": 120.0, "enforced-noncausal": 200.0}[mode]
-    cfg = _config(window_ms=2000, hop_ms=120, lookahead_ms=lookahead)
+    cfg = raw_config(window_ms=2000, hop_ms=120, lookahead_ms=lookahead)
     clip = _clip(4.0, seed=5)
     base = process_clip(model, *clip, config=cfg)
     engine = StreamingEngine(model, cfg)
@@ -122,142 +115,20 @@ def test_changing_input_after_t_plus_lookahead_keeps_frame_t(mode, tiny, noncaus
 
 def test_enforced_lookahead_needs_hop_and_a_bound(noncausal):
     with pytest.raises(ValueError, match="hop_ms <= lookahead_ms"):
-        StreamingEngine(noncausal, _config(lookahead_ms=80, hop_ms=120))
+        StreamingEngine(noncausal, raw_config(lookahead_ms=80, hop_ms=120))
     with pytest.raises(ValueError, match="set StreamConfig.lookahead_ms"):
-        StreamingEngine(noncausal, _config())
+        StreamingEngine(noncausal, raw_config())
     with pytest.raises(ValueError, match="window_ms"):
-        StreamingEngine(noncausal, _config(lookahead_ms=400, window_ms=400))
+        StreamingEngine(noncausal, raw_config(lookahead_ms=400, window_ms=400))
 
 
 # ----------------------------------------------------------------- live timing
-def _live(engine: StreamingEngine, seconds: float, t_base: float, chunk_s: float = 0.04,
-          partner: bool = True) -> list:
-    rng = np.random.default_rng(0)
-    frames, n = [], round(chunk_s * 16000)
-    for i in range(round(seconds / chunk_s)):
-        t = t_base + i * chunk_s
-        engine.push_self_audio(0.1 * rng.standard_normal(n).astype(np.float32), 16000, t)
-        if partner:
-            engine.push_partner_audio(0.1 * rng.standard_normal(n).astype(np.float32), 16000, t)
-        frames += engine.step(now=t + chunk_s)
-    return frames
-
-
-def test_exact_frame_grid_for_monotonic_40ms_stamps(tiny):
-    engine = StreamingEngine(tiny, _config(window_ms=2000))
-    t_base = 1_700_000_000.0  # ROS-like epoch stamps
-    frames = _live(engine, 3.0, t_base)
-    # Live: every frame whose 200 ms lookahead is in, in hops of 3 frames.
-    ready = (3.0 - 0.2) * 25 + 1
-    assert ready - 3 < len(frames) <= ready
-    frames += engine.flush()
-    assert [f.index for f in frames] == list(range(75))
-    np.testing.assert_allclose([f.t - t_base for f in frames], np.arange(75) / 25, atol=1e-6)
-    stats = engine.stats
-    assert stats.frames_emitted == 75 and stats.self_audio.gaps_filled == 0
-    assert stats.partner_face.held_frames == 75  # no partner face was given: neutral
-    quat = engine.rig.head_quaternion(frames[10].values)
-    np.testing.assert_allclose(frames[10].head_quaternion, quat, atol=1e-6)
-
-
-def test_face_keeps_going_when_input_stops_and_gaps_are_filled(tiny):
-    engine = StreamingEngine(tiny, _config(window_ms=2000))
-    frames = _live(engine, 1.0, 50.0)
-    for i in range(1, 51):  # 2 s without input; the timer keeps stepping
-        frames += engine.step(now=51.0 + i * 0.04)
-    # Frames up to now - timeout - lookahead keep coming, within one hop.
-    expected = (3.0 - 0.15 - 0.2) * 25
-    assert expected - 4 <= len(frames) <= expected + 1
-    assert [f.index for f in frames] == list(range(len(frames)))
-    stats = engine.stats
-    assert stats.self_audio.gaps_filled == stats.partner_audio.gaps_filled == 1
-    assert stats.self_audio.gap_fill_s == pytest.approx(1.85, abs=0.01)
-    engine.push_self_audio(np.zeros(640, np.float32), 16000, 51.0)  # now too late
-    assert engine.stats.self_audio.late_chunks == 1
-
-
-def test_missing_partner_stream_does_not_stall(tiny):
-    engine = StreamingEngine(tiny, _config(window_ms=2000, input_timeout_ms=100))
-    frames = _live(engine, 2.0, 0.0, partner=False)
-    assert len(frames) >= (2.0 - 0.1 - 0.2) * 25 - 3
-    assert engine.stats.partner_audio.gaps_filled == 1
-
-
-def test_duplicates_out_of_order_late_counted(tiny):
-    engine = StreamingEngine(tiny, _config(window_ms=2000))
-    chunk = np.full(1600, 0.1, np.float32)  # 0.1 s
-    for t in (10.0, 10.1, 10.2):
-        engine.push_self_audio(chunk, 16000, t)
-        engine.push_partner_audio(chunk, 16000, t)
-    engine.push_self_audio(chunk, 16000, 10.2)  # duplicate
-    engine.push_self_audio(chunk, 16000, 10.1)  # out of order
-    engine.push_partner_audio(np.full(2400, 0.1, np.float32), 16000, 10.25)  # half new
-    names = ["jawOpen"]
-    for t in (10.0, 10.04, 10.04, 10.0, 10.08):
-        engine.push_partner_face(np.array([0.5]), names, t)
-    s = engine.stats
-    assert (s.self_audio.duplicate_chunks, s.self_audio.out_of_order_chunks) == (1, 1)
-    assert s.partner_audio.trimmed_chunks == 1 and s.self_audio.chunks == 3
-    assert (s.partner_face.duplicate_faces, s.partner_face.out_of_order_faces) == (1, 1)
-    frames = engine.step(now=10.9)
-    engine.push_partner_face(np.array([0.5]), names, 10.12)  # its frame is out already
-    assert engine.stats.partner_face.late_faces == 1 and frames[-1].index >= 3
-
-
-# ----------------------------------------------------------------- memory and stalls
-def test_memory_bounded_over_ten_minutes(tiny):
-    cfg = _config(window_ms=1400, hop_ms=1200, max_buffer_s=3)
-    engine = StreamingEngine(tiny, cfg)
-    buffers = [t._buf for t in engine._tracks.audio] + [engine._tracks.faces._values]
-    sizes = [b.nbytes for b in buffers]
-    n_frames = 0
-    names = list(engine.rig.names)
-    for i in range(1200):  # 10 minutes in 0.5 s chunks, pushed as fast as possible
-        t = i * 0.5
-        engine.push_self_audio(np.zeros(8000, np.float32), 16000, t)
-        engine.push_partner_audio(np.zeros(8000, np.float32), 16000, t)
-        engine.push_partner_face(np.zeros(55, np.float32), names, t)
-        n_frames += len(engine.step(now=t + 0.5))
-    assert [b.nbytes for b in buffers] == sizes and sizes[0] < 4e5
-    assert all(t.head - t.base <= t.capacity for t in engine._tracks.audio)
-    assert n_frames > 600 * 25 - 40
-    s = engine.stats
-    assert s.self_audio.overflow_chunks == s.frames_skipped == s.self_audio.gaps_filled == 0
-
-
-def test_overflow_without_consumer_and_skip_after_stall(tiny):
-    engine = StreamingEngine(tiny, _config(window_ms=1000, hop_ms=120, max_buffer_s=2))
-    for i in range(60):  # only one speaker, nobody passes `now`: nothing can be emitted
-        engine.push_self_audio(np.zeros(1600, np.float32), 16000, i * 0.1)
-        assert engine.step() == []
-    assert engine.stats.self_audio.overflow_chunks > 0
-    frames = engine.step(now=100.0)  # a long stall: jump, then carry on
-    assert engine.stats.frames_skipped > 2000 and frames
-    assert frames[-1].index - frames[0].index == len(frames) - 1
-
-
-# ----------------------------------------------------------------- names, smoothing, errors
-def test_partner_face_names_mapped_and_reported(tiny):
-    engine = StreamingEngine(tiny, _config(window_ms=2000))
-    engine.push_self_audio(np.zeros(640, np.float32), 16000, 0.0)
-    mediapipe = ["_neutral"] + [n for n in ARKIT_BLENDSHAPES if n != "tongueOut"]
-    engine.push_partner_face(np.full(len(mediapipe), 0.3), mediapipe, 0.0)
-    s = engine.stats.partner_face
-    assert s.unknown_names == () and s.missing_channels[0] == "tongueOut"
-    a2f = ["JawOpen", "EyeBlink_L", "Smirk"]
-    engine.push_partner_face(np.array([0.9, 0.1, 0.5]), a2f, 0.04)
-    s = engine.stats.partner_face
-    assert s.unknown_names == ("Smirk",) and len(s.missing_channels) == 53 and s.faces == 2
-    window = engine._tracks.read_faces(0, 3)  # (3, 55): frame 2 holds frame 1's face
-    jaw = engine.rig.names.index("jawOpen")
-    assert window[0, jaw] == pytest.approx(0.3) and window[2, jaw] == pytest.approx(0.9)
-
-
+# ----------------------------------------------------------------- smoothing
 def test_smoothing_and_crossfade_change_only_what_they_should(noncausal):
     own, other, motion = _clip(3.0, seed=3)
     cfg = dict(window_ms=1000, lookahead_ms=200, hop_ms=120)
-    raw = process_clip(noncausal, own, other, motion, config=_config(**cfg))
-    faded = process_clip(noncausal, own, other, motion, config=_config(crossfade_ms=80, **cfg))
+    raw = process_clip(noncausal, own, other, motion, config=raw_config(**cfg))
+    faded = process_clip(noncausal, own, other, motion, config=raw_config(crossfade_ms=80, **cfg))
     seams = np.arange(3, 75, 3)  # first frame of each run; 2 frames blended after each
     np.testing.assert_array_equal(faded[seams - 1], raw[seams - 1])
     assert np.abs(faded[seams] - raw[seams]).max(axis=1).min() > 0
@@ -266,73 +137,6 @@ def test_smoothing_and_crossfade_change_only_what_they_should(noncausal):
     smooth = process_clip(noncausal, own, other, motion,
                           config=StreamConfig(crossfade_ms=0, **cfg))
     assert np.abs(np.diff(smooth, axis=0)).mean() < np.abs(np.diff(raw, axis=0)).mean()
-
-
-def test_input_errors(tiny):
-    engine = StreamingEngine(tiny, _config(window_ms=2000))
-    with pytest.raises(ValueError, match="NaN"):
-        engine.push_self_audio(np.array([0.0, np.nan], np.float32), 16000, 0.0)
-    with pytest.raises(ValueError, match="empty"):
-        engine.push_partner_audio(np.zeros(0, np.float32), 16000, 0.0)
-    with pytest.raises(ValueError, match=r"\(N,\) or \(N, channels\)"):
-        engine.push_self_audio(np.zeros((2, 2, 2), np.float32), 16000, 0.0)
-    with pytest.raises(ValueError, match="sample_rate"):
-        engine.push_self_audio(np.zeros(10, np.float32), 0, 0.0)
-    with pytest.raises(ValueError, match="t_first_sample"):
-        engine.push_self_audio(np.zeros(10, np.float32), 16000, float("inf"))
-    with pytest.raises(ValueError, match="shape"):
-        engine.push_partner_face(np.zeros(3), ["jawOpen"], 0.0)
-    with pytest.raises(ValueError, match="finite"):
-        engine.push_partner_face(np.array([np.nan]), ["jawOpen"], 0.0)
-    with pytest.raises(ValueError, match="one length"):
-        process_clip(engine, np.zeros(100, np.float32), np.zeros(90, np.float32))
-    with pytest.raises(ValueError, match="partner_motion"):
-        process_clip(engine, np.zeros(640, np.float32), np.zeros(640, np.float32),
-                     np.zeros((1, 3), np.float32))
-    assert engine.stats.self_audio.chunks == 0 and engine.t0 is None
-
-
-def test_config_errors_and_default_model_path(tiny):
-    with pytest.raises(ValueError, match="multiple of 40"):
-        StreamConfig(hop_ms=50)
-    with pytest.raises(ValueError, match="window_ms"):
-        StreamConfig(window_ms=0)
-    assert StreamConfig(lookahead_ms=None).lookahead_ms == -1.0  # one spelling of "the model's"
-    with pytest.raises(TypeError, match="DualTalkModel"):
-        StreamingEngine("lite")  # type: ignore[arg-type]
-    if not DEFAULT_MODEL_DIR.exists():
-        with pytest.raises(FileNotFoundError, match="models/default"):
-            StreamingEngine.load()
-    with pytest.raises(FileNotFoundError, match="model_path"):
-        StreamingEngine.load("/nonexistent/model")
-
-
-def test_start_anchors_the_grid_so_frames_flow_without_any_input():
-    engine = StreamingEngine.load("lite")
-    assert engine.step(100.0) == []  # nothing anchors the grid yet
-    engine.start(100.0)
-    frames = engine.step(102.0)
-    stamps = np.array([f.t for f in frames])
-    assert len(frames) >= 40 and stamps[0] == 100.0
-    np.testing.assert_allclose(np.diff(stamps), 0.04, atol=1e-9)
-    stats = engine.stats.as_dict()
-    assert stats["self_audio.gaps_filled"] >= 1 and stats["partner_audio.gaps_filled"] >= 1
-    engine.start(50.0)  # already anchored: no effect
-    assert engine.t0 == 100.0
-
-
-def test_a_long_stream_without_any_partner_face_keeps_going():
-    """Regression: the face timeline only made room when a face arrived, so a stream with no
-    face tracker failed once it outgrew the buffer (~39 s with the default config)."""
-    engine = StreamingEngine.load("lite", StreamConfig(max_buffer_s=2.0, window_ms=2000.0))
-    chunk = np.zeros(512, np.float32)
-    frames = 0
-    for i in range(int(30 / 0.032)):
-        t = 10.0 + i * 0.032
-        engine.push_self_audio(chunk, 16000, t)
-        engine.push_partner_audio(chunk, 16000, t)
-        frames += len(engine.step(t + 0.032))
-    assert frames >= 30 * 25 - 15
 
 
 # ----------------------------------------------------------------- the shipped model
@@ -357,9 +161,9 @@ def test_shipped_model_streaming_equals_whole_clip_across_role_switches():
         np.float32)  # (T, C)
     whole = model.predict(own, other, motion)  # (T, C)
     covering = process_clip(model, own, other, motion, chunk_ms=37,
-                            config=_config(window_ms=6000, hop_ms=80))
+                            config=raw_config(window_ms=6000, hop_ms=80))
     np.testing.assert_allclose(covering, whole, atol=TOL, rtol=0)
-    engine = StreamingEngine(model, _config(window_ms=2000, hop_ms=80))
+    engine = StreamingEngine(model, raw_config(window_ms=2000, hop_ms=80))
     short = process_clip(engine, own, other, motion, chunk_ms=37)
     reach = (32000 - 16 * round(engine.lookahead_ms)) // 640 + 1  # need(k) <= the window
     assert engine.exact and len(whole) > 2 * reach
@@ -369,7 +173,7 @@ def test_shipped_model_streaming_equals_whole_clip_across_role_switches():
 # ----------------------------------------------------------------- live settings, device
 def test_reconfigure_applies_live_settings(tiny):
     cfg = StreamConfig(window_ms=2000, hop_ms=80, crossfade_ms=0)
-    raw = StreamingEngine(tiny, _config(window_ms=2000, hop_ms=80))
+    raw = StreamingEngine(tiny, raw_config(window_ms=2000, hop_ms=80))
     smooth = StreamingEngine(tiny, cfg)
     audio = (0.1 * np.random.default_rng(4).standard_normal((2, 32000))).astype(np.float32)
     for engine in (raw, smooth):
