@@ -65,10 +65,8 @@ def folded_head(modulation: Linear, scale: float, head: Linear) -> Linear:
     is one matrix, made in float64 (one product a frame instead of two)."""
     mod_wt, mod_b = modulation.wt.astype(np.float64), modulation.b.astype(np.float64)
     head_wt, head_b = head.wt.astype(np.float64), head.b.astype(np.float64)
-    folded = object.__new__(Linear)
-    folded.wt = ((np.eye(len(mod_wt)) + scale * mod_wt) @ head_wt).astype(np.float32)
-    folded.b = (scale * mod_b @ head_wt + head_b).astype(np.float32)
-    return folded
+    folded_wt = (np.eye(len(mod_wt)) + scale * mod_wt) @ head_wt  # (in, out)
+    return Linear(folded_wt.T, scale * mod_b @ head_wt + head_b)
 
 
 class LayerNorm:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from dualtalk_core import rigs
 from dualtalk_core.audio.echo_cancellation import LATENCY_SAMPLES, cancel_echo
@@ -21,12 +20,7 @@ SECONDS = 8
 ON = StreamConfig(echo_cancellation=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # small matrices on a shared 2-core machine
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

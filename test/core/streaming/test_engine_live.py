@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from dualtalk_core.model import DualTalkModel
 from dualtalk_core.rigs import ARKIT_BLENDSHAPES
@@ -12,13 +11,7 @@ from dualtalk_core.streaming import DEFAULT_MODEL_DIR, StreamConfig, StreamingEn
 from engine_models import raw_config, tiny_model  # test/core helper
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Small matrices on a shared 2-core machine: a second thread only adds contention.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
